@@ -1,0 +1,81 @@
+// Conversions between JavaScript values and PKCS#11 structures, made on the JS thread so that
+// worker threads only ever touch plain C memory owned by the job.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "cryptoki.h"
+
+namespace mhsm {
+
+// Bytes that are overwritten with zeros when released: PINs, key values, plaintexts.
+class SecureBytes {
+ public:
+  SecureBytes() = default;
+  explicit SecureBytes(size_t size);
+  SecureBytes(const uint8_t* data, size_t size);
+  ~SecureBytes();
+  SecureBytes(SecureBytes&& other) noexcept;
+  SecureBytes& operator=(SecureBytes&& other) noexcept;
+  SecureBytes(const SecureBytes&) = delete;
+  SecureBytes& operator=(const SecureBytes&) = delete;
+
+  uint8_t* data() { return data_.get(); }
+  const uint8_t* data() const { return data_.get(); }
+  size_t size() const { return size_; }
+  // Shrinks the visible length; the full capacity is still wiped on release.
+  void Truncate(size_t size);
+  void Wipe();
+
+ private:
+  std::unique_ptr<uint8_t[]> data_;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
+};
+
+// A non-negative integer that fits a CK_ULONG and a JS number exactly (slot, session, handle, type).
+CK_ULONG ToULong(const Napi::Value& value, const char* what);
+Napi::Value FromULong(Napi::Env env, CK_ULONG value);
+
+// Bytes from a Buffer/Uint8Array (or a string, as UTF-8, when allowString).
+SecureBytes ToBytes(const Napi::Value& value, const char* what, bool allowString = false);
+Napi::Buffer<uint8_t> ToBuffer(Napi::Env env, const uint8_t* data, size_t size);
+
+bool ToBool(const Napi::Value& value, const char* what);
+
+// [{ type, value }] where value is boolean (CK_BBOOL), number (CK_ULONG), Buffer or string.
+class Template {
+ public:
+  static std::unique_ptr<Template> From(const Napi::Value& value, const char* what);
+  CK_ATTRIBUTE_PTR data() { return attributes_.empty() ? nullptr : attributes_.data(); }
+  CK_ULONG size() const { return static_cast<CK_ULONG>(attributes_.size()); }
+
+ private:
+  std::vector<CK_ATTRIBUTE> attributes_;
+  std::vector<SecureBytes> values_;
+};
+
+// { type, parameter?: Buffer } or { type, oaep | pss | gcm | rsaAesKeyWrap: {...} }.
+class Mechanism {
+ public:
+  static std::unique_ptr<Mechanism> From(const Napi::Value& value, const char* what);
+  CK_MECHANISM_PTR get() { return &mechanism_; }
+  CK_MECHANISM_TYPE type() const { return mechanism_.mechanism; }
+
+ private:
+  void ReadOaep(const Napi::Object& oaep, const std::string& what);
+  CK_MECHANISM mechanism_{};
+  SecureBytes parameter_;
+  SecureBytes aad_;
+  SecureBytes source_;
+  CK_GCM_PARAMS gcm_{};
+  CK_RSA_PKCS_OAEP_PARAMS oaep_{};
+  CK_RSA_PKCS_PSS_PARAMS pss_{};
+  CK_RSA_AES_KEY_WRAP_PARAMS rsaAes_{};
+};
+
+}  // namespace mhsm

@@ -1,0 +1,169 @@
+// Single-shot cryptographic calls: *Init and the operation cross the JS/C boundary once.
+#include "marshal.h"
+#include "module.h"
+
+namespace mhsm {
+
+namespace {
+
+// Room for a signature, a ciphertext or a wrapped key of every common size in one call.
+constexpr size_t kOutputSlack = 1024;
+
+struct KeyedState {
+  CK_SESSION_HANDLE session;
+  std::unique_ptr<Mechanism> mechanism;
+  CK_OBJECT_HANDLE key;
+  SecureBytes input;
+  SecureBytes output;
+};
+
+KeyedState ReadKeyed(const Napi::CallbackInfo& info, const char* keyName, const char* inputName) {
+  return KeyedState{ToULong(info[0], "session"), Mechanism::From(info[1], "mechanism"), ToULong(info[2], keyName),
+                    ToBytes(info[3], inputName), SecureBytes()};
+}
+
+Napi::Value OutputBuffer(Napi::Env env, KeyedState& s) { return ToBuffer(env, s.output.data(), s.output.size()); }
+
+using InitFn = CK_RV (*)(CK_FUNCTION_LIST_PTR, CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE);
+using UpdateFn = CK_RV (*)(CK_FUNCTION_LIST_PTR, CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR);
+
+// Init + one-part operation, the pattern shared by encrypt, decrypt and sign.
+template <InitFn Init, UpdateFn Operation>
+std::unique_ptr<Job> OneShot(const char* initName, const char* operationName, KeyedState state) {
+  return MakeJob(
+      initName, std::move(state),
+      [operationName](CK_FUNCTION_LIST_PTR f, KeyedState& s, const char*& fn) {
+        CK_RV rv = Init(f, s.session, s.mechanism->get(), s.key);
+        if (rv != CKR_OK) return rv;
+        fn = operationName;
+        return RunWithOutput(s.output, s.input.size() + kOutputSlack, [&](CK_BYTE_PTR out, CK_ULONG_PTR length) {
+          return Operation(f, s.session, s.input.data(), s.input.size(), out, length);
+        });
+      },
+      OutputBuffer);
+}
+
+CK_RV EncryptInit(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k) {
+  return f->C_EncryptInit(s, m, k);
+}
+CK_RV EncryptOp(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG n, CK_BYTE_PTR out,
+                CK_ULONG_PTR len) {
+  return f->C_Encrypt(s, in, n, out, len);
+}
+CK_RV DecryptInit(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k) {
+  return f->C_DecryptInit(s, m, k);
+}
+CK_RV DecryptOp(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG n, CK_BYTE_PTR out,
+                CK_ULONG_PTR len) {
+  return f->C_Decrypt(s, in, n, out, len);
+}
+CK_RV SignInit(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k) {
+  return f->C_SignInit(s, m, k);
+}
+CK_RV SignOp(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULONG n, CK_BYTE_PTR out,
+             CK_ULONG_PTR len) {
+  return f->C_Sign(s, in, n, out, len);
+}
+
+}  // namespace
+
+Napi::Value Module::Encrypt(const Napi::CallbackInfo& info) {
+  return Run(info, 4, OneShot<EncryptInit, EncryptOp>("C_EncryptInit", "C_Encrypt", ReadKeyed(info, "key", "data")));
+}
+
+Napi::Value Module::Decrypt(const Napi::CallbackInfo& info) {
+  return Run(info, 4, OneShot<DecryptInit, DecryptOp>("C_DecryptInit", "C_Decrypt", ReadKeyed(info, "key", "data")));
+}
+
+Napi::Value Module::Sign(const Napi::CallbackInfo& info) {
+  return Run(info, 4, OneShot<SignInit, SignOp>("C_SignInit", "C_Sign", ReadKeyed(info, "key", "data")));
+}
+
+Napi::Value Module::Verify(const Napi::CallbackInfo& info) {
+  struct State {
+    KeyedState keyed;
+    SecureBytes signature;
+    bool valid = false;
+  };
+  State state{ReadKeyed(info, "key", "data"), ToBytes(info[4], "signature")};
+  return Run(info, 5,
+             MakeJob(
+                 "C_VerifyInit", std::move(state),
+                 [](CK_FUNCTION_LIST_PTR f, State& s, const char*& fn) {
+                   KeyedState& k = s.keyed;
+                   CK_RV rv = f->C_VerifyInit(k.session, k.mechanism->get(), k.key);
+                   if (rv != CKR_OK) return rv;
+                   fn = "C_Verify";
+                   rv = f->C_Verify(k.session, k.input.data(), k.input.size(), s.signature.data(), s.signature.size());
+                   // A wrong signature is an answer, not a failure.
+                   s.valid = rv == CKR_OK;
+                   return rv == CKR_SIGNATURE_INVALID || rv == CKR_SIGNATURE_LEN_RANGE ? CKR_OK : rv;
+                 },
+                 [](Napi::Env env, State& s) -> Napi::Value { return Napi::Boolean::New(env, s.valid); }));
+}
+
+Napi::Value Module::Digest(const Napi::CallbackInfo& info) {
+  struct State {
+    CK_SESSION_HANDLE session;
+    std::unique_ptr<Mechanism> mechanism;
+    SecureBytes input;
+    SecureBytes output;
+  };
+  State state{ToULong(info[0], "session"), Mechanism::From(info[1], "mechanism"), ToBytes(info[2], "data"), SecureBytes()};
+  return Run(info, 3,
+             MakeJob(
+                 "C_DigestInit", std::move(state),
+                 [](CK_FUNCTION_LIST_PTR f, State& s, const char*& fn) {
+                   CK_RV rv = f->C_DigestInit(s.session, s.mechanism->get());
+                   if (rv != CKR_OK) return rv;
+                   fn = "C_Digest";
+                   return RunWithOutput(s.output, 64, [&](CK_BYTE_PTR out, CK_ULONG_PTR length) {
+                     return f->C_Digest(s.session, s.input.data(), s.input.size(), out, length);
+                   });
+                 },
+                 [](Napi::Env env, State& s) -> Napi::Value { return ToBuffer(env, s.output.data(), s.output.size()); }));
+}
+
+Napi::Value Module::WrapKey(const Napi::CallbackInfo& info) {
+  struct State {
+    CK_SESSION_HANDLE session;
+    std::unique_ptr<Mechanism> mechanism;
+    CK_OBJECT_HANDLE wrappingKey;
+    CK_OBJECT_HANDLE key;
+    SecureBytes output;
+  };
+  State state{ToULong(info[0], "session"), Mechanism::From(info[1], "mechanism"), ToULong(info[2], "wrappingKey"),
+              ToULong(info[3], "key"), SecureBytes()};
+  return Run(info, 4,
+             MakeJob(
+                 "C_WrapKey", std::move(state),
+                 [](CK_FUNCTION_LIST_PTR f, State& s, const char*&) {
+                   return RunWithOutput(s.output, kOutputSlack, [&](CK_BYTE_PTR out, CK_ULONG_PTR length) {
+                     return f->C_WrapKey(s.session, s.mechanism->get(), s.wrappingKey, s.key, out, length);
+                   });
+                 },
+                 [](Napi::Env env, State& s) -> Napi::Value { return ToBuffer(env, s.output.data(), s.output.size()); }));
+}
+
+Napi::Value Module::UnwrapKey(const Napi::CallbackInfo& info) {
+  struct State {
+    CK_SESSION_HANDLE session;
+    std::unique_ptr<Mechanism> mechanism;
+    CK_OBJECT_HANDLE unwrappingKey;
+    SecureBytes wrapped;
+    std::unique_ptr<Template> attributes;
+    CK_OBJECT_HANDLE handle = CK_INVALID_HANDLE;
+  };
+  State state{ToULong(info[0], "session"), Mechanism::From(info[1], "mechanism"), ToULong(info[2], "unwrappingKey"),
+              ToBytes(info[3], "wrappedKey"), Template::From(info[4], "template")};
+  return Run(info, 5,
+             MakeJob(
+                 "C_UnwrapKey", std::move(state),
+                 [](CK_FUNCTION_LIST_PTR f, State& s, const char*&) {
+                   return f->C_UnwrapKey(s.session, s.mechanism->get(), s.unwrappingKey, s.wrapped.data(),
+                                         s.wrapped.size(), s.attributes->data(), s.attributes->size(), &s.handle);
+                 },
+                 [](Napi::Env env, State& s) -> Napi::Value { return FromULong(env, s.handle); }));
+}
+
+}  // namespace mhsm

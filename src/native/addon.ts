@@ -1,0 +1,154 @@
+// Loads our PKCS#11 addon (a prebuild when one matches, else the local build) and types its surface.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const require = createRequire(import.meta.url);
+const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+
+/** The package root: this file sits at src/native/ (sources) or dist/native/ (build). */
+const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface Version {
+  major: number;
+  minor: number;
+}
+
+export interface ModuleInfo {
+  cryptokiVersion: Version;
+  manufacturerId: string;
+  flags: number;
+  libraryDescription: string;
+  libraryVersion: Version;
+}
+
+export interface SlotInfo {
+  slotDescription: string;
+  manufacturerId: string;
+  flags: number;
+  hardwareVersion: Version;
+  firmwareVersion: Version;
+}
+
+export interface TokenInfo {
+  label: string;
+  manufacturerId: string;
+  model: string;
+  serialNumber: string;
+  flags: number;
+  maxSessionCount: number;
+  sessionCount: number;
+  maxRwSessionCount: number;
+  rwSessionCount: number;
+  maxPinLen: number;
+  minPinLen: number;
+  hardwareVersion: Version;
+  firmwareVersion: Version;
+}
+
+export interface MechanismInfo {
+  minKeySize: number;
+  maxKeySize: number;
+  flags: number;
+}
+
+/** One attribute of a template: booleans become CK_BBOOL, numbers CK_ULONG, strings UTF-8. */
+export interface NativeAttribute {
+  type: number;
+  value: boolean | number | Uint8Array | string;
+}
+
+export interface OaepParameters {
+  hashAlg: number;
+  mgf: number;
+  /** Label (CKZ_DATA_SPECIFIED); omitted = no label. */
+  source?: Uint8Array;
+}
+
+export type NativeMechanism =
+  | { type: number; parameter?: Uint8Array }
+  | { type: number; oaep: OaepParameters }
+  | { type: number; pss: { hashAlg: number; mgf: number; saltLength: number } }
+  | { type: number; gcm: { iv: Uint8Array; aad?: Uint8Array; tagBits: number } }
+  | { type: number; rsaAesKeyWrap: { aesKeyBits: number; oaep: OaepParameters } };
+
+/**
+ * One loaded PKCS#11 module. Methods returning promises run on the libuv thread pool unless
+ * `inline` is true, in which case they run at once on the calling thread (for operations
+ * cheaper than a thread-pool hop) and return an already-settled promise.
+ */
+export interface NativeModule {
+  readonly path: string;
+  initialize(): void;
+  finalize(): void;
+  getInfo(): ModuleInfo;
+  getSlotList(tokenPresent: boolean): number[];
+  getSlotInfo(slot: number): SlotInfo;
+  getTokenInfo(slot: number, inline?: boolean): Promise<TokenInfo>;
+  getMechanismList(slot: number): number[];
+  getMechanismInfo(slot: number, type: number): MechanismInfo;
+  initToken(slot: number, soPin: string | Uint8Array, label: string, inline?: boolean): Promise<void>;
+  initPin(session: number, pin: string | Uint8Array, inline?: boolean): Promise<void>;
+  setPin(session: number, oldPin: string | Uint8Array, newPin: string | Uint8Array, inline?: boolean): Promise<void>;
+  openSession(slot: number, flags?: number): number;
+  closeSession(session: number): void;
+  closeAllSessions(slot: number): void;
+  login(session: number, userType: number, pin: string | Uint8Array, inline?: boolean): Promise<void>;
+  logout(session: number): void;
+  generateRandom(session: number, length: number, inline?: boolean): Promise<Buffer>;
+
+  createObject(session: number, template: NativeAttribute[], inline?: boolean): Promise<number>;
+  findObjects(session: number, template: NativeAttribute[], inline?: boolean): Promise<number[]>;
+  getAttributeValue(session: number, handle: number, types: number[], inline?: boolean): Promise<Buffer[]>;
+  setAttributeValue(session: number, handle: number, template: NativeAttribute[], inline?: boolean): Promise<void>;
+  destroyObject(session: number, handle: number, inline?: boolean): Promise<void>;
+  generateKey(session: number, mechanism: NativeMechanism, template: NativeAttribute[], inline?: boolean): Promise<number>;
+  generateKeyPair(
+    session: number,
+    mechanism: NativeMechanism,
+    publicTemplate: NativeAttribute[],
+    privateTemplate: NativeAttribute[],
+    inline?: boolean,
+  ): Promise<{ publicKey: number; privateKey: number }>;
+
+  encrypt(session: number, mechanism: NativeMechanism, key: number, data: Uint8Array, inline?: boolean): Promise<Buffer>;
+  decrypt(session: number, mechanism: NativeMechanism, key: number, data: Uint8Array, inline?: boolean): Promise<Buffer>;
+  sign(session: number, mechanism: NativeMechanism, key: number, data: Uint8Array, inline?: boolean): Promise<Buffer>;
+  verify(
+    session: number,
+    mechanism: NativeMechanism,
+    key: number,
+    data: Uint8Array,
+    signature: Uint8Array,
+    inline?: boolean,
+  ): Promise<boolean>;
+  digest(session: number, mechanism: NativeMechanism, data: Uint8Array, inline?: boolean): Promise<Buffer>;
+  wrapKey(session: number, mechanism: NativeMechanism, wrappingKey: number, key: number, inline?: boolean): Promise<Buffer>;
+  unwrapKey(
+    session: number,
+    mechanism: NativeMechanism,
+    unwrappingKey: number,
+    wrappedKey: Uint8Array,
+    template: NativeAttribute[],
+    inline?: boolean,
+  ): Promise<number>;
+}
+
+interface Addon {
+  Module: new (path: string) => NativeModule;
+}
+
+let addon: Addon | undefined;
+
+function loadAddon(): Addon {
+  addon ??= nodeGypBuild(packageRoot) as Addon;
+  return addon;
+}
+
+/**
+ * dlopens a PKCS#11 module. Throws an Error with code ERR_MODULE_NOT_FOUND, ERR_MODULE_LOAD or
+ * ERR_NOT_PKCS11 when the file is missing, cannot be loaded, or is not a PKCS#11 library.
+ */
+export function loadNativeModule(modulePath: string): NativeModule {
+  return new (loadAddon().Module)(modulePath);
+}

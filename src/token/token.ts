@@ -1,0 +1,446 @@
+// A PKCS#11 token opened by label, with a pool of logged-in sessions. Keys are named by
+// CKA_CLASS + CKA_ID; object handles are cached here and never leave this class.
+import { randomBytes } from 'node:crypto';
+import type { NativeMechanism, NativeModule } from '../native/addon.js';
+import { isPkcs11Error } from '../native/errors.js';
+import { type AttributeName, attributeTypes, decodeAttributes, toNativeTemplate } from './attributes.js';
+import { Capabilities } from './capabilities.js';
+import { CKA, CKF, CKU } from './constants.js';
+import { type CurveName, curveByParams, uncompressedPoint } from './curves.js';
+import { type TokenOperation, runsInline } from './dispatch-policy.js';
+import { TokenError, isHandleInvalid, isSessionLost } from './errors.js';
+import {
+  type KeySpec,
+  type KeyUsage,
+  type TokenKey,
+  defaultUsages,
+  isKeyPair,
+  publicClassOf,
+  secretClassOf,
+  validateKeySpec,
+} from './key-spec.js';
+import { type ExportPolicy, keyPairTemplate, secretKeyTemplate } from './key-templates.js';
+import { acquireModule, releaseModule } from './module-registry.js';
+import { SessionPool } from './session-pool.js';
+
+export interface TokenOptions {
+  modulePath: string;
+  label: string;
+  pin: string | Buffer;
+  /** Sessions for worker-thread calls; defaults to the libuv pool size. */
+  sessions?: number;
+}
+
+export interface TokenDescription {
+  slot: number;
+  label: string;
+  manufacturerId: string;
+  model: string;
+  serialNumber: string;
+  library: { path: string; description: string; manufacturerId: string; version: string };
+}
+
+export interface GenerateKeyOptions {
+  id?: Buffer;
+  label?: string;
+  usages?: readonly KeyUsage[];
+  exportPolicy?: ExportPolicy;
+  ephemeral?: boolean;
+}
+
+export type PublicKeyParts =
+  | { type: 'rsa'; modulus: Buffer; publicExponent: Buffer }
+  | { type: 'ec'; curve: CurveName; point: Buffer };
+
+/** The protection attributes of a key's secret part, as the token reports them. */
+export interface KeyProtection {
+  token: boolean;
+  private: boolean;
+  sensitive: boolean;
+  extractable: boolean;
+  alwaysSensitive: boolean;
+  neverExtractable: boolean;
+  wrapWithTrusted: boolean;
+}
+
+const PROTECTION_ATTRIBUTES = [
+  'token',
+  'private',
+  'sensitive',
+  'extractable',
+  'alwaysSensitive',
+  'neverExtractable',
+  'wrapWithTrusted',
+] as const satisfies readonly AttributeName[];
+
+type Call<T> = (module: NativeModule, session: number, inline: boolean) => Promise<T>;
+type ObjectCall<T> = (module: NativeModule, session: number, handle: number, inline: boolean) => Promise<T>;
+type ObjectRef = readonly [objectClass: number, id: Buffer];
+
+/** The unwrapped value's length comes from the wrapped data, not the template. */
+const UNWRAP_EXCLUDED: ReadonlySet<number> = new Set([CKA.VALUE_LEN]);
+
+function defaultSessionCount(): number {
+  const configured = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10);
+  return Number.isInteger(configured) && configured > 0 ? configured : 4;
+}
+
+async function findSlotByLabel(module: NativeModule, label: string): Promise<number> {
+  const seen: string[] = [];
+  for (const slot of module.getSlotList(true)) {
+    const info = await module.getTokenInfo(slot);
+    if ((info.flags & CKF.TOKEN_INITIALIZED) === 0) continue;
+    if (info.label === label) return slot;
+    seen.push(info.label);
+  }
+  const found = seen.length > 0 ? seen.map((name) => `'${name}'`).join(', ') : 'none';
+  throw new TokenError('TOKEN_NOT_FOUND', `no token labelled '${label}' in ${module.path} (tokens found: ${found})`);
+}
+
+export class Token {
+  readonly #module: NativeModule;
+  readonly #slot: number;
+  readonly #pin: Buffer;
+  readonly #pool = new SessionPool([]);
+  readonly #handles = new Map<string, number>();
+  #sessions: number[] = [];
+  #inlineSession = -1;
+  #recovering: Promise<void> | undefined;
+  #closed = false;
+
+  readonly description: TokenDescription;
+  readonly capabilities: Capabilities;
+
+  private constructor(
+    module: NativeModule,
+    slot: number,
+    pin: Buffer,
+    sessions: number[],
+    description: TokenDescription,
+  ) {
+    this.#module = module;
+    this.#slot = slot;
+    this.#pin = pin;
+    this.#useSessions(sessions);
+    this.description = description;
+    this.capabilities = Capabilities.probe(module, slot);
+  }
+
+  /**
+   * Loads the module (once per process), finds the token by label, opens the sessions and logs
+   * in. Throws TokenError MODULE_UNAVAILABLE, TOKEN_NOT_FOUND or PIN_INCORRECT.
+   */
+  static async open(options: TokenOptions): Promise<Token> {
+    const module = acquireModule(options.modulePath);
+    const sessions: number[] = [];
+    try {
+      const slot = await findSlotByLabel(module, options.label);
+      const pin = Buffer.from(options.pin);
+      const count = 1 + (options.sessions ?? defaultSessionCount());
+      for (let i = 0; i < count; i++) sessions.push(module.openSession(slot, CKF.RW_SESSION));
+      await Token.#login(module, sessions[0] ?? -1, pin, options.label);
+      const info = await module.getTokenInfo(slot);
+      const library = module.getInfo();
+      const description: TokenDescription = {
+        slot,
+        label: info.label,
+        manufacturerId: info.manufacturerId,
+        model: info.model,
+        serialNumber: info.serialNumber,
+        library: {
+          path: module.path,
+          description: library.libraryDescription,
+          manufacturerId: library.manufacturerId,
+          version: `${library.libraryVersion.major}.${library.libraryVersion.minor}`,
+        },
+      };
+      return new Token(module, slot, pin, sessions, description);
+    } catch (error) {
+      for (const session of sessions) {
+        try {
+          module.closeSession(session);
+        } catch {
+          // the session is gone either way
+        }
+      }
+      releaseModule(module);
+      throw error;
+    }
+  }
+
+  static async #login(module: NativeModule, session: number, pin: Buffer, label: string): Promise<void> {
+    try {
+      await module.login(session, CKU.USER, pin);
+    } catch (error) {
+      if (isPkcs11Error(error, 'CKR_USER_ALREADY_LOGGED_IN')) return;
+      if (isPkcs11Error(error, 'CKR_PIN_INCORRECT') || isPkcs11Error(error, 'CKR_PIN_LEN_RANGE')) {
+        throw new TokenError('PIN_INCORRECT', `login to token '${label}' failed: wrong PIN`, { cause: error });
+      }
+      if (isPkcs11Error(error, 'CKR_PIN_LOCKED')) {
+        throw new TokenError('PIN_INCORRECT', `login to token '${label}' failed: the PIN is locked`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  // ---- keys -------------------------------------------------------------------------------
+
+  async generateKey(spec: KeySpec, options: GenerateKeyOptions = {}): Promise<TokenKey> {
+    validateKeySpec(spec);
+    const ephemeral = options.ephemeral ?? false;
+    const templateOptions = {
+      id: options.id ?? randomBytes(16),
+      label: options.label,
+      usages: options.usages ?? defaultUsages(spec),
+      exportPolicy: options.exportPolicy ?? 'never',
+      ephemeral,
+    };
+    const inline = runsInline({ operation: 'generate', key: spec, writesTokenObject: !ephemeral });
+    if (isKeyPair(spec)) {
+      const { mechanism, publicTemplate, privateTemplate } = keyPairTemplate(spec, templateOptions);
+      await this.#run(inline, (m, s, i) => m.generateKeyPair(s, mechanism, publicTemplate, privateTemplate, i));
+    } else {
+      const { mechanism, template } = secretKeyTemplate(spec, templateOptions);
+      await this.#run(inline, (m, s, i) => m.generateKey(s, mechanism, template, i));
+    }
+    return { id: templateOptions.id, spec };
+  }
+
+  /** Destroys every object of the key; returns false if the token had none. */
+  async destroyKey(key: TokenKey): Promise<boolean> {
+    const classes = isKeyPair(key.spec) ? [publicClassOf(key.spec), secretClassOf(key.spec)] : [secretClassOf(key.spec)];
+    let destroyed = false;
+    for (const objectClass of classes) {
+      const handles = await this.#find(objectClass, key.id);
+      for (const handle of handles) {
+        await this.#run(false, (m, s, i) => m.destroyObject(s, handle, i));
+        destroyed = true;
+      }
+      this.#handles.delete(this.#cacheKey(objectClass, key.id));
+    }
+    return destroyed;
+  }
+
+  async hasKey(key: TokenKey): Promise<boolean> {
+    return (await this.#find(secretClassOf(key.spec), key.id)).length > 0;
+  }
+
+  async publicKey(key: TokenKey): Promise<PublicKeyParts> {
+    const spec = key.spec;
+    if (!isKeyPair(spec)) throw new TypeError(`a ${spec.type} key has no public part`);
+    if (spec.type === 'rsa') {
+      const { modulus, publicExponent } = await this.#attributes(publicClassOf(spec), key.id, ['modulus', 'publicExponent']);
+      return { type: 'rsa', modulus, publicExponent };
+    }
+    const { ecParams, ecPoint } = await this.#attributes(publicClassOf(spec), key.id, ['ecParams', 'ecPoint']);
+    const curve = curveByParams(ecParams) ?? spec.curve;
+    return { type: 'ec', curve, point: uncompressedPoint(ecPoint, curve) };
+  }
+
+  async keyProtection(key: TokenKey): Promise<KeyProtection> {
+    return this.#attributes(secretClassOf(key.spec), key.id, PROTECTION_ATTRIBUTES);
+  }
+
+  // ---- cryptography -------------------------------------------------------------------------
+
+  sign(key: TokenKey, mechanism: NativeMechanism, data: Uint8Array): Promise<Buffer> {
+    return this.#withKey('sign', key, secretClassOf(key.spec), data.length, (m, s, h, i) => m.sign(s, mechanism, h, data, i));
+  }
+
+  verify(key: TokenKey, mechanism: NativeMechanism, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
+    return this.#withKey('verify', key, publicClassOf(key.spec), data.length, (m, s, h, i) =>
+      m.verify(s, mechanism, h, data, signature, i),
+    );
+  }
+
+  encrypt(key: TokenKey, mechanism: NativeMechanism, data: Uint8Array): Promise<Buffer> {
+    return this.#withKey('encrypt', key, publicClassOf(key.spec), data.length, (m, s, h, i) => m.encrypt(s, mechanism, h, data, i));
+  }
+
+  decrypt(key: TokenKey, mechanism: NativeMechanism, data: Uint8Array): Promise<Buffer> {
+    return this.#withKey('decrypt', key, secretClassOf(key.spec), data.length, (m, s, h, i) => m.decrypt(s, mechanism, h, data, i));
+  }
+
+  /** Wraps the secret part of `key` under `wrappingKey` (its public part for a key pair). */
+  wrapKey(wrappingKey: TokenKey, mechanism: NativeMechanism, key: TokenKey): Promise<Buffer> {
+    const inline = runsInline({ operation: 'wrap', key: wrappingKey.spec });
+    const refs: ObjectRef[] = [
+      [publicClassOf(wrappingKey.spec), wrappingKey.id],
+      [secretClassOf(key.spec), key.id],
+    ];
+    return this.#withObjects(refs, inline, (m, s, [wrapping, target], i) => m.wrapKey(s, mechanism, wrapping as number, target as number, i));
+  }
+
+  /** Unwraps a secret or private key into the token with the same protections as a generated one. */
+  async unwrapKey(
+    unwrappingKey: TokenKey,
+    mechanism: NativeMechanism,
+    wrapped: Uint8Array,
+    spec: KeySpec,
+    options: GenerateKeyOptions = {},
+  ): Promise<TokenKey> {
+    validateKeySpec(spec);
+    const ephemeral = options.ephemeral ?? false;
+    const templateOptions = {
+      id: options.id ?? randomBytes(16),
+      label: options.label,
+      usages: options.usages ?? defaultUsages(spec),
+      exportPolicy: options.exportPolicy ?? 'never',
+      ephemeral,
+    };
+    const template = isKeyPair(spec)
+      ? keyPairTemplate(spec, templateOptions).privateTemplate.filter((a) => !UNWRAP_EXCLUDED.has(a.type))
+      : secretKeyTemplate(spec, templateOptions).template.filter((a) => !UNWRAP_EXCLUDED.has(a.type));
+    const operation: TokenOperation = 'unwrap';
+    await this.#withKey(operation, unwrappingKey, secretClassOf(unwrappingKey.spec), wrapped.length, (m, s, h) =>
+      m.unwrapKey(s, mechanism, h, wrapped, template, runsInline({ operation, key: unwrappingKey.spec, writesTokenObject: !ephemeral })),
+    );
+    return { id: templateOptions.id, spec };
+  }
+
+  random(length: number): Promise<Buffer> {
+    return this.#run(runsInline({ operation: 'random', payloadBytes: length }), (m, s, i) => m.generateRandom(s, length, i));
+  }
+
+  digest(mechanism: NativeMechanism, data: Uint8Array): Promise<Buffer> {
+    return this.#run(runsInline({ operation: 'digest', payloadBytes: data.length }), (m, s, i) => m.digest(s, mechanism, data, i));
+  }
+
+  /** Closes this token's sessions and releases the module (C_Finalize once nobody uses it). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeSessions(this.#sessions);
+    this.#pin.fill(0);
+    releaseModule(this.#module);
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  #closeSessions(sessions: readonly number[]): void {
+    for (const session of sessions) {
+      try {
+        this.#module.closeSession(session);
+      } catch {
+        // already closed by the token
+      }
+    }
+  }
+
+  #cacheKey(objectClass: number, id: Buffer): string {
+    return `${objectClass}:${id.toString('hex')}`;
+  }
+
+  async #find(objectClass: number, id: Buffer): Promise<number[]> {
+    const template = toNativeTemplate({ class: objectClass, id });
+    return this.#run(false, (m, s, i) => m.findObjects(s, template, i));
+  }
+
+  async #resolve(objectClass: number, id: Buffer): Promise<number> {
+    const cacheKey = this.#cacheKey(objectClass, id);
+    const cached = this.#handles.get(cacheKey);
+    if (cached !== undefined) return cached;
+    const handles = await this.#find(objectClass, id);
+    const idHex = id.toString('hex');
+    if (handles.length === 0) throw new TokenError('OBJECT_NOT_FOUND', `no object of class ${objectClass} with CKA_ID ${idHex}`);
+    if (handles.length > 1) throw new TokenError('OBJECT_AMBIGUOUS', `${handles.length} objects of class ${objectClass} share CKA_ID ${idHex}`);
+    const handle = handles[0] as number;
+    this.#handles.set(cacheKey, handle);
+    return handle;
+  }
+
+  async #attributes<N extends AttributeName>(objectClass: number, id: Buffer, names: readonly N[]) {
+    const types = attributeTypes(names);
+    const raw = await this.#withObject(objectClass, id, false, (m, s, h, i) => m.getAttributeValue(s, h, types, i));
+    return decodeAttributes(names, raw);
+  }
+
+  #withKey<T>(operation: TokenOperation, key: TokenKey, objectClass: number, payloadBytes: number, call: ObjectCall<T>): Promise<T> {
+    return this.#withObject(objectClass, key.id, runsInline({ operation, key: key.spec, payloadBytes }), call);
+  }
+
+  #withObject<T>(objectClass: number, id: Buffer, inline: boolean, call: ObjectCall<T>): Promise<T> {
+    return this.#withObjects([[objectClass, id]], inline, (m, s, [handle], i) => call(m, s, handle as number, i));
+  }
+
+  /**
+   * Runs a call on objects. If the token dropped our sessions, they are reopened; if it no
+   * longer knows a handle, handles are looked up again by CKA_ID; either way, one retry.
+   * A handle is never reused across a session recovery, where a module may renumber objects.
+   */
+  async #withObjects<T>(
+    refs: readonly ObjectRef[],
+    inline: boolean,
+    call: (module: NativeModule, session: number, handles: number[], inline: boolean) => Promise<T>,
+  ): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const generation = this.#pool.generation;
+      const handles: number[] = [];
+      for (const [objectClass, id] of refs) handles.push(await this.#resolve(objectClass, id));
+      try {
+        return await this.#runOnce(inline, (m, s, i) => call(m, s, handles, i));
+      } catch (error) {
+        if (attempt > 0) throw error;
+        if (isSessionLost(error)) await this.#recover(generation);
+        else if (isHandleInvalid(error)) this.#handles.clear();
+        else throw error;
+      }
+    }
+  }
+
+  /** Runs a call that names no object; after a session loss, reopens the sessions and retries once. */
+  async #run<T>(inline: boolean, call: Call<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const generation = this.#pool.generation;
+      try {
+        return await this.#runOnce(inline, call);
+      } catch (error) {
+        if (attempt > 0 || !isSessionLost(error)) throw error;
+        await this.#recover(generation);
+      }
+    }
+  }
+
+  async #runOnce<T>(inline: boolean, call: Call<T>): Promise<T> {
+    if (this.#closed) throw new TokenError('TOKEN_CLOSED', 'the token has been closed');
+    // Inline calls complete inside the native call, so one session serves all of them.
+    if (inline) return call(this.#module, this.#inlineSession, true);
+    const lease = await this.#pool.acquire();
+    try {
+      return await call(this.#module, lease.session, false);
+    } finally {
+      this.#pool.release(lease);
+    }
+  }
+
+  async #recover(failedGeneration: number): Promise<void> {
+    if (this.#pool.generation !== failedGeneration) return; // someone already did
+    this.#recovering ??= this.#reopenSessions().finally(() => {
+      this.#recovering = undefined;
+    });
+    await this.#recovering;
+  }
+
+  /** New sessions first, then login, then the old ones closed: the token never has none open. */
+  async #reopenSessions(): Promise<void> {
+    const old = this.#sessions;
+    const sessions: number[] = [];
+    try {
+      for (let i = 0; i < old.length; i++) sessions.push(this.#module.openSession(this.#slot, CKF.RW_SESSION));
+      await Token.#login(this.#module, sessions[0] ?? -1, this.#pin, this.description.label);
+    } catch (error) {
+      this.#closeSessions(sessions);
+      throw error;
+    }
+    this.#handles.clear();
+    this.#useSessions(sessions);
+    this.#closeSessions(old);
+  }
+
+  #useSessions(sessions: number[]): void {
+    const [inlineSession, ...poolSessions] = sessions;
+    this.#sessions = sessions;
+    this.#inlineSession = inlineSession ?? -1;
+    this.#pool.replace(poolSessions);
+  }
+}
