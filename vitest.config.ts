@@ -1,12 +1,17 @@
 import { defineConfig } from 'vitest/config';
 
+// Each test file runs in its own process: SoftHSM2 reads SOFTHSM2_CONF once per process.
+const common = { pool: 'forks', isolate: true, testTimeout: 60_000, hookTimeout: 60_000 } as const;
+
+// Tests that measure the event loop run alone, after the rest, so that other test files
+// competing for the two cores cannot make a timer late.
+const TIMING = ['test/native/async.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // Each test file runs in its own process: SoftHSM2 reads SOFTHSM2_CONF once per process.
-    pool: 'forks',
-    isolate: true,
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    projects: [
+      { test: { ...common, name: 'main', include: ['test/**/*.test.ts'], exclude: TIMING, sequence: { groupOrder: 0 } } },
+      { test: { ...common, name: 'timing', include: TIMING, sequence: { groupOrder: 1 } } },
+    ],
   },
 });

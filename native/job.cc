@@ -38,13 +38,10 @@ class JobWorker final : public Napi::AsyncWorker {
 
 }  // namespace
 
-Napi::Promise Dispatch(Napi::Env env, CK_FUNCTION_LIST_PTR functions, std::unique_ptr<Job> job,
-                       bool inlineRun) {
+Napi::Value Dispatch(Napi::Env env, CK_FUNCTION_LIST_PTR functions, std::unique_ptr<Job> job, bool inlineRun) {
   if (inlineRun) {
-    Napi::Promise::Deferred deferred = Napi::Promise::Deferred::New(env);
-    CK_RV rv = job->Run(functions);
-    Settle(env, deferred, *job, rv);
-    return deferred.Promise();
+    Check(env, job->Run(functions), job->fn());
+    return job->Result(env);
   }
   auto* worker = new JobWorker(env, functions, std::move(job));  // deletes itself when done
   Napi::Promise promise = worker->Promise();

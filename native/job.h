@@ -49,10 +49,10 @@ std::unique_ptr<Job> MakeJob(const char* fn, State state, RunFn run, ResultFn re
                                                             std::move(result));
 }
 
-// Returns a promise for the job's result. inlineRun = true runs it now on the JS thread (for
-// operations cheaper than a thread-pool hop); otherwise it runs on the libuv pool.
-Napi::Promise Dispatch(Napi::Env env, CK_FUNCTION_LIST_PTR functions, std::unique_ptr<Job> job,
-                       bool inlineRun);
+// Runs the job on the libuv pool and returns a promise for its result; or, when inlineRun is true,
+// runs it now on the JS thread (for operations cheaper than a thread-pool hop) and returns the
+// result itself, throwing a Pkcs11Error on failure: a promise would cost more than such a call.
+Napi::Value Dispatch(Napi::Env env, CK_FUNCTION_LIST_PTR functions, std::unique_ptr<Job> job, bool inlineRun);
 
 // Calls op(buffer, &length) with a first guess of the output size; if the token answers
 // CKR_BUFFER_TOO_SMALL (the operation stays active), calls once more with the size it asked for.

@@ -37,20 +37,43 @@ class SecureBytes {
   size_t capacity_ = 0;
 };
 
+// The name of an argument or a field inside one, for error messages: base[index]path, for example
+// "template[2].value" or "mechanism.gcm.iv". Only turned into a string when a check fails.
+struct Field {
+  Field(const char* base) : base(base) {}  // NOLINT: implicit from a plain argument name
+  Field(const char* base, const char* path) : base(base), path(path) {}
+  Field(const char* base, uint32_t index, const char* path) : base(base), path(path), index(index), indexed(true) {}
+  std::string Name() const;
+
+  const char* base;
+  const char* path = "";
+  uint32_t index = 0;
+  bool indexed = false;
+};
+
 // A non-negative integer that fits a CK_ULONG and a JS number exactly (slot, session, handle, type).
-CK_ULONG ToULong(const Napi::Value& value, const char* what);
+CK_ULONG ToULong(const Napi::Value& value, const Field& field);
 Napi::Value FromULong(Napi::Env env, CK_ULONG value);
 
 // Bytes from a Buffer/Uint8Array (or a string, as UTF-8, when allowString).
-SecureBytes ToBytes(const Napi::Value& value, const char* what, bool allowString = false);
+SecureBytes ToBytes(const Napi::Value& value, const Field& field, bool allowString = false);
 Napi::Buffer<uint8_t> ToBuffer(Napi::Env env, const uint8_t* data, size_t size);
 
-bool ToBool(const Napi::Value& value, const char* what);
+bool ToBool(const Napi::Value& value, const Field& field);
+
+// Property names looked up on every call, created once per environment and kept in an array (Node 20
+// cannot hold a reference to a string): a string V8 has seen as a key before is found much faster
+// than one made from a C string on each call.
+enum class Key : uint32_t {
+  type, value, parameter, oaep, pss, gcm, rsaAesKeyWrap, hashAlg, mgf, source, saltLength, iv, aad, tagBits, aesKeyBits
+};
+void CreatePropertyKeys(Napi::Env env);
+Napi::Value Get(const Napi::Object& object, Key key);
 
 // [{ type, value }] where value is boolean (CK_BBOOL), number (CK_ULONG), Buffer or string.
 class Template {
  public:
-  static std::unique_ptr<Template> From(const Napi::Value& value, const char* what);
+  static std::unique_ptr<Template> From(const Napi::Value& value, const char* name);
   CK_ATTRIBUTE_PTR data() { return attributes_.empty() ? nullptr : attributes_.data(); }
   CK_ULONG size() const { return static_cast<CK_ULONG>(attributes_.size()); }
 
@@ -62,12 +85,12 @@ class Template {
 // { type, parameter?: Buffer } or { type, oaep | pss | gcm | rsaAesKeyWrap: {...} }.
 class Mechanism {
  public:
-  static std::unique_ptr<Mechanism> From(const Napi::Value& value, const char* what);
+  static std::unique_ptr<Mechanism> From(const Napi::Value& value, const char* name);
   CK_MECHANISM_PTR get() { return &mechanism_; }
   CK_MECHANISM_TYPE type() const { return mechanism_.mechanism; }
 
  private:
-  void ReadOaep(const Napi::Object& oaep, const std::string& what);
+  void ReadOaep(const Napi::Object& oaep, const char* name, const char* path);
   CK_MECHANISM mechanism_{};
   SecureBytes parameter_;
   SecureBytes aad_;

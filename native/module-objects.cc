@@ -79,7 +79,7 @@ Napi::Value Module::GetAttributeValue(const Napi::CallbackInfo& info) {
   Napi::Array types = info[2].As<Napi::Array>();
   for (uint32_t i = 0; i < types.Length(); i++) {
     CK_ATTRIBUTE attribute{};
-    attribute.type = ToULong(types.Get(i), "types[i]");
+    attribute.type = ToULong(types.Get(i), Field("types", i, ""));
     state.attributes.push_back(attribute);
   }
   return Run(info, 3,

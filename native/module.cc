@@ -121,7 +121,7 @@ Module::Module(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Module>(info) 
   functions_ = loaded.functions;
 }
 
-Napi::Promise Module::Run(const Napi::CallbackInfo& info, size_t inlineIndex, std::unique_ptr<Job> job) {
+Napi::Value Module::Run(const Napi::CallbackInfo& info, size_t inlineIndex, std::unique_ptr<Job> job) {
   return Dispatch(info.Env(), functions_, std::move(job), InlineArgument(info, inlineIndex));
 }
 

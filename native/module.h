@@ -55,7 +55,7 @@ class Module : public Napi::ObjectWrap<Module> {
   Napi::Value WrapKey(const Napi::CallbackInfo& info);
   Napi::Value UnwrapKey(const Napi::CallbackInfo& info);
 
-  Napi::Promise Run(const Napi::CallbackInfo& info, size_t inlineIndex, std::unique_ptr<Job> job);
+  Napi::Value Run(const Napi::CallbackInfo& info, size_t inlineIndex, std::unique_ptr<Job> job);
 
   CK_FUNCTION_LIST_PTR functions_ = nullptr;
   std::string path_;

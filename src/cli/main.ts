@@ -25,9 +25,15 @@ async function withToken<T>(flags: ConfigFlags, use: (token: Token) => Promise<T
 }
 
 function waitForSignal(): Promise<NodeJS.Signals> {
+  // Signal listeners alone do not keep the event loop alive.
+  const keepAlive = setInterval(() => undefined, 2 ** 30);
   return new Promise((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
+    const stop = (signal: NodeJS.Signals) => {
+      clearInterval(keepAlive);
+      resolve(signal);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
   });
 }
 
@@ -39,10 +45,11 @@ export function buildProgram(): Command {
     .action(async (flags: ConfigFlags) => {
       const config = resolveConfig(flags);
       await withToken(flags, async (token) => {
+        const stopped = waitForSignal(); // listening before "ready" is printed
         for (const line of tokenReport(token)) console.log(line);
         console.log(`data directory: ${config.dataDir}`);
         console.log('ready (the HTTPS API is not part of this build yet); press Ctrl-C to stop');
-        const signal = await waitForSignal();
+        const signal = await stopped;
         console.log(`${signal}: closing the token`);
       });
     });

@@ -106,6 +106,7 @@ export class Token {
   #sessions: number[] = [];
   #inlineSession = -1;
   #recovering: Promise<void> | undefined;
+  #recoveries = 0;
   #closed = false;
 
   readonly description: TokenDescription;
@@ -181,6 +182,11 @@ export class Token {
       }
       throw error;
     }
+  }
+
+  /** How often the token dropped our sessions and they were reopened. */
+  get sessionRecoveries(): number {
+    return this.#recoveries;
   }
 
   // ---- keys -------------------------------------------------------------------------------
@@ -435,6 +441,7 @@ export class Token {
     this.#handles.clear();
     this.#useSessions(sessions);
     this.#closeSessions(old);
+    this.#recoveries++;
   }
 
   #useSessions(sessions: number[]): void {

@@ -1,0 +1,62 @@
+// An independent look at keys through another binding (pkcs11js), in a process of its own:
+// reads each key's protection attributes and tries to get its secret out two ways.
+// Input (env): MODULE, LABEL, PIN, KEYS = JSON [{ id: hex, class: number, secretAttribute: number }].
+// Output (stdout): JSON [{ id, attributes: {...}, readSecret: CKR name | 'read', wrap: CKR name | 'wrapped' }].
+'use strict';
+const pkcs11js = require('pkcs11js');
+
+function codeOf(error) {
+  const match = /^(CKR_[A-Z_]+)/.exec(error.message || '');
+  return match ? match[1] : error.message;
+}
+
+const p = new pkcs11js.PKCS11();
+p.load(process.env.MODULE);
+p.C_Initialize();
+try {
+  const slot = p.C_GetSlotList(true).find((s) => p.C_GetTokenInfo(s).label.trim() === process.env.LABEL);
+  if (slot === undefined) throw new Error(`no token ${process.env.LABEL}`);
+  const session = p.C_OpenSession(slot, pkcs11js.CKF_RW_SESSION | pkcs11js.CKF_SERIAL_SESSION);
+  p.C_Login(session, pkcs11js.CKU_USER, process.env.PIN);
+  const kek = p.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
+    { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+    { type: pkcs11js.CKA_TOKEN, value: false },
+    { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
+    { type: pkcs11js.CKA_WRAP, value: true },
+  ]);
+  const names = ['CKA_TOKEN', 'CKA_PRIVATE', 'CKA_SENSITIVE', 'CKA_EXTRACTABLE', 'CKA_ALWAYS_SENSITIVE', 'CKA_NEVER_EXTRACTABLE'];
+  const results = JSON.parse(process.env.KEYS).map((key) => {
+    p.C_FindObjectsInit(session, [
+      { type: pkcs11js.CKA_CLASS, value: key.class },
+      { type: pkcs11js.CKA_ID, value: Buffer.from(key.id, 'hex') },
+    ]);
+    const handles = p.C_FindObjects(session, 10);
+    p.C_FindObjectsFinal(session);
+    if (handles.length !== 1) return { id: key.id, found: handles.length };
+    const handle = handles[0];
+    const attributes = {};
+    for (const name of names) {
+      const [attribute] = p.C_GetAttributeValue(session, handle, [{ type: pkcs11js[name] }]);
+      attributes[name] = attribute.value[0] === 1;
+    }
+    let readSecret;
+    try {
+      p.C_GetAttributeValue(session, handle, [{ type: key.secretAttribute }]);
+      readSecret = 'read';
+    } catch (error) {
+      readSecret = codeOf(error);
+    }
+    let wrap;
+    try {
+      p.C_WrapKey(session, { mechanism: 0x210a, parameter: null }, kek, handle, Buffer.alloc(8192));
+      wrap = 'wrapped';
+    } catch (error) {
+      wrap = codeOf(error);
+    }
+    return { id: key.id, found: 1, attributes, readSecret, wrap };
+  });
+  process.stdout.write(JSON.stringify(results));
+  p.C_CloseSession(session);
+} finally {
+  p.C_Finalize();
+}
