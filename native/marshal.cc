@@ -10,9 +10,10 @@ namespace {
 
 constexpr double kMaxSafeInteger = 9007199254740991.0;
 
+// memset, then a barrier so that the compiler cannot drop it as a dead store.
 void Zero(uint8_t* data, size_t size) {
-  volatile uint8_t* p = data;
-  while (size-- > 0) *p++ = 0;
+  std::memset(data, 0, size);
+  __asm__ __volatile__("" : : "r"(data) : "memory");
 }
 
 [[noreturn]] void ThrowType(Napi::Env env, const std::string& message) {
@@ -104,6 +105,14 @@ SecureBytes ToBytes(const Napi::Value& value, const Field& field, bool allowStri
     return bytes;
   }
   ThrowType(value.Env(), field.Name() + (allowString ? " must be a Buffer or a string" : " must be a Buffer"));
+}
+
+InputBytes ToInput(const Napi::Value& value, const Field& field, bool borrow) {
+  if (borrow && value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+    Napi::Uint8Array bytes = value.As<Napi::Uint8Array>();
+    return InputBytes(bytes.Data(), bytes.ByteLength());
+  }
+  return InputBytes(ToBytes(value, field));
 }
 
 Napi::Buffer<uint8_t> ToBuffer(Napi::Env env, const uint8_t* data, size_t size) {

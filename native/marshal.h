@@ -51,12 +51,33 @@ struct Field {
   bool indexed = false;
 };
 
+// Bytes a call reads. When the call runs inline, a view of the caller's buffer (it can neither
+// change nor move during a synchronous call); for a worker thread, a copy the job owns.
+class InputBytes {
+ public:
+  InputBytes() = default;
+  InputBytes(const uint8_t* view, size_t size) : data_(view), size_(size) {}
+  explicit InputBytes(SecureBytes owned) : owned_(std::move(owned)) {
+    data_ = owned_.data();
+    size_ = owned_.size();
+  }
+  // PKCS#11 takes input through non-const pointers but does not write to it.
+  CK_BYTE_PTR data() const { return const_cast<CK_BYTE_PTR>(data_); }
+  CK_ULONG size() const { return static_cast<CK_ULONG>(size_); }
+
+ private:
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  SecureBytes owned_;
+};
+
 // A non-negative integer that fits a CK_ULONG and a JS number exactly (slot, session, handle, type).
 CK_ULONG ToULong(const Napi::Value& value, const Field& field);
 Napi::Value FromULong(Napi::Env env, CK_ULONG value);
 
 // Bytes from a Buffer/Uint8Array (or a string, as UTF-8, when allowString).
 SecureBytes ToBytes(const Napi::Value& value, const Field& field, bool allowString = false);
+InputBytes ToInput(const Napi::Value& value, const Field& field, bool borrow);
 Napi::Buffer<uint8_t> ToBuffer(Napi::Env env, const uint8_t* data, size_t size);
 
 bool ToBool(const Napi::Value& value, const Field& field);

@@ -1,4 +1,6 @@
 // Single-shot cryptographic calls: *Init and the operation cross the JS/C boundary once.
+#include <algorithm>
+
 #include "marshal.h"
 #include "module.h"
 
@@ -6,20 +8,25 @@ namespace mhsm {
 
 namespace {
 
-// Room for a signature, a ciphertext or a wrapped key of every common size in one call.
-constexpr size_t kOutputSlack = 1024;
+// First guess of an output's size: room for a block of padding and a tag beyond the input, and
+// at least an RSA-4096 signature or ciphertext. A larger output costs one more call. (Guesses of
+// 1 KiB and more would make every call take glibc's slower path for large allocations.)
+constexpr size_t kOutputSlack = 64;
+constexpr size_t kMinimumOutput = 512;
+
+size_t OutputGuess(size_t inputSize) { return std::max(inputSize + kOutputSlack, kMinimumOutput); }
 
 struct KeyedState {
   CK_SESSION_HANDLE session;
   std::unique_ptr<Mechanism> mechanism;
   CK_OBJECT_HANDLE key;
-  SecureBytes input;
+  InputBytes input;
   SecureBytes output;
 };
 
-KeyedState ReadKeyed(const Napi::CallbackInfo& info, const char* keyName, const char* inputName) {
-  return KeyedState{ToULong(info[0], "session"), Mechanism::From(info[1], "mechanism"), ToULong(info[2], keyName),
-                    ToBytes(info[3], inputName), SecureBytes()};
+KeyedState ReadKeyed(const Napi::CallbackInfo& info, size_t inlineIndex) {
+  return KeyedState{ToULong(info[0], "session"), Mechanism::From(info[1], "mechanism"), ToULong(info[2], "key"),
+                    ToInput(info[3], "data", InlineArgument(info, inlineIndex)), SecureBytes()};
 }
 
 Napi::Value OutputBuffer(Napi::Env env, KeyedState& s) { return ToBuffer(env, s.output.data(), s.output.size()); }
@@ -36,7 +43,7 @@ std::unique_ptr<Job> OneShot(const char* initName, const char* operationName, Ke
         CK_RV rv = Init(f, s.session, s.mechanism->get(), s.key);
         if (rv != CKR_OK) return rv;
         fn = operationName;
-        return RunWithOutput(s.output, s.input.size() + kOutputSlack, [&](CK_BYTE_PTR out, CK_ULONG_PTR length) {
+        return RunWithOutput(s.output, OutputGuess(s.input.size()), [&](CK_BYTE_PTR out, CK_ULONG_PTR length) {
           return Operation(f, s.session, s.input.data(), s.input.size(), out, length);
         });
       },
@@ -68,24 +75,24 @@ CK_RV SignOp(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, CK_BYTE_PTR in, CK_ULO
 }  // namespace
 
 Napi::Value Module::Encrypt(const Napi::CallbackInfo& info) {
-  return Run(info, 4, OneShot<EncryptInit, EncryptOp>("C_EncryptInit", "C_Encrypt", ReadKeyed(info, "key", "data")));
+  return Run(info, 4, OneShot<EncryptInit, EncryptOp>("C_EncryptInit", "C_Encrypt", ReadKeyed(info, 4)));
 }
 
 Napi::Value Module::Decrypt(const Napi::CallbackInfo& info) {
-  return Run(info, 4, OneShot<DecryptInit, DecryptOp>("C_DecryptInit", "C_Decrypt", ReadKeyed(info, "key", "data")));
+  return Run(info, 4, OneShot<DecryptInit, DecryptOp>("C_DecryptInit", "C_Decrypt", ReadKeyed(info, 4)));
 }
 
 Napi::Value Module::Sign(const Napi::CallbackInfo& info) {
-  return Run(info, 4, OneShot<SignInit, SignOp>("C_SignInit", "C_Sign", ReadKeyed(info, "key", "data")));
+  return Run(info, 4, OneShot<SignInit, SignOp>("C_SignInit", "C_Sign", ReadKeyed(info, 4)));
 }
 
 Napi::Value Module::Verify(const Napi::CallbackInfo& info) {
   struct State {
     KeyedState keyed;
-    SecureBytes signature;
+    InputBytes signature;
     bool valid = false;
   };
-  State state{ReadKeyed(info, "key", "data"), ToBytes(info[4], "signature")};
+  State state{ReadKeyed(info, 5), ToInput(info[4], "signature", InlineArgument(info, 5))};
   return Run(info, 5,
              MakeJob(
                  "C_VerifyInit", std::move(state),
@@ -106,10 +113,11 @@ Napi::Value Module::Digest(const Napi::CallbackInfo& info) {
   struct State {
     CK_SESSION_HANDLE session;
     std::unique_ptr<Mechanism> mechanism;
-    SecureBytes input;
+    InputBytes input;
     SecureBytes output;
   };
-  State state{ToULong(info[0], "session"), Mechanism::From(info[1], "mechanism"), ToBytes(info[2], "data"), SecureBytes()};
+  State state{ToULong(info[0], "session"), Mechanism::From(info[1], "mechanism"), ToInput(info[2], "data", InlineArgument(info, 3)),
+              SecureBytes()};
   return Run(info, 3,
              MakeJob(
                  "C_DigestInit", std::move(state),
@@ -138,7 +146,7 @@ Napi::Value Module::WrapKey(const Napi::CallbackInfo& info) {
              MakeJob(
                  "C_WrapKey", std::move(state),
                  [](CK_FUNCTION_LIST_PTR f, State& s, const char*&) {
-                   return RunWithOutput(s.output, kOutputSlack, [&](CK_BYTE_PTR out, CK_ULONG_PTR length) {
+                   return RunWithOutput(s.output, kMinimumOutput, [&](CK_BYTE_PTR out, CK_ULONG_PTR length) {
                      return f->C_WrapKey(s.session, s.mechanism->get(), s.wrappingKey, s.key, out, length);
                    });
                  },

@@ -5,7 +5,7 @@ import { TokenError } from '../token/errors.js';
 import type { Token } from '../token/token.js';
 import { ConfigError, type ConfigFlags, DEFAULT_DATA_DIR, resolveConfig } from './config.js';
 import { openConfiguredToken } from './open-token.js';
-import { mechanismTable, tokenReport } from './token-report.js';
+import { mechanismMarkdown, mechanismTable, tokenReport } from './token-report.js';
 
 function addTokenOptions(command: Command): Command {
   return command
@@ -57,9 +57,12 @@ export function buildProgram(): Command {
   addTokenOptions(program.command('capabilities'))
     .description("print the token's mechanisms and what each can do")
     .option('--json', 'machine-readable output')
-    .action(async (flags: ConfigFlags & { json?: boolean }) => {
+    .option('--markdown', 'a Markdown table, as in docs/capabilities/')
+    .action(async (flags: ConfigFlags & { json?: boolean; markdown?: boolean }) => {
       await withToken(flags, async (token) => {
-        if (flags.json) {
+        if (flags.markdown) {
+          for (const line of mechanismMarkdown(token)) console.log(line);
+        } else if (flags.json) {
           const mechanisms = token.capabilities.list().map((m) => ({ ...m, operations: operationsOf(m.flags) }));
           console.log(JSON.stringify({ token: token.description, mechanisms }, null, 2));
         } else {

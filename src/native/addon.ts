@@ -72,10 +72,32 @@ export type NativeMechanism =
   | { type: number; gcm: { iv: Uint8Array; aad?: Uint8Array; tagBits: number } }
   | { type: number; rsaAesKeyWrap: { aesKeyBits: number; oaep: OaepParameters } };
 
+/** What a call returns: the value itself when run inline, else a promise for it. */
+export type Settled<I extends boolean, T> = I extends true ? T : Promise<T>;
+
 /**
- * One loaded PKCS#11 module. Methods returning promises run on the libuv thread pool unless
- * `inline` is true, in which case they run at once on the calling thread (for operations
- * cheaper than a thread-pool hop) and return an already-settled promise.
+ * One call on a session as the token layer schedules it: the method name, then its arguments
+ * from the session on (without the trailing `inline`).
+ */
+export type SessionCall =
+  | ['encrypt' | 'decrypt' | 'sign', session: number, mechanism: NativeMechanism, key: number, data: Uint8Array]
+  | ['verify', session: number, mechanism: NativeMechanism, key: number, data: Uint8Array, signature: Uint8Array]
+  | ['digest', session: number, mechanism: NativeMechanism, data: Uint8Array]
+  | ['wrapKey', session: number, mechanism: NativeMechanism, wrappingKey: number, key: number]
+  | ['unwrapKey', session: number, mechanism: NativeMechanism, unwrappingKey: number, wrappedKey: Uint8Array, template: NativeAttribute[]]
+  | ['generateRandom', session: number, length: number]
+  | ['generateKey', session: number, mechanism: NativeMechanism, template: NativeAttribute[]]
+  | ['generateKeyPair', session: number, mechanism: NativeMechanism, publicTemplate: NativeAttribute[], privateTemplate: NativeAttribute[]]
+  | ['createObject', session: number, template: NativeAttribute[]]
+  | ['destroyObject', session: number, handle: number]
+  | ['findObjects', session: number, template: NativeAttribute[]]
+  | ['getAttributeValue', session: number, handle: number, types: number[]]
+  | ['setAttributeValue', session: number, handle: number, template: NativeAttribute[]];
+
+/**
+ * One loaded PKCS#11 module. Methods with a trailing `inline` argument run on the libuv thread
+ * pool and return a promise, unless `inline` is true: then they run at once on the calling thread
+ * and return their value (or throw), for operations cheaper than a thread-pool hop.
  */
 export interface NativeModule {
   readonly path: string;
@@ -84,54 +106,54 @@ export interface NativeModule {
   getInfo(): ModuleInfo;
   getSlotList(tokenPresent: boolean): number[];
   getSlotInfo(slot: number): SlotInfo;
-  getTokenInfo(slot: number, inline?: boolean): Promise<TokenInfo>;
+  getTokenInfo(slot: number): Promise<TokenInfo>;
   getMechanismList(slot: number): number[];
   getMechanismInfo(slot: number, type: number): MechanismInfo;
-  initToken(slot: number, soPin: string | Uint8Array, label: string, inline?: boolean): Promise<void>;
-  initPin(session: number, pin: string | Uint8Array, inline?: boolean): Promise<void>;
-  setPin(session: number, oldPin: string | Uint8Array, newPin: string | Uint8Array, inline?: boolean): Promise<void>;
+  initToken(slot: number, soPin: string | Uint8Array, label: string): Promise<void>;
+  initPin(session: number, pin: string | Uint8Array): Promise<void>;
+  setPin(session: number, oldPin: string | Uint8Array, newPin: string | Uint8Array): Promise<void>;
   openSession(slot: number, flags?: number): number;
   closeSession(session: number): void;
   closeAllSessions(slot: number): void;
-  login(session: number, userType: number, pin: string | Uint8Array, inline?: boolean): Promise<void>;
+  login(session: number, userType: number, pin: string | Uint8Array): Promise<void>;
   logout(session: number): void;
-  generateRandom(session: number, length: number, inline?: boolean): Promise<Buffer>;
+  generateRandom<I extends boolean = false>(session: number, length: number, inline?: I): Settled<I, Buffer>;
 
-  createObject(session: number, template: NativeAttribute[], inline?: boolean): Promise<number>;
-  findObjects(session: number, template: NativeAttribute[], inline?: boolean): Promise<number[]>;
-  getAttributeValue(session: number, handle: number, types: number[], inline?: boolean): Promise<Buffer[]>;
-  setAttributeValue(session: number, handle: number, template: NativeAttribute[], inline?: boolean): Promise<void>;
-  destroyObject(session: number, handle: number, inline?: boolean): Promise<void>;
-  generateKey(session: number, mechanism: NativeMechanism, template: NativeAttribute[], inline?: boolean): Promise<number>;
-  generateKeyPair(
+  createObject<I extends boolean = false>(session: number, template: NativeAttribute[], inline?: I): Settled<I, number>;
+  findObjects<I extends boolean = false>(session: number, template: NativeAttribute[], inline?: I): Settled<I, number[]>;
+  getAttributeValue<I extends boolean = false>(session: number, handle: number, types: number[], inline?: I): Settled<I, Buffer[]>;
+  setAttributeValue<I extends boolean = false>(session: number, handle: number, template: NativeAttribute[], inline?: I): Settled<I, void>;
+  destroyObject<I extends boolean = false>(session: number, handle: number, inline?: I): Settled<I, void>;
+  generateKey<I extends boolean = false>(session: number, mechanism: NativeMechanism, template: NativeAttribute[], inline?: I): Settled<I, number>;
+  generateKeyPair<I extends boolean = false>(
     session: number,
     mechanism: NativeMechanism,
     publicTemplate: NativeAttribute[],
     privateTemplate: NativeAttribute[],
-    inline?: boolean,
-  ): Promise<{ publicKey: number; privateKey: number }>;
+    inline?: I,
+  ): Settled<I, { publicKey: number; privateKey: number }>;
 
-  encrypt(session: number, mechanism: NativeMechanism, key: number, data: Uint8Array, inline?: boolean): Promise<Buffer>;
-  decrypt(session: number, mechanism: NativeMechanism, key: number, data: Uint8Array, inline?: boolean): Promise<Buffer>;
-  sign(session: number, mechanism: NativeMechanism, key: number, data: Uint8Array, inline?: boolean): Promise<Buffer>;
-  verify(
+  encrypt<I extends boolean = false>(session: number, mechanism: NativeMechanism, key: number, data: Uint8Array, inline?: I): Settled<I, Buffer>;
+  decrypt<I extends boolean = false>(session: number, mechanism: NativeMechanism, key: number, data: Uint8Array, inline?: I): Settled<I, Buffer>;
+  sign<I extends boolean = false>(session: number, mechanism: NativeMechanism, key: number, data: Uint8Array, inline?: I): Settled<I, Buffer>;
+  verify<I extends boolean = false>(
     session: number,
     mechanism: NativeMechanism,
     key: number,
     data: Uint8Array,
     signature: Uint8Array,
-    inline?: boolean,
-  ): Promise<boolean>;
-  digest(session: number, mechanism: NativeMechanism, data: Uint8Array, inline?: boolean): Promise<Buffer>;
-  wrapKey(session: number, mechanism: NativeMechanism, wrappingKey: number, key: number, inline?: boolean): Promise<Buffer>;
-  unwrapKey(
+    inline?: I,
+  ): Settled<I, boolean>;
+  digest<I extends boolean = false>(session: number, mechanism: NativeMechanism, data: Uint8Array, inline?: I): Settled<I, Buffer>;
+  wrapKey<I extends boolean = false>(session: number, mechanism: NativeMechanism, wrappingKey: number, key: number, inline?: I): Settled<I, Buffer>;
+  unwrapKey<I extends boolean = false>(
     session: number,
     mechanism: NativeMechanism,
     unwrappingKey: number,
     wrappedKey: Uint8Array,
     template: NativeAttribute[],
-    inline?: boolean,
-  ): Promise<number>;
+    inline?: I,
+  ): Settled<I, number>;
 }
 
 interface Addon {

@@ -16,6 +16,8 @@ export type KeySpec =
 export interface TokenKey {
   readonly id: Buffer;
   readonly spec: KeySpec;
+  /** A session object, gone when the token closes (for example an unwrapped transport key). */
+  readonly ephemeral?: boolean;
 }
 
 export type KeyUsage = 'sign' | 'verify' | 'encrypt' | 'decrypt' | 'wrap' | 'unwrap' | 'derive';

@@ -1,13 +1,14 @@
 // A PKCS#11 token opened by label, with a pool of logged-in sessions. Keys are named by
 // CKA_CLASS + CKA_ID; object handles are cached here and never leave this class.
 import { randomBytes } from 'node:crypto';
-import type { NativeMechanism, NativeModule } from '../native/addon.js';
+import type { NativeMechanism, NativeModule, SessionCall } from '../native/addon.js';
 import { isPkcs11Error } from '../native/errors.js';
 import { type AttributeName, attributeTypes, decodeAttributes, toNativeTemplate } from './attributes.js';
 import { Capabilities } from './capabilities.js';
 import { CKA, CKF, CKU } from './constants.js';
 import { type CurveName, curveByParams, uncompressedPoint } from './curves.js';
-import { type TokenOperation, runsInline } from './dispatch-policy.js';
+import { type CallCost, CallScheduler } from './call-scheduler.js';
+import { type TokenOperation, costOf } from './call-cost.js';
 import { TokenError, isHandleInvalid, isSessionLost } from './errors.js';
 import {
   type KeySpec,
@@ -73,9 +74,9 @@ const PROTECTION_ATTRIBUTES = [
   'wrapWithTrusted',
 ] as const satisfies readonly AttributeName[];
 
-type Call<T> = (module: NativeModule, session: number, inline: boolean) => Promise<T>;
-type ObjectCall<T> = (module: NativeModule, session: number, handle: number, inline: boolean) => Promise<T>;
 type ObjectRef = readonly [objectClass: number, id: Buffer];
+/** Builds a call from the handles of the objects it names and the session it will run on. */
+type ObjectCallBuilder = (handles: number[], session: number) => SessionCall;
 
 /** The unwrapped value's length comes from the wrapped data, not the template. */
 const UNWRAP_EXCLUDED: ReadonlySet<number> = new Set([CKA.VALUE_LEN]);
@@ -102,6 +103,7 @@ export class Token {
   readonly #slot: number;
   readonly #pin: Buffer;
   readonly #pool = new SessionPool([]);
+  readonly #scheduler: CallScheduler;
   readonly #handles = new Map<string, number>();
   #sessions: number[] = [];
   #inlineSession = -1;
@@ -122,6 +124,7 @@ export class Token {
     this.#module = module;
     this.#slot = slot;
     this.#pin = pin;
+    this.#scheduler = new CallScheduler(module, this.#pool, () => this.#inlineSession);
     this.#useSessions(sessions);
     this.description = description;
     this.capabilities = Capabilities.probe(module, slot);
@@ -201,28 +204,54 @@ export class Token {
       exportPolicy: options.exportPolicy ?? 'never',
       ephemeral,
     };
-    const inline = runsInline({ operation: 'generate', key: spec, writesTokenObject: !ephemeral });
+    const cost = costOf({ operation: 'generate', key: spec, writesTokenObject: !ephemeral });
+    const generation = this.#pool.generation;
+    const id = templateOptions.id;
     if (isKeyPair(spec)) {
       const { mechanism, publicTemplate, privateTemplate } = keyPairTemplate(spec, templateOptions);
-      await this.#run(inline, (m, s, i) => m.generateKeyPair(s, mechanism, publicTemplate, privateTemplate, i));
+      const pair = await this.#run<{ publicKey: number; privateKey: number }>(cost, (s) => [
+        'generateKeyPair',
+        s,
+        mechanism,
+        publicTemplate,
+        privateTemplate,
+      ]);
+      this.#remember(generation, publicClassOf(spec), id, pair.publicKey);
+      this.#remember(generation, secretClassOf(spec), id, pair.privateKey);
     } else {
       const { mechanism, template } = secretKeyTemplate(spec, templateOptions);
-      await this.#run(inline, (m, s, i) => m.generateKey(s, mechanism, template, i));
+      const handle = await this.#run<number>(cost, (s) => ['generateKey', s, mechanism, template]);
+      this.#remember(generation, secretClassOf(spec), id, handle);
     }
-    return { id: templateOptions.id, spec };
+    return ephemeral ? { id, spec, ephemeral } : { id, spec };
   }
 
   /** Destroys every object of the key; returns false if the token had none. */
   async destroyKey(key: TokenKey): Promise<boolean> {
     const classes = isKeyPair(key.spec) ? [publicClassOf(key.spec), secretClassOf(key.spec)] : [secretClassOf(key.spec)];
+    if (key.ephemeral) return this.#destroyEphemeral(key, classes);
     let destroyed = false;
     for (const objectClass of classes) {
       const handles = await this.#find(objectClass, key.id);
       for (const handle of handles) {
-        await this.#run(false, (m, s, i) => m.destroyObject(s, handle, i));
+        await this.#run('heavy', (s) => ['destroyObject', s, handle]);
         destroyed = true;
       }
       this.#handles.delete(this.#cacheKey(objectClass, key.id));
+    }
+    return destroyed;
+  }
+
+  /** Session objects are destroyed by the handles remembered when they were made: no search. */
+  async #destroyEphemeral(key: TokenKey, classes: number[]): Promise<boolean> {
+    let destroyed = false;
+    for (const objectClass of classes) {
+      const cacheKey = this.#cacheKey(objectClass, key.id);
+      const handle = this.#handles.get(cacheKey);
+      if (handle === undefined) continue;
+      this.#handles.delete(cacheKey);
+      await this.#run('cheap', (s) => ['destroyObject', s, handle]);
+      destroyed = true;
     }
     return destroyed;
   }
@@ -250,31 +279,34 @@ export class Token {
   // ---- cryptography -------------------------------------------------------------------------
 
   sign(key: TokenKey, mechanism: NativeMechanism, data: Uint8Array): Promise<Buffer> {
-    return this.#withKey('sign', key, secretClassOf(key.spec), data.length, (m, s, h, i) => m.sign(s, mechanism, h, data, i));
+    return this.#withKey('sign', key, secretClassOf(key.spec), data.length, (h, s) => ['sign', s, mechanism, h, data]);
   }
 
   verify(key: TokenKey, mechanism: NativeMechanism, data: Uint8Array, signature: Uint8Array): Promise<boolean> {
-    return this.#withKey('verify', key, publicClassOf(key.spec), data.length, (m, s, h, i) =>
-      m.verify(s, mechanism, h, data, signature, i),
-    );
+    return this.#withKey('verify', key, publicClassOf(key.spec), data.length, (h, s) => ['verify', s, mechanism, h, data, signature]);
   }
 
   encrypt(key: TokenKey, mechanism: NativeMechanism, data: Uint8Array): Promise<Buffer> {
-    return this.#withKey('encrypt', key, publicClassOf(key.spec), data.length, (m, s, h, i) => m.encrypt(s, mechanism, h, data, i));
+    return this.#withKey('encrypt', key, publicClassOf(key.spec), data.length, (h, s) => ['encrypt', s, mechanism, h, data]);
   }
 
   decrypt(key: TokenKey, mechanism: NativeMechanism, data: Uint8Array): Promise<Buffer> {
-    return this.#withKey('decrypt', key, secretClassOf(key.spec), data.length, (m, s, h, i) => m.decrypt(s, mechanism, h, data, i));
+    return this.#withKey('decrypt', key, secretClassOf(key.spec), data.length, (h, s) => ['decrypt', s, mechanism, h, data]);
   }
 
   /** Wraps the secret part of `key` under `wrappingKey` (its public part for a key pair). */
   wrapKey(wrappingKey: TokenKey, mechanism: NativeMechanism, key: TokenKey): Promise<Buffer> {
-    const inline = runsInline({ operation: 'wrap', key: wrappingKey.spec });
     const refs: ObjectRef[] = [
       [publicClassOf(wrappingKey.spec), wrappingKey.id],
       [secretClassOf(key.spec), key.id],
     ];
-    return this.#withObjects(refs, inline, (m, s, [wrapping, target], i) => m.wrapKey(s, mechanism, wrapping as number, target as number, i));
+    return this.#withObjects(refs, costOf({ operation: 'wrap', key: wrappingKey.spec }), ([wrapping, target], s) => [
+      'wrapKey',
+      s,
+      mechanism,
+      wrapping as number,
+      target as number,
+    ]);
   }
 
   /** Unwraps a secret or private key into the token with the same protections as a generated one. */
@@ -297,19 +329,20 @@ export class Token {
     const template = isKeyPair(spec)
       ? keyPairTemplate(spec, templateOptions).privateTemplate.filter((a) => !UNWRAP_EXCLUDED.has(a.type))
       : secretKeyTemplate(spec, templateOptions).template.filter((a) => !UNWRAP_EXCLUDED.has(a.type));
-    const operation: TokenOperation = 'unwrap';
-    await this.#withKey(operation, unwrappingKey, secretClassOf(unwrappingKey.spec), wrapped.length, (m, s, h) =>
-      m.unwrapKey(s, mechanism, h, wrapped, template, runsInline({ operation, key: unwrappingKey.spec, writesTokenObject: !ephemeral })),
-    );
-    return { id: templateOptions.id, spec };
+    const cost = costOf({ operation: 'unwrap', key: unwrappingKey.spec, payloadBytes: wrapped.length, writesTokenObject: !ephemeral });
+    const refs: ObjectRef[] = [[secretClassOf(unwrappingKey.spec), unwrappingKey.id]];
+    const generation = this.#pool.generation;
+    const handle = await this.#withObjects<number>(refs, cost, ([unwrapping], s) => ['unwrapKey', s, mechanism, unwrapping as number, wrapped, template]);
+    this.#remember(generation, secretClassOf(spec), templateOptions.id, handle);
+    return ephemeral ? { id: templateOptions.id, spec, ephemeral } : { id: templateOptions.id, spec };
   }
 
   random(length: number): Promise<Buffer> {
-    return this.#run(runsInline({ operation: 'random', payloadBytes: length }), (m, s, i) => m.generateRandom(s, length, i));
+    return this.#run(costOf({ operation: 'random', payloadBytes: length }), (s) => ['generateRandom', s, length]);
   }
 
   digest(mechanism: NativeMechanism, data: Uint8Array): Promise<Buffer> {
-    return this.#run(runsInline({ operation: 'digest', payloadBytes: data.length }), (m, s, i) => m.digest(s, mechanism, data, i));
+    return this.#run(costOf({ operation: 'digest', payloadBytes: data.length }), (s) => ['digest', s, mechanism, data]);
   }
 
   /** Closes this token's sessions and releases the module (C_Finalize once nobody uses it). */
@@ -333,13 +366,18 @@ export class Token {
     }
   }
 
+  /** Caches a handle the token just returned, unless the sessions were renewed meanwhile. */
+  #remember(generation: number, objectClass: number, id: Buffer, handle: number): void {
+    if (generation === this.#pool.generation) this.#handles.set(this.#cacheKey(objectClass, id), handle);
+  }
+
   #cacheKey(objectClass: number, id: Buffer): string {
     return `${objectClass}:${id.toString('hex')}`;
   }
 
   async #find(objectClass: number, id: Buffer): Promise<number[]> {
     const template = toNativeTemplate({ class: objectClass, id });
-    return this.#run(false, (m, s, i) => m.findObjects(s, template, i));
+    return this.#run('heavy', (s) => ['findObjects', s, template]);
   }
 
   async #resolve(objectClass: number, id: Buffer): Promise<number> {
@@ -357,16 +395,13 @@ export class Token {
 
   async #attributes<N extends AttributeName>(objectClass: number, id: Buffer, names: readonly N[]) {
     const types = attributeTypes(names);
-    const raw = await this.#withObject(objectClass, id, false, (m, s, h, i) => m.getAttributeValue(s, h, types, i));
+    const raw = await this.#withObjects<Buffer[]>([[objectClass, id]], 'heavy', ([h], s) => ['getAttributeValue', s, h as number, types]);
     return decodeAttributes(names, raw);
   }
 
-  #withKey<T>(operation: TokenOperation, key: TokenKey, objectClass: number, payloadBytes: number, call: ObjectCall<T>): Promise<T> {
-    return this.#withObject(objectClass, key.id, runsInline({ operation, key: key.spec, payloadBytes }), call);
-  }
-
-  #withObject<T>(objectClass: number, id: Buffer, inline: boolean, call: ObjectCall<T>): Promise<T> {
-    return this.#withObjects([[objectClass, id]], inline, (m, s, [handle], i) => call(m, s, handle as number, i));
+  #withKey<T>(operation: TokenOperation, key: TokenKey, objectClass: number, payloadBytes: number, build: (handle: number, session: number) => SessionCall): Promise<T> {
+    const cost = costOf({ operation, key: key.spec, payloadBytes });
+    return this.#withObjects([[objectClass, key.id]], cost, ([handle], session) => build(handle as number, session));
   }
 
   /**
@@ -374,17 +409,12 @@ export class Token {
    * longer knows a handle, handles are looked up again by CKA_ID; either way, one retry.
    * A handle is never reused across a session recovery, where a module may renumber objects.
    */
-  async #withObjects<T>(
-    refs: readonly ObjectRef[],
-    inline: boolean,
-    call: (module: NativeModule, session: number, handles: number[], inline: boolean) => Promise<T>,
-  ): Promise<T> {
+  async #withObjects<T>(refs: readonly ObjectRef[], cost: CallCost, build: ObjectCallBuilder): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const generation = this.#pool.generation;
-      const handles: number[] = [];
-      for (const [objectClass, id] of refs) handles.push(await this.#resolve(objectClass, id));
+      const handles = this.#cachedHandles(refs) ?? (await this.#resolveAll(refs));
       try {
-        return await this.#runOnce(inline, (m, s, i) => call(m, s, handles, i));
+        return await this.#scheduled<T>(cost, (session) => build(handles, session));
       } catch (error) {
         if (attempt > 0) throw error;
         if (isSessionLost(error)) await this.#recover(generation);
@@ -394,12 +424,29 @@ export class Token {
     }
   }
 
+  /** The handles of all refs if every one is cached (the common case: no await), else undefined. */
+  #cachedHandles(refs: readonly ObjectRef[]): number[] | undefined {
+    const handles: number[] = [];
+    for (const [objectClass, id] of refs) {
+      const handle = this.#handles.get(this.#cacheKey(objectClass, id));
+      if (handle === undefined) return undefined;
+      handles.push(handle);
+    }
+    return handles;
+  }
+
+  async #resolveAll(refs: readonly ObjectRef[]): Promise<number[]> {
+    const handles: number[] = [];
+    for (const [objectClass, id] of refs) handles.push(await this.#resolve(objectClass, id));
+    return handles;
+  }
+
   /** Runs a call that names no object; after a session loss, reopens the sessions and retries once. */
-  async #run<T>(inline: boolean, call: Call<T>): Promise<T> {
+  async #run<T>(cost: CallCost, build: (session: number) => SessionCall): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const generation = this.#pool.generation;
       try {
-        return await this.#runOnce(inline, call);
+        return await this.#scheduled<T>(cost, build);
       } catch (error) {
         if (attempt > 0 || !isSessionLost(error)) throw error;
         await this.#recover(generation);
@@ -407,16 +454,9 @@ export class Token {
     }
   }
 
-  async #runOnce<T>(inline: boolean, call: Call<T>): Promise<T> {
+  #scheduled<T>(cost: CallCost, build: (session: number) => SessionCall): T | Promise<T> {
     if (this.#closed) throw new TokenError('TOKEN_CLOSED', 'the token has been closed');
-    // Inline calls complete inside the native call, so one session serves all of them.
-    if (inline) return call(this.#module, this.#inlineSession, true);
-    const lease = await this.#pool.acquire();
-    try {
-      return await call(this.#module, lease.session, false);
-    } finally {
-      this.#pool.release(lease);
-    }
+    return this.#scheduler.run<T>(cost, build);
   }
 
   async #recover(failedGeneration: number): Promise<void> {

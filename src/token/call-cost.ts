@@ -1,12 +1,13 @@
-// Where a token call runs. A hop to the libuv pool costs tens of microseconds, more than a
-// symmetric operation on a small payload or an RSA public-key operation takes; RSA private-key
-// operations, key-pair generation and anything that writes token objects cost far more and must
-// never hold the JS thread. So cheap calls run inline (still returning a promise) and the rest
-// on worker threads. bench:token measures both sides of this line.
+// How costly a token call is. A hop to the libuv pool costs tens of microseconds, more than a
+// symmetric operation on a small payload or an RSA public-key operation takes: those are cheap,
+// and run inline or batched (call-scheduler.ts). RSA private-key operations, key-pair generation
+// and anything that writes token objects cost far more and must never hold the JS thread: heavy,
+// one worker-thread call each. bench:token measures both sides of this line.
+import type { CallCost } from './call-scheduler.js';
 import type { KeySpec } from './key-spec.js';
 
-/** Above this many bytes even a symmetric operation goes to a worker thread. */
-export const INLINE_PAYLOAD_LIMIT = 64 * 1024;
+/** Above this many bytes even a symmetric operation is heavy. */
+export const CHEAP_PAYLOAD_LIMIT = 64 * 1024;
 
 export type TokenOperation =
   | 'sign'
@@ -30,8 +31,12 @@ export interface DispatchQuery {
   writesTokenObject?: boolean | undefined;
 }
 
-export function runsInline({ operation, key, payloadBytes = 0, writesTokenObject = false }: DispatchQuery): boolean {
-  if (writesTokenObject || payloadBytes > INLINE_PAYLOAD_LIMIT) return false;
+export function costOf(query: DispatchQuery): CallCost {
+  return isCheap(query) ? 'cheap' : 'heavy';
+}
+
+function isCheap({ operation, key, payloadBytes = 0, writesTokenObject = false }: DispatchQuery): boolean {
+  if (writesTokenObject || payloadBytes > CHEAP_PAYLOAD_LIMIT) return false;
   if (key === undefined) return operation === 'digest' || operation === 'random';
   switch (key.type) {
     case 'aes':
