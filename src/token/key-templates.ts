@@ -3,9 +3,9 @@
 // may ask for wrap-only export: extractable, but only under a CKA_TRUSTED wrapping key.
 import type { NativeMechanism } from '../native/addon.js';
 import { type Attributes, toNativeTemplate } from './attributes.js';
-import { CKM, CKO } from './constants.js';
-import { CURVES } from './curves.js';
-import { type KeySpec, type KeyUsage, keyTypeOf } from './key-spec.js';
+import { CKA, CKM, CKO } from './constants.js';
+import { type CurveName, CURVES } from './curves.js';
+import { type KeySpec, type KeyUsage, isKeyPair, keyTypeOf } from './key-spec.js';
 
 /** 'never': the key cannot leave the token. 'wrap-with-trusted': only wrapped by a trusted key. */
 export type ExportPolicy = 'never' | 'wrap-with-trusted';
@@ -91,5 +91,90 @@ export function keyPairTemplate(spec: Extract<KeySpec, { type: 'rsa' | 'ec' }>, 
       ...secretPartAttributes(options),
       ...usageFlags(options.usages, privateUsages),
     }),
+  };
+}
+
+/** Key material handed to the token on import; it is copied into token objects and nowhere else. */
+export type KeyMaterial =
+  | {
+      type: 'rsa';
+      modulus: Buffer;
+      publicExponent: Buffer;
+      privateExponent: Buffer;
+      prime1: Buffer;
+      prime2: Buffer;
+      exponent1: Buffer;
+      exponent2: Buffer;
+      coefficient: Buffer;
+    }
+  /** `point` is the uncompressed public point 04 || X || Y. */
+  | { type: 'ec'; curve: CurveName; privateValue: Buffer; point: Buffer }
+  | { type: 'secret'; value: Buffer };
+
+export interface ImportTemplate {
+  /** The public object of a key pair (created first), if any. */
+  publicTemplate?: ReturnType<typeof toNativeTemplate>;
+  secretTemplate: ReturnType<typeof toNativeTemplate>;
+}
+
+/** DER OCTET STRING around a public point, the encoding of CKA_EC_POINT. */
+function derOctetString(value: Buffer): Buffer {
+  const length = value.length < 0x80 ? Buffer.from([value.length]) : Buffer.from([0x81, value.length]);
+  return Buffer.concat([Buffer.from([0x04]), length, value]);
+}
+
+/** Throws a TypeError naming the mismatch when the material is not a key of this spec. */
+function checkMaterial(spec: KeySpec, material: KeyMaterial): void {
+  if (material.type === 'secret') {
+    if (spec.type !== 'aes' && spec.type !== 'generic-secret') throw new TypeError(`secret material does not fit a ${spec.type} key`);
+    if (material.value.length * 8 !== spec.bits) throw new TypeError(`a ${spec.bits}-bit key needs ${spec.bits / 8} bytes, not ${material.value.length}`);
+    return;
+  }
+  if (spec.type !== material.type) throw new TypeError(`${material.type} material does not fit a ${spec.type} key`);
+  if (material.type === 'ec' && spec.type === 'ec') {
+    const size = CURVES[spec.curve].fieldBytes;
+    if (material.curve !== spec.curve) throw new TypeError(`${material.curve} material does not fit a ${spec.curve} key`);
+    if (material.privateValue.length !== size) throw new TypeError(`a ${spec.curve} private value must be ${size} bytes`);
+    if (material.point.length !== 1 + 2 * size || material.point[0] !== 0x04) {
+      throw new TypeError(`a ${spec.curve} public point must be 04 || X || Y, ${1 + 2 * size} bytes`);
+    }
+  }
+  if (material.type === 'rsa' && spec.type === 'rsa') {
+    const bits = material.modulus.length * 8 - Math.clz32(material.modulus[0] ?? 0) + 24;
+    if (bits !== spec.bits) throw new TypeError(`a modulus of ${bits} bits does not fit an RSA-${spec.bits} key`);
+  }
+}
+
+export function importTemplate(spec: KeySpec, material: KeyMaterial, options: KeyTemplateOptions): ImportTemplate {
+  checkMaterial(spec, material);
+  if (material.type === 'secret') {
+    if (spec.type !== 'aes' && spec.type !== 'generic-secret') throw new TypeError(`secret material does not fit a ${spec.type} key`);
+    const { template } = secretKeyTemplate(spec, options);
+    return { secretTemplate: [...template.filter((a) => a.type !== CKA.VALUE_LEN), ...toNativeTemplate({ value: material.value })] };
+  }
+  if (!isKeyPair(spec) || spec.type !== material.type) throw new TypeError(`${material.type} material does not fit a ${spec.type} spec`);
+  const { publicTemplate, privateTemplate } = keyPairTemplate(spec, options);
+  const publicShape = publicTemplate.filter((a) => a.type !== CKA.MODULUS_BITS);
+  if (material.type === 'rsa') {
+    const publicParts = toNativeTemplate({ modulus: material.modulus, publicExponent: material.publicExponent });
+    return {
+      publicTemplate: [...publicShape.filter((a) => a.type !== CKA.PUBLIC_EXPONENT), ...publicParts],
+      secretTemplate: [
+        ...privateTemplate,
+        ...publicParts,
+        ...toNativeTemplate({
+          privateExponent: material.privateExponent,
+          prime1: material.prime1,
+          prime2: material.prime2,
+          exponent1: material.exponent1,
+          exponent2: material.exponent2,
+          coefficient: material.coefficient,
+        }),
+      ],
+    };
+  }
+  return {
+    publicTemplate: [...publicShape, ...toNativeTemplate({ ecPoint: derOctetString(material.point) })],
+    secretTemplate: [...privateTemplate, ...toNativeTemplate({ ecParams: CURVES[material.curve].params, value: material.privateValue })],
   };
 }

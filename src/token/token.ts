@@ -20,7 +20,7 @@ import {
   secretClassOf,
   validateKeySpec,
 } from './key-spec.js';
-import { type ExportPolicy, keyPairTemplate, secretKeyTemplate } from './key-templates.js';
+import { type ExportPolicy, type KeyMaterial, importTemplate, keyPairTemplate, secretKeyTemplate } from './key-templates.js';
 import { acquireModule, releaseModule } from './module-registry.js';
 import { SessionPool } from './session-pool.js';
 
@@ -222,6 +222,38 @@ export class Token {
       const { mechanism, template } = secretKeyTemplate(spec, templateOptions);
       const handle = await this.#run<number>(cost, (s) => ['generateKey', s, mechanism, template]);
       this.#remember(generation, secretClassOf(spec), id, handle);
+    }
+    return ephemeral ? { id, spec, ephemeral } : { id, spec };
+  }
+
+  /**
+   * Creates a key from material the caller holds (a JWK import): the material goes into token
+   * objects with the same protections as a generated key and is kept nowhere else.
+   */
+  async importKey(spec: KeySpec, material: KeyMaterial, options: GenerateKeyOptions = {}): Promise<TokenKey> {
+    validateKeySpec(spec);
+    const ephemeral = options.ephemeral ?? false;
+    const id = options.id ?? randomBytes(16);
+    const { publicTemplate, secretTemplate } = importTemplate(spec, material, {
+      id,
+      label: options.label,
+      usages: options.usages ?? defaultUsages(spec),
+      exportPolicy: options.exportPolicy ?? 'never',
+      ephemeral,
+    });
+    const cost = costOf({ operation: 'generate', key: spec, writesTokenObject: !ephemeral });
+    const generation = this.#pool.generation;
+    if (publicTemplate) {
+      const handle = await this.#run<number>(cost, (s) => ['createObject', s, publicTemplate]);
+      this.#remember(generation, publicClassOf(spec), id, handle);
+    }
+    try {
+      const handle = await this.#run<number>(cost, (s) => ['createObject', s, secretTemplate]);
+      this.#remember(generation, secretClassOf(spec), id, handle);
+    } catch (error) {
+      // No half-written key: remove the public part when the private part was refused.
+      if (publicTemplate) await this.destroyKey({ id, spec, ...(ephemeral ? { ephemeral } : {}) }).catch(() => undefined);
+      throw error;
     }
     return ephemeral ? { id, spec, ephemeral } : { id, spec };
   }
