@@ -1,11 +1,12 @@
 // The `mhsm` command.
 import { Command } from 'commander';
+import { ALGORITHMS } from '../hsm/algorithms/registry.js';
 import { operationsOf } from '../token/capabilities.js';
 import { TokenError } from '../token/errors.js';
 import type { Token } from '../token/token.js';
 import { ConfigError, type ConfigFlags, DEFAULT_DATA_DIR, resolveConfig } from './config.js';
 import { openConfiguredToken } from './open-token.js';
-import { mechanismMarkdown, mechanismTable, tokenReport } from './token-report.js';
+import { algorithmTable, capabilityMarkdown, mechanismTable, tokenReport } from './capability-report.js';
 
 function addTokenOptions(command: Command): Command {
   return command
@@ -61,12 +62,13 @@ export function buildProgram(): Command {
     .action(async (flags: ConfigFlags & { json?: boolean; markdown?: boolean }) => {
       await withToken(flags, async (token) => {
         if (flags.markdown) {
-          for (const line of mechanismMarkdown(token)) console.log(line);
+          for (const line of capabilityMarkdown(token)) console.log(line);
         } else if (flags.json) {
           const mechanisms = token.capabilities.list().map((m) => ({ ...m, operations: operationsOf(m.flags) }));
-          console.log(JSON.stringify({ token: token.description, mechanisms }, null, 2));
+          const algorithms = Object.values(ALGORITHMS).map((a) => ({ name: a.name, family: a.family, ...a.support(token.capabilities) }));
+          console.log(JSON.stringify({ token: token.description, algorithms, mechanisms }, null, 2));
         } else {
-          for (const line of [...tokenReport(token), '', ...mechanismTable(token)]) console.log(line);
+          for (const line of [...tokenReport(token), '', ...algorithmTable(token), '', ...mechanismTable(token)]) console.log(line);
         }
       });
     });

@@ -42,15 +42,24 @@ describe('the embedded SoftHSM2 token', () => {
 
     const second = await runCli(['capabilities', '--data-dir', dataDir, '--json']);
     expect(second.code).toBe(0);
-    const report = JSON.parse(second.stdout) as { token: { serialNumber: string }; mechanisms: Array<{ name: string; operations: string[] }> };
+    const report = JSON.parse(second.stdout) as {
+      token: { serialNumber: string };
+      algorithms: Array<{ name: string; level: string }>;
+      mechanisms: Array<{ name: string; operations: string[] }>;
+    };
+    expect(report.algorithms).toHaveLength(30);
+    expect(report.algorithms.find((a) => a.name === 'A256GCM')?.level).toBe('native');
     expect(first.stdout).toContain(report.token.serialNumber);
     expect(report.mechanisms.find((m) => m.name === 'CKM_RSA_PKCS_PSS')?.operations).toEqual(['sign', 'verify']);
 
     const markdown = await runCli(['capabilities', '--data-dir', dataDir, '--markdown']);
     expect(markdown.code).toBe(0);
-    expect(markdown.stdout).toMatch(/^# Mechanisms of SoftHSM project SoftHSM v2/);
+    expect(markdown.stdout).toMatch(/^# Capabilities of SoftHSM project SoftHSM v2/);
+    expect(markdown.stdout).toContain('| RSA-OAEP-256 | RSA | fallback |');
+    expect(markdown.stdout).toContain('| ES256 | EC | native | CKM_ECDSA on a sha256 digest |');
     expect(markdown.stdout).toContain('| CKM_AES_GCM | 0x00001087 | 16-32 | encrypt, decrypt |');
-    expect(markdown.stdout.split('\n').filter((line) => line.startsWith('| CKM_')).length).toBe(report.mechanisms.filter((m) => m.name.startsWith('CKM_')).length);
+    const mechanismSection = markdown.stdout.split('## Token mechanisms')[1] ?? '';
+    expect(mechanismSection.split('\n').filter((line) => line.startsWith('| CKM_')).length).toBe(report.mechanisms.filter((m) => m.name.startsWith('CKM_')).length);
   });
 
   it('`mhsm start` reports the token, runs until SIGTERM and stops cleanly', async () => {

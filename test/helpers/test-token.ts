@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type EmbeddedToken, provisionEmbeddedToken } from '../../src/token/embedded-softhsm.js';
+import { Token } from '../../src/token/token.js';
 
 export interface TestToken extends EmbeddedToken {
   dataDir: string;
@@ -23,4 +24,25 @@ export async function createTestToken(): Promise<TestToken> {
       { cause: error },
     );
   }
+}
+
+export interface OpenTestToken {
+  testToken: TestToken;
+  token: Token;
+  /** Closes the token and removes its directory. */
+  close(): void;
+}
+
+/** A fresh test token, opened through the token layer as the emulator opens its own. */
+export async function openTestToken(): Promise<OpenTestToken> {
+  const testToken = await createTestToken();
+  const token = await Token.open({ modulePath: testToken.modulePath, label: testToken.label, pin: testToken.pin });
+  return {
+    testToken,
+    token,
+    close() {
+      token.close();
+      testToken.remove();
+    },
+  };
 }

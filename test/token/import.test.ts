@@ -5,22 +5,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CKM } from '../../src/token/constants.js';
 import type { KeyMaterial } from '../../src/token/key-templates.js';
 import { acquireModule, releaseModule } from '../../src/token/module-registry.js';
-import { Token } from '../../src/token/token.js';
+import type { Token } from '../../src/token/token.js';
 import { hex } from '../helpers/pkcs11.js';
-import { type TestToken, createTestToken } from '../helpers/test-token.js';
+import { type OpenTestToken, type TestToken, openTestToken } from '../helpers/test-token.js';
 
+let opened: OpenTestToken | undefined;
 let testToken: TestToken;
 let token: Token;
 
 beforeAll(async () => {
-  testToken = await createTestToken();
-  token = await Token.open({ modulePath: testToken.modulePath, label: testToken.label, pin: testToken.pin });
+  opened = await openTestToken();
+  ({ testToken, token } = opened);
 });
 
-afterAll(() => {
-  token?.close();
-  testToken?.remove();
-});
+afterAll(() => opened?.close());
 
 const b64 = (value: string | undefined) => Buffer.from(value ?? '', 'base64url');
 
@@ -28,6 +26,7 @@ describe('importKey', () => {
   it('imports an RSA-2048 private key whose signatures node:crypto verifies', async () => {
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const jwk = privateKey.export({ format: 'jwk' });
+    // Field by field here; the JWK mapping of the hsm layer is tested on its own.
     const material: KeyMaterial = {
       type: 'rsa',
       modulus: b64(jwk.n),

@@ -5,21 +5,19 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CKA } from '../../src/token/constants.js';
 import { type KeySpec, type TokenKey, secretClassOf } from '../../src/token/key-spec.js';
-import { Token } from '../../src/token/token.js';
-import { type TestToken, createTestToken } from '../helpers/test-token.js';
+import type { Token } from '../../src/token/token.js';
+import { type OpenTestToken, type TestToken, openTestToken } from '../helpers/test-token.js';
 
+let opened: OpenTestToken | undefined;
 let testToken: TestToken;
 let token: Token;
 
 beforeAll(async () => {
-  testToken = await createTestToken();
-  token = await Token.open({ modulePath: testToken.modulePath, label: testToken.label, pin: testToken.pin });
+  opened = await openTestToken();
+  ({ testToken, token } = opened);
 });
 
-afterAll(() => {
-  token?.close();
-  testToken?.remove();
-});
+afterAll(() => opened?.close());
 
 const specs: KeySpec[] = [
   { type: 'rsa', bits: 2048 },

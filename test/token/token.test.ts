@@ -8,20 +8,18 @@ import type { KeySpec, TokenKey } from '../../src/token/key-spec.js';
 import { acquireModule, releaseModule } from '../../src/token/module-registry.js';
 import { type PublicKeyParts, Token } from '../../src/token/token.js';
 import { slotByLabel } from '../helpers/pkcs11.js';
-import { type TestToken, createTestToken } from '../helpers/test-token.js';
+import { type OpenTestToken, type TestToken, openTestToken } from '../helpers/test-token.js';
 
+let opened: OpenTestToken | undefined;
 let testToken: TestToken;
 let token: Token;
 
 beforeAll(async () => {
-  testToken = await createTestToken();
-  token = await Token.open({ modulePath: testToken.modulePath, label: testToken.label, pin: testToken.pin });
+  opened = await openTestToken();
+  ({ testToken, token } = opened);
 });
 
-afterAll(() => {
-  token?.close();
-  testToken?.remove();
-});
+afterAll(() => opened?.close());
 
 function nodePublicKey(parts: PublicKeyParts) {
   if (parts.type === 'rsa') {
