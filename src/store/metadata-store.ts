@@ -1,0 +1,35 @@
+// The metadata store interface. SQLite is the embedded implementation; another engine (a shared
+// database for several emulator nodes) can implement the same.
+import type { KeyRecord, KeyVersionRecord, Page } from './key-records.js';
+
+export interface VersionChanges {
+  keyOps?: string[];
+  enabled?: boolean;
+  notBefore?: number | null;
+  expires?: number | null;
+  releasePolicy?: unknown;
+  tags?: Record<string, string>;
+  updated: number;
+}
+
+export interface MetadataStore {
+  /** The key, live or soft-deleted, by name (any case). */
+  getKey(name: string): KeyRecord | undefined;
+  /** A version of a key; the newest when version is undefined. */
+  getVersion(name: string, version?: string): KeyVersionRecord | undefined;
+  /** Live keys in name order, each as its newest version. */
+  listKeys(limit: number, after?: string): Page<KeyVersionRecord>;
+  listVersions(name: string, limit: number, after?: string): Page<KeyVersionRecord>;
+  listDeletedKeys(limit: number, after?: string): Page<{ key: KeyRecord; latest: KeyVersionRecord }>;
+  /** Adds a version, creating the key if it is new; one transaction. */
+  addVersion(version: KeyVersionRecord, key: { recoverableDays: number }): void;
+  updateVersion(name: string, version: string, changes: VersionChanges): KeyVersionRecord | undefined;
+  setRotationPolicy(name: string, policy: unknown): void;
+  markDeleted(name: string, deletedDate: number, scheduledPurgeDate: number): void;
+  markRecovered(name: string): void;
+  /** Removes a key and all its versions; returns the versions, whose token objects are to go. */
+  removeKey(name: string): KeyVersionRecord[];
+  /** Every CKA_ID the store refers to, for reconciliation with the token. */
+  tokenIds(): Buffer[];
+  close(): void;
+}

@@ -1,0 +1,256 @@
+// The embedded metadata store: SQLite in WAL mode (better-sqlite3), one file in the data directory.
+import Database from 'better-sqlite3';
+import type { KeySpec } from '../token/key-spec.js';
+import type { KeyRecord, KeyVersionRecord, Page } from './key-records.js';
+import type { MetadataStore, VersionChanges } from './metadata-store.js';
+
+/** Schema steps; PRAGMA user_version counts how many have run. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE keys (
+     name TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
+     recoverable_days INTEGER NOT NULL,
+     rotation_policy TEXT,
+     deleted_date INTEGER,
+     scheduled_purge_date INTEGER
+   ) STRICT;
+   CREATE TABLE key_versions (
+     name TEXT NOT NULL COLLATE NOCASE REFERENCES keys(name) ON DELETE CASCADE,
+     version TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     token_id BLOB NOT NULL UNIQUE,
+     spec TEXT NOT NULL,
+     public_jwk TEXT,
+     key_ops TEXT NOT NULL,
+     enabled INTEGER NOT NULL,
+     not_before INTEGER,
+     expires INTEGER,
+     exportable INTEGER NOT NULL,
+     release_policy TEXT,
+     tags TEXT NOT NULL,
+     created INTEGER NOT NULL,
+     updated INTEGER NOT NULL,
+     PRIMARY KEY (name, version)
+   ) STRICT;
+   CREATE INDEX key_versions_newest ON key_versions (name, seq);`,
+];
+
+interface VersionRow {
+  name: string;
+  version: string;
+  token_id: Buffer;
+  spec: string;
+  public_jwk: string | null;
+  key_ops: string;
+  enabled: number;
+  not_before: number | null;
+  expires: number | null;
+  exportable: number;
+  release_policy: string | null;
+  tags: string;
+  created: number;
+  updated: number;
+}
+
+interface KeyRow {
+  name: string;
+  recoverable_days: number;
+  rotation_policy: string | null;
+  deleted_date: number | null;
+  scheduled_purge_date: number | null;
+}
+
+function fromJson(text: string | null): unknown {
+  return text === null ? undefined : JSON.parse(text);
+}
+
+function toVersion(row: VersionRow): KeyVersionRecord {
+  return {
+    name: row.name,
+    version: row.version,
+    tokenId: row.token_id,
+    spec: JSON.parse(row.spec) as KeySpec,
+    publicJwk: row.public_jwk === null ? null : (JSON.parse(row.public_jwk) as Record<string, string>),
+    keyOps: JSON.parse(row.key_ops) as string[],
+    enabled: row.enabled === 1,
+    notBefore: row.not_before,
+    expires: row.expires,
+    exportable: row.exportable === 1,
+    releasePolicy: fromJson(row.release_policy),
+    tags: JSON.parse(row.tags) as Record<string, string>,
+    created: row.created,
+    updated: row.updated,
+  };
+}
+
+function toKey(row: KeyRow): KeyRecord {
+  return {
+    name: row.name,
+    recoverableDays: row.recoverable_days,
+    rotationPolicy: fromJson(row.rotation_policy),
+    deletedDate: row.deleted_date,
+    scheduledPurgeDate: row.scheduled_purge_date,
+  };
+}
+
+function page<T>(rows: T[], limit: number, cursor: (row: T) => string): Page<T> {
+  const more = rows.length > limit;
+  const items = more ? rows.slice(0, limit) : rows;
+  const last = items[items.length - 1];
+  return { items, next: more && last !== undefined ? cursor(last) : undefined };
+}
+
+const NEWEST = `SELECT v.* FROM key_versions v WHERE v.name = ? COLLATE NOCASE ORDER BY v.seq DESC LIMIT 1`;
+
+export class SqliteMetadataStore implements MetadataStore {
+  readonly #db: Database.Database;
+
+  constructor(file: string) {
+    this.#db = new Database(file);
+    this.#db.pragma('journal_mode = WAL');
+    // FULL: a change acknowledged to a client survives a power cut, not just a process crash.
+    this.#db.pragma('synchronous = FULL');
+    this.#db.pragma('foreign_keys = ON');
+    this.#migrate();
+  }
+
+  #migrate(): void {
+    const done = this.#db.pragma('user_version', { simple: true }) as number;
+    for (let step = done; step < MIGRATIONS.length; step++) {
+      this.#db.transaction(() => {
+        this.#db.exec(MIGRATIONS[step] as string);
+        this.#db.pragma(`user_version = ${step + 1}`);
+      })();
+    }
+  }
+
+  getKey(name: string): KeyRecord | undefined {
+    const row = this.#db.prepare('SELECT * FROM keys WHERE name = ?').get(name) as KeyRow | undefined;
+    return row && toKey(row);
+  }
+
+  getVersion(name: string, version?: string): KeyVersionRecord | undefined {
+    const row = (
+      version === undefined
+        ? this.#db.prepare(NEWEST).get(name)
+        : this.#db.prepare('SELECT * FROM key_versions WHERE name = ? AND version = ?').get(name, version)
+    ) as VersionRow | undefined;
+    return row && toVersion(row);
+  }
+
+  listKeys(limit: number, after = ''): Page<KeyVersionRecord> {
+    const rows = this.#db
+      .prepare(
+        `SELECT v.* FROM keys k JOIN key_versions v ON v.name = k.name
+         WHERE k.deleted_date IS NULL AND k.name > ? COLLATE NOCASE
+           AND v.seq = (SELECT MAX(seq) FROM key_versions WHERE name = k.name)
+         ORDER BY k.name COLLATE NOCASE LIMIT ?`,
+      )
+      .all(after, limit + 1) as VersionRow[];
+    return this.#versionPage(rows, limit, (row) => row.name);
+  }
+
+  listVersions(name: string, limit: number, after = ''): Page<KeyVersionRecord> {
+    const rows = this.#db
+      .prepare('SELECT * FROM key_versions WHERE name = ? AND version > ? ORDER BY version LIMIT ?')
+      .all(name, after, limit + 1) as VersionRow[];
+    return this.#versionPage(rows, limit, (row) => row.version);
+  }
+
+  #versionPage(rows: VersionRow[], limit: number, cursor: (row: VersionRow) => string): Page<KeyVersionRecord> {
+    const result = page(rows, limit, cursor);
+    return { items: result.items.map(toVersion), next: result.next };
+  }
+
+  listDeletedKeys(limit: number, after = ''): Page<{ key: KeyRecord; latest: KeyVersionRecord }> {
+    const keys = this.#db
+      .prepare('SELECT * FROM keys WHERE deleted_date IS NOT NULL AND name > ? COLLATE NOCASE ORDER BY name COLLATE NOCASE LIMIT ?')
+      .all(after, limit + 1) as KeyRow[];
+    const result = page(keys, limit, (row) => row.name);
+    const items = result.items.flatMap((row) => {
+      const latest = this.getVersion(row.name);
+      return latest ? [{ key: toKey(row), latest }] : [];
+    });
+    return { items, next: result.next };
+  }
+
+  addVersion(version: KeyVersionRecord, key: { recoverableDays: number }): void {
+    this.#db.transaction(() => {
+      this.#db
+        .prepare('INSERT INTO keys (name, recoverable_days) VALUES (?, ?) ON CONFLICT (name) DO NOTHING')
+        .run(version.name, key.recoverableDays);
+      const seq = (this.#db.prepare('SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM key_versions WHERE name = ?').get(version.name) as { seq: number }).seq;
+      this.#db
+        .prepare(
+          `INSERT INTO key_versions (name, version, seq, token_id, spec, public_jwk, key_ops, enabled, not_before, expires,
+             exportable, release_policy, tags, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          version.name,
+          version.version,
+          seq,
+          version.tokenId,
+          JSON.stringify(version.spec),
+          version.publicJwk === null ? null : JSON.stringify(version.publicJwk),
+          JSON.stringify(version.keyOps),
+          version.enabled ? 1 : 0,
+          version.notBefore,
+          version.expires,
+          version.exportable ? 1 : 0,
+          version.releasePolicy === undefined ? null : JSON.stringify(version.releasePolicy),
+          JSON.stringify(version.tags),
+          version.created,
+          version.updated,
+        );
+    })();
+  }
+
+  updateVersion(name: string, version: string, changes: VersionChanges): KeyVersionRecord | undefined {
+    const sets: string[] = ['updated = @updated'];
+    const values: Record<string, unknown> = { name, version, updated: changes.updated };
+    const column = (field: string, value: unknown) => {
+      sets.push(`${field} = @${field}`);
+      values[field] = value;
+    };
+    if (changes.keyOps !== undefined) column('key_ops', JSON.stringify(changes.keyOps));
+    if (changes.enabled !== undefined) column('enabled', changes.enabled ? 1 : 0);
+    if (changes.notBefore !== undefined) column('not_before', changes.notBefore);
+    if (changes.expires !== undefined) column('expires', changes.expires);
+    if (changes.releasePolicy !== undefined) column('release_policy', JSON.stringify(changes.releasePolicy));
+    if (changes.tags !== undefined) column('tags', JSON.stringify(changes.tags));
+    this.#db.prepare(`UPDATE key_versions SET ${sets.join(', ')} WHERE name = @name AND version = @version`).run(values);
+    return this.getVersion(name, version);
+  }
+
+  setRotationPolicy(name: string, policy: unknown): void {
+    this.#db.prepare('UPDATE keys SET rotation_policy = ? WHERE name = ?').run(policy === undefined ? null : JSON.stringify(policy), name);
+  }
+
+  markDeleted(name: string, deletedDate: number, scheduledPurgeDate: number): void {
+    this.#db.prepare('UPDATE keys SET deleted_date = ?, scheduled_purge_date = ? WHERE name = ?').run(deletedDate, scheduledPurgeDate, name);
+  }
+
+  markRecovered(name: string): void {
+    this.#db.prepare('UPDATE keys SET deleted_date = NULL, scheduled_purge_date = NULL WHERE name = ?').run(name);
+  }
+
+  removeKey(name: string): KeyVersionRecord[] {
+    return this.#db.transaction(() => {
+      const versions = (this.#db.prepare('SELECT * FROM key_versions WHERE name = ? ORDER BY seq').all(name) as VersionRow[]).map(toVersion);
+      this.#db.prepare('DELETE FROM keys WHERE name = ?').run(name);
+      return versions;
+    })();
+  }
+
+  tokenIds(): Buffer[] {
+    return (this.#db.prepare('SELECT token_id FROM key_versions').all() as Array<{ token_id: Buffer }>).map((row) => row.token_id);
+  }
+
+  /** SQLite's own consistency check: 'ok' when the file is sound. */
+  integrityCheck(): string {
+    return this.#db.pragma('integrity_check', { simple: true }) as string;
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+}
