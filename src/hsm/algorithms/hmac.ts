@@ -16,7 +16,7 @@ export function hmac(name: string, hash: Exclude<HashName, 'sha1'>): SignatureAl
     name,
     family: 'oct',
     digestBytes: undefined,
-    refuses: (spec) => (spec.type === 'aes' || spec.type === 'generic-secret' ? undefined : 'it needs an oct key'),
+    refuses: (spec) => (spec.type === 'generic-secret' ? undefined : 'it needs an HMAC (generic secret) key'),
     support: (capabilities) =>
       capabilities.has(mechanism.type, CKF.SIGN)
         ? { level: 'native', detail: `CKM_${hash.toUpperCase()}_HMAC` }

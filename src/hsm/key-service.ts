@@ -1,0 +1,332 @@
+// Managed HSM keys without HTTP: versions, attributes, soft delete, recovery, purge, and every
+// cryptographic use checked against the key's state (enabled, nbf, exp, key_ops) first.
+//
+// Order of writes: a new version's token objects are made before its row is committed, and a
+// purged key's row goes before its token objects; so a crash leaves at worst token objects that
+// no row names, which start-up reconciliation removes, and never a row without its key.
+import { randomBytes } from 'node:crypto';
+import type { KeyRecord, KeyVersionRecord, Page } from '../store/key-records.js';
+import type { MetadataStore, VersionChanges } from '../store/metadata-store.js';
+import { type KeySpec, type TokenKey, isKeyPair } from '../token/key-spec.js';
+import type { KeyMaterial } from '../token/key-templates.js';
+import type { Token } from '../token/token.js';
+import type { CipherResult } from './algorithms/types.js';
+import type { Clock } from './clock.js';
+import { HsmError, fromTokenError } from './errors.js';
+import { keyMaterialFromJwk, publicJwk } from './jwk.js';
+import { decryptWith, encryptWith, signDigest, verifyDigest } from './key-crypto.js';
+import { type CheckedAttributes, type KeyOperation, checkAttributes, checkKeyName, checkTags, keyOperations, specForCreate } from './key-rules.js';
+
+export interface KeyView {
+  key: KeyRecord;
+  version: KeyVersionRecord;
+}
+
+export interface CreateKeyInput {
+  kty: unknown;
+  keySize?: unknown;
+  crv?: unknown;
+  keyOps?: unknown;
+  attributes?: unknown;
+  tags?: unknown;
+  releasePolicy?: unknown;
+}
+
+export interface ImportKeyInput {
+  /** The JWK with its private parts (kty, key_ops, n/e/d/…, crv/x/y/d, k). */
+  jwk: Record<string, unknown>;
+  attributes?: unknown;
+  tags?: unknown;
+  releasePolicy?: unknown;
+}
+
+export interface UpdateKeyInput {
+  keyOps?: unknown;
+  attributes?: unknown;
+  tags?: unknown;
+  releasePolicy?: unknown;
+}
+
+export interface KeyServiceOptions {
+  /** Soft-delete retention, 7 to 90 days. */
+  recoverableDays?: number;
+  purgeProtection?: boolean;
+}
+
+export const MAX_PAGE = 25;
+
+interface PreparedVersion {
+  attributes: CheckedAttributes;
+  tags: Record<string, string>;
+  releasePolicy: unknown;
+}
+
+export class KeyService {
+  readonly recoverableDays: number;
+  readonly purgeProtection: boolean;
+
+  constructor(
+    private readonly token: Token,
+    private readonly store: MetadataStore,
+    private readonly clock: Clock,
+    options: KeyServiceOptions = {},
+  ) {
+    this.recoverableDays = options.recoverableDays ?? 90;
+    this.purgeProtection = options.purgeProtection ?? false;
+    if (!Number.isInteger(this.recoverableDays) || this.recoverableDays < 7 || this.recoverableDays > 90) {
+      throw new RangeError('recoverableDays must be a whole number from 7 to 90');
+    }
+  }
+
+  // ---- life cycle ---------------------------------------------------------------------------
+
+  async create(name: string, input: CreateKeyInput): Promise<KeyView> {
+    checkKeyName(name);
+    const spec = specForCreate(input.kty, input.keySize, input.crv);
+    const keyOps = keyOperations(spec, input.keyOps);
+    this.#assertNameUsable(name);
+    const prepared = this.#prepareVersion(input.attributes, input.tags, input.releasePolicy);
+    const tokenKey = await this.#tokenCall(`create key ${name}`, () => this.token.generateKey(spec, { exportPolicy: 'wrap-with-trusted' }));
+    return this.#commitVersion(name, spec, tokenKey, keyOps, prepared);
+  }
+
+  async importKey(name: string, input: ImportKeyInput): Promise<KeyView> {
+    checkKeyName(name);
+    if (typeof input.jwk !== 'object' || input.jwk === null) throw new HsmError('BadParameter', 'key: required, a JSON Web Key');
+    const { spec, material } = keyMaterialFromJwk(input.jwk);
+    const keyOps = keyOperations(spec, input.jwk.key_ops);
+    this.#assertNameUsable(name);
+    const prepared = this.#prepareVersion(input.attributes, input.tags, input.releasePolicy);
+    const tokenKey = await this.#tokenCall(`import key ${name}`, () => this.#importIntoToken(spec, material));
+    return this.#commitVersion(name, spec, tokenKey, keyOps, prepared);
+  }
+
+  #importIntoToken(spec: KeySpec, material: KeyMaterial): Promise<TokenKey> {
+    return this.token.importKey(spec, material, { exportPolicy: 'wrap-with-trusted' });
+  }
+
+  get(name: string, version?: string): KeyView {
+    const key = this.#liveKey(name);
+    const found = this.store.getVersion(key.name, version || undefined);
+    if (!found) throw new HsmError('KeyNotFound', `A key with (name/id) ${name}${version ? `/${version}` : ''} was not found in this HSM`);
+    return { key, version: found };
+  }
+
+  list(limit: number | undefined, after?: string): Page<KeyView> {
+    const page = this.store.listKeys(this.#limit(limit), after);
+    return {
+      items: page.items.map((version) => ({ key: this.store.getKey(version.name) as KeyRecord, version })),
+      next: page.next,
+    };
+  }
+
+  listVersions(name: string, limit: number | undefined, after?: string): Page<KeyView> {
+    const key = this.store.getKey(name);
+    if (!key || key.deletedDate !== null) return { items: [], next: undefined };
+    const page = this.store.listVersions(key.name, this.#limit(limit), after);
+    return { items: page.items.map((version) => ({ key, version })), next: page.next };
+  }
+
+  update(name: string, version: string | undefined, input: UpdateKeyInput): KeyView {
+    const current = this.get(name, version);
+    const changes: VersionChanges = { updated: this.clock.now() };
+    if (input.keyOps !== undefined) changes.keyOps = keyOperations(current.version.spec, input.keyOps);
+    if (input.tags !== undefined) changes.tags = checkTags(input.tags);
+    if (input.releasePolicy !== undefined) changes.releasePolicy = input.releasePolicy;
+    const attributes = checkAttributes(input.attributes);
+    if (attributes.exportable !== undefined && attributes.exportable !== current.version.exportable) {
+      throw new HsmError('BadParameter', 'attributes.exportable: cannot be changed after the key is made');
+    }
+    if (attributes.enabled !== undefined) changes.enabled = attributes.enabled;
+    if (attributes.notBefore !== undefined) changes.notBefore = attributes.notBefore;
+    if (attributes.expires !== undefined) changes.expires = attributes.expires;
+    const notBefore = changes.notBefore === undefined ? current.version.notBefore : changes.notBefore;
+    const expires = changes.expires === undefined ? current.version.expires : changes.expires;
+    if (notBefore !== null && expires !== null && expires <= notBefore) throw new HsmError('BadParameter', 'attributes.exp: must be later than attributes.nbf');
+    const updated = this.store.updateVersion(current.key.name, current.version.version, changes) as KeyVersionRecord;
+    return { key: current.key, version: updated };
+  }
+
+  delete(name: string): KeyView {
+    const key = this.#liveKey(name);
+    const now = this.clock.now();
+    this.store.markDeleted(key.name, now, now + key.recoverableDays * 86400);
+    return this.getDeleted(key.name);
+  }
+
+  getDeleted(name: string): KeyView {
+    const key = this.store.getKey(name);
+    const version = key && key.deletedDate !== null ? this.store.getVersion(key.name) : undefined;
+    if (!key || !version) throw new HsmError('KeyNotFound', `Deleted Key not found: ${name}`);
+    return { key, version };
+  }
+
+  listDeleted(limit: number | undefined, after?: string): Page<KeyView> {
+    const page = this.store.listDeletedKeys(this.#limit(limit), after);
+    return { items: page.items.map(({ key, latest }) => ({ key, version: latest })), next: page.next };
+  }
+
+  recover(name: string): KeyView {
+    const deleted = this.getDeleted(name);
+    this.store.markRecovered(deleted.key.name);
+    return this.get(deleted.key.name);
+  }
+
+  async purge(name: string): Promise<void> {
+    const deleted = this.getDeleted(name);
+    if (this.purgeProtection) {
+      throw new HsmError('Forbidden', `Operation "purge" is not allowed because purge protection is enabled for this HSM (key ${name})`);
+    }
+    const versions = this.store.removeKey(deleted.key.name);
+    for (const version of versions) await this.token.destroyKey(this.#tokenKey(version));
+  }
+
+  /** Purges every soft-deleted key whose retention has run out by the clock. */
+  async purgeExpired(): Promise<string[]> {
+    const purged: string[] = [];
+    let after: string | undefined;
+    do {
+      const page = this.store.listDeletedKeys(MAX_PAGE, after);
+      for (const { key } of page.items) {
+        if (key.scheduledPurgeDate !== null && key.scheduledPurgeDate <= this.clock.now()) {
+          const versions = this.store.removeKey(key.name);
+          for (const version of versions) await this.token.destroyKey(this.#tokenKey(version));
+          purged.push(key.name);
+        }
+      }
+      after = page.next;
+    } while (after !== undefined);
+    return purged;
+  }
+
+  // ---- cryptography -------------------------------------------------------------------------
+
+  async sign(name: string, version: string | undefined, alg: unknown, digest: Buffer): Promise<{ view: KeyView; value: Buffer }> {
+    const view = this.#usable(name, version, 'sign');
+    return { view, value: await signDigest(this.token, this.#tokenKey(view.version), alg, digest) };
+  }
+
+  async verify(name: string, version: string | undefined, alg: unknown, digest: Buffer, signature: Buffer): Promise<{ view: KeyView; value: boolean }> {
+    const view = this.#usable(name, version, 'verify');
+    return { view, value: await verifyDigest(this.token, this.#tokenKey(view.version), alg, digest, signature) };
+  }
+
+  async encrypt(
+    name: string,
+    version: string | undefined,
+    operation: 'encrypt' | 'wrapKey',
+    alg: unknown,
+    input: { plaintext: Buffer; iv?: Buffer | undefined; aad?: Buffer | undefined },
+  ): Promise<{ view: KeyView; result: CipherResult }> {
+    const view = this.#usable(name, version, operation);
+    return { view, result: await encryptWith(this.token, this.#tokenKey(view.version), alg, operation, input) };
+  }
+
+  async decrypt(
+    name: string,
+    version: string | undefined,
+    operation: 'decrypt' | 'unwrapKey',
+    alg: unknown,
+    input: { ciphertext: Buffer; iv?: Buffer | undefined; aad?: Buffer | undefined; tag?: Buffer | undefined },
+  ): Promise<{ view: KeyView; value: Buffer }> {
+    const view = this.#usable(name, version, operation);
+    const pair = operation === 'decrypt' ? 'encrypt' : 'wrapKey';
+    return { view, value: await decryptWith(this.token, this.#tokenKey(view.version), alg, pair, input) };
+  }
+
+  async random(count: unknown): Promise<Buffer> {
+    if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > 128) {
+      throw new HsmError('BadParameter', 'count: must be a whole number from 1 to 128');
+    }
+    return this.#tokenCall('random', () => this.token.random(count));
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  #limit(limit: number | undefined): number {
+    if (limit === undefined) return MAX_PAGE;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw new HsmError('BadParameter', `maxresults: must be a whole number from 1 to ${MAX_PAGE}`);
+    return limit;
+  }
+
+  #liveKey(name: string): KeyRecord {
+    const key = this.store.getKey(name);
+    if (!key || key.deletedDate !== null) throw new HsmError('KeyNotFound', `A key with (name/id) ${name} was not found in this HSM`);
+    return key;
+  }
+
+  /** A new version may not be made under a name that is soft-deleted. */
+  #assertNameUsable(name: string): void {
+    const existing = this.store.getKey(name);
+    if (existing && existing.deletedDate !== null) {
+      throw new HsmError('Conflict', `Key ${name} is currently in a deleted but recoverable state; recover or purge it before using the name again`);
+    }
+  }
+
+  #prepareVersion(attributesInput: unknown, tagsInput: unknown, releasePolicy: unknown): PreparedVersion {
+    const attributes = checkAttributes(attributesInput);
+    const tags = checkTags(tagsInput);
+    if (attributes.exportable && releasePolicy === undefined) {
+      throw new HsmError('BadParameter', 'release_policy: an exportable key needs a release policy');
+    }
+    return { attributes, tags, releasePolicy };
+  }
+
+  async #commitVersion(
+    name: string,
+    spec: KeySpec,
+    tokenKey: TokenKey,
+    keyOps: KeyOperation[],
+    { attributes, tags, releasePolicy }: PreparedVersion,
+  ): Promise<KeyView> {
+    const now = this.clock.now();
+    const publicKey = isKeyPair(spec) ? publicJwk(await this.token.publicKey(tokenKey)) : null;
+    const record: KeyVersionRecord = {
+      name: this.store.getKey(name)?.name ?? name,
+      version: randomBytes(16).toString('hex'),
+      tokenId: tokenKey.id,
+      spec,
+      publicJwk: publicKey,
+      keyOps,
+      enabled: attributes.enabled ?? true,
+      notBefore: attributes.notBefore ?? null,
+      expires: attributes.expires ?? null,
+      exportable: attributes.exportable ?? false,
+      releasePolicy,
+      tags,
+      created: now,
+      updated: now,
+    };
+    try {
+      this.store.addVersion(record, { recoverableDays: this.recoverableDays });
+    } catch (error) {
+      await this.token.destroyKey(tokenKey).catch(() => undefined); // no orphan left behind
+      throw error;
+    }
+    return { key: this.store.getKey(record.name) as KeyRecord, version: record };
+  }
+
+  /** The key version, if it may be used for `operation` now. */
+  #usable(name: string, version: string | undefined, operation: KeyOperation): KeyView {
+    const view = this.get(name, version);
+    const { version: v } = view;
+    const now = this.clock.now();
+    if (!v.enabled) throw new HsmError('Forbidden', `Operation ${operation} is not allowed on a disabled key (${name})`);
+    if (v.notBefore !== null && now < v.notBefore) throw new HsmError('Forbidden', `Operation ${operation} is not allowed before the key's nbf (${name})`);
+    if (v.expires !== null && now >= v.expires) throw new HsmError('Forbidden', `Operation ${operation} is not allowed on an expired key (${name})`);
+    if (!v.keyOps.includes(operation)) throw new HsmError('Forbidden', `Operation ${operation} is not permitted by this key's key_ops (${name})`);
+    return view;
+  }
+
+  #tokenKey(version: KeyVersionRecord): TokenKey {
+    return { id: version.tokenId, spec: version.spec };
+  }
+
+  async #tokenCall<T>(context: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      throw fromTokenError(error, context);
+    }
+  }
+}
