@@ -9,6 +9,7 @@ const TIMING = ['test/native/async.test.ts'];
 
 export default defineConfig({
   test: {
+    globalSetup: ['test/global-setup.ts'],
     projects: [
       { test: { ...common, name: 'main', include: ['test/**/*.test.ts'], exclude: TIMING, sequence: { groupOrder: 0 } } },
       { test: { ...common, name: 'timing', include: TIMING, sequence: { groupOrder: 1 } } },

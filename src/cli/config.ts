@@ -1,5 +1,6 @@
 // One validated configuration: flags, then MHSM_* environment variables, then defaults.
 import path from 'node:path';
+import type { ServerConfig } from '../server/emulator.js';
 
 export type TokenConfig =
   /** SoftHSM2 provisioned in the data directory. */
@@ -10,9 +11,16 @@ export type TokenConfig =
 export interface Config {
   dataDir: string;
   token: TokenConfig;
+  server: ServerConfig;
 }
 
 export interface ConfigFlags {
+  host?: string | undefined;
+  port?: string | undefined;
+  name?: string | undefined;
+  dnsSuffix?: string | undefined;
+  recoverableDays?: string | undefined;
+  purgeProtection?: boolean | undefined;
   dataDir?: string | undefined;
   module?: string | undefined;
   tokenLabel?: string | undefined;
@@ -31,8 +39,33 @@ function pick(flag: string | undefined, env: string | undefined): string | undef
   return undefined;
 }
 
+function integer(text: string, what: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < min || value > max) throw new ConfigError(`${what} must be a whole number from ${min} to ${max}, not '${text}'`);
+  return value;
+}
+
+const DNS_LABELS = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+function resolveServer(flags: ConfigFlags, env: NodeJS.ProcessEnv): ServerConfig {
+  const name = pick(flags.name, env.MHSM_NAME) ?? 'mhsm';
+  const dnsSuffix = pick(flags.dnsSuffix, env.MHSM_DNS_SUFFIX) ?? 'managedhsm.azure.net';
+  if (!/^[a-z0-9]([a-z0-9-]{0,22}[a-z0-9])?$/i.test(name)) throw new ConfigError('--name must be 1 to 24 letters, digits and dashes');
+  if (!DNS_LABELS.test(dnsSuffix)) throw new ConfigError('--dns-suffix must be a DNS name such as managedhsm.azure.net');
+  const purgeProtection = flags.purgeProtection ?? (env.MHSM_PURGE_PROTECTION === 'true' || env.MHSM_PURGE_PROTECTION === '1');
+  return {
+    host: pick(flags.host, env.MHSM_HOST) ?? 'localhost',
+    port: integer(pick(flags.port, env.MHSM_PORT) ?? '8443', '--port (MHSM_PORT)', 0, 65535),
+    name,
+    dnsSuffix,
+    recoverableDays: integer(pick(flags.recoverableDays, env.MHSM_RECOVERABLE_DAYS) ?? '90', '--recoverable-days (MHSM_RECOVERABLE_DAYS)', 7, 90),
+    purgeProtection,
+  };
+}
+
 export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = path.resolve(pick(flags.dataDir, env.MHSM_DATA_DIR) ?? DEFAULT_DATA_DIR);
+  const server = resolveServer(flags, env);
   const modulePath = pick(flags.module, env.MHSM_MODULE);
   const label = pick(flags.tokenLabel, env.MHSM_TOKEN_LABEL);
   const pin = pick(flags.pin, env.MHSM_PIN);
@@ -41,10 +74,10 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
     if (label !== undefined || pin !== undefined) {
       throw new ConfigError('--token-label and --pin (MHSM_TOKEN_LABEL, MHSM_PIN) go with --module (MHSM_MODULE)');
     }
-    return { dataDir, token: { kind: 'embedded' } };
+    return { dataDir, token: { kind: 'embedded' }, server };
   }
   const missing = [label === undefined && '--token-label (MHSM_TOKEN_LABEL)', pin === undefined && '--pin (MHSM_PIN)'].filter(Boolean);
   if (missing.length > 0) throw new ConfigError(`--module needs ${missing.join(' and ')}`);
   if ((label as string).length > 32) throw new ConfigError('--token-label must be at most 32 characters (a PKCS#11 token label)');
-  return { dataDir, token: { kind: 'module', modulePath: path.resolve(modulePath), label: label as string, pin: pin as string } };
+  return { dataDir, token: { kind: 'module', modulePath: path.resolve(modulePath), label: label as string, pin: pin as string }, server };
 }

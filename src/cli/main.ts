@@ -4,6 +4,7 @@ import { ALGORITHMS } from '../hsm/algorithms/registry.js';
 import { operationsOf } from '../token/capabilities.js';
 import { TokenError } from '../token/errors.js';
 import type { Token } from '../token/token.js';
+import { startEmulator } from '../server/emulator.js';
 import { ConfigError, type ConfigFlags, DEFAULT_DATA_DIR, resolveConfig } from './config.js';
 import { openConfiguredToken } from './open-token.js';
 import { algorithmTable, capabilityMarkdown, mechanismTable, tokenReport } from './capability-report.js';
@@ -42,16 +43,26 @@ export function buildProgram(): Command {
   const program = new Command('mhsm').description('A local Azure Key Vault Managed HSM over a PKCS#11 token').showHelpAfterError();
 
   addTokenOptions(program.command('start'))
-    .description('open the token and run until interrupted')
+    .description('start the emulator: the token, then the HTTPS API, until interrupted')
+    .option('--host <host>', 'address to listen on (MHSM_HOST, default localhost)')
+    .option('--port <port>', 'port to listen on, 0 for any free one (MHSM_PORT, default 8443)')
+    .option('--name <name>', 'the HSM name: NAME.DNS_SUFFIX is in the certificate (MHSM_NAME, default mhsm)')
+    .option('--dns-suffix <suffix>', 'DNS suffix of HSM names and the token resource (MHSM_DNS_SUFFIX, default managedhsm.azure.net)')
+    .option('--recoverable-days <days>', 'soft-delete retention, 7 to 90 (MHSM_RECOVERABLE_DAYS, default 90)')
+    .option('--purge-protection', 'refuse to purge soft-deleted keys (MHSM_PURGE_PROTECTION)')
     .action(async (flags: ConfigFlags) => {
       const config = resolveConfig(flags);
       await withToken(flags, async (token) => {
-        const stopped = waitForSignal(); // listening before "ready" is printed
+        const stopped = waitForSignal(); // listening before the URL is printed
+        const emulator = await startEmulator(config.dataDir, token, config.server);
         for (const line of tokenReport(token)) console.log(line);
         console.log(`data directory: ${config.dataDir}`);
-        console.log('ready (the HTTPS API is not part of this build yet); press Ctrl-C to stop');
+        console.log(`CA certificate: ${emulator.caPath}`);
+        console.log(`administrator credentials: ${emulator.adminPath}`);
+        console.log(`listening on ${emulator.url}`);
         const signal = await stopped;
-        console.log(`${signal}: closing the token`);
+        console.log(`${signal}: stopping`);
+        await emulator.close();
       });
     });
 

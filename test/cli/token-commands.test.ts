@@ -62,13 +62,16 @@ describe('the embedded SoftHSM2 token', () => {
     expect(mechanismSection.split('\n').filter((line) => line.startsWith('| CKM_')).length).toBe(report.mechanisms.filter((m) => m.name.startsWith('CKM_')).length);
   });
 
-  it('`mhsm start` reports the token, runs until SIGTERM and stops cleanly', async () => {
-    const { child, output } = await startCli(['start', '--data-dir', dataDir], /ready/);
+  it('`mhsm start` reports the token and where it listens, runs until SIGTERM and stops cleanly', async () => {
+    const { child, output } = await startCli(['start', '--data-dir', dataDir, '--port', '0'], /listening on https:\/\/localhost:\d+/);
     expect(output()).toMatch(/token: 'mhsm'/);
+    expect(output()).toContain(`CA certificate: ${path.join(dataDir, 'ca.pem')}`);
+    expect(output()).toContain(`administrator credentials: ${path.join(dataDir, 'admin.json')}`);
+    expect(statSync(path.join(dataDir, 'admin.json')).mode & 0o777).toBe(0o600);
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    expect(output()).toContain('SIGTERM: closing the token');
+    expect(output()).toContain('SIGTERM: stopping');
   });
 
   it('says how to install SoftHSM2 when it cannot be found', async () => {

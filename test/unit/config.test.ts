@@ -3,13 +3,31 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, resolveConfig } from '../../src/cli/config.js';
 
 describe('resolveConfig', () => {
-  it('defaults to the embedded token in ./.mhsm', () => {
-    expect(resolveConfig({}, {})).toEqual({ dataDir: path.resolve('.mhsm'), token: { kind: 'embedded' } });
+  const server = { host: 'localhost', port: 8443, name: 'mhsm', dnsSuffix: 'managedhsm.azure.net', recoverableDays: 90, purgeProtection: false };
+
+  it('defaults to the embedded token in ./.mhsm and https://localhost:8443', () => {
+    expect(resolveConfig({}, {})).toEqual({ dataDir: path.resolve('.mhsm'), token: { kind: 'embedded' }, server });
+  });
+
+  it('reads the server settings from flags and MHSM_* variables, checking each', () => {
+    expect(resolveConfig({ port: '0', name: 'myhsm' }, { MHSM_DNS_SUFFIX: 'managedhsm.localhost', MHSM_RECOVERABLE_DAYS: '7', MHSM_PURGE_PROTECTION: 'true' }).server).toEqual({
+      ...server,
+      port: 0,
+      name: 'myhsm',
+      dnsSuffix: 'managedhsm.localhost',
+      recoverableDays: 7,
+      purgeProtection: true,
+    });
+    expect(() => resolveConfig({ port: '70000' }, {})).toThrow("--port (MHSM_PORT) must be a whole number from 0 to 65535, not '70000'");
+    expect(() => resolveConfig({ port: '1e3' }, {})).toThrow(/--port/);
+    expect(() => resolveConfig({ recoverableDays: '6' }, {})).toThrow(/--recoverable-days \(MHSM_RECOVERABLE_DAYS\) must be a whole number from 7 to 90/);
+    expect(() => resolveConfig({ name: 'bad_name' }, {})).toThrow(/--name must be/);
+    expect(() => resolveConfig({ dnsSuffix: 'not a name' }, {})).toThrow(/--dns-suffix must be a DNS name/);
   });
 
   it('prefers flags over MHSM_* variables over defaults', () => {
     const env = { MHSM_DATA_DIR: '/env/data', MHSM_MODULE: '/env/mod.so', MHSM_TOKEN_LABEL: 'env', MHSM_PIN: 'envpin' };
-    expect(resolveConfig({}, env)).toEqual({
+    expect(resolveConfig({}, env)).toMatchObject({
       dataDir: '/env/data',
       token: { kind: 'module', modulePath: '/env/mod.so', label: 'env', pin: 'envpin' },
     });

@@ -1,0 +1,174 @@
+// An emulated Entra ID tenant: service principals with client secrets, an RS256 signing key, and
+// tokens for the client-credentials grant, verified strictly on every data-plane request.
+import { createPrivateKey, createPublicKey, generateKeyPair, randomBytes, randomUUID } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { type JWK, SignJWT, calculateJwkThumbprint, exportJWK, importPKCS8, importSPKI, jwtVerify } from 'jose';
+import type { Clock } from '../hsm/clock.js';
+import { hashSecret, secretMatches } from './secrets.js';
+
+export const TOKEN_LIFETIME_SECONDS = 3600;
+export const CLOCK_SKEW_SECONDS = 300;
+
+export interface Principal {
+  objectId: string;
+  clientId: string;
+  displayName: string;
+  secretHash: string;
+}
+
+/** What DATA/admin.json holds: the initial administrator's credentials (0600). */
+export interface AdminCredentials {
+  tenantId: string;
+  clientId: string;
+  clientSecret: string;
+  objectId: string;
+}
+
+export interface VerifiedCaller {
+  objectId: string;
+  clientId: string;
+  tenantId: string;
+}
+
+export class IdentityError extends Error {
+  override readonly name = 'IdentityError';
+  constructor(
+    /** OAuth error code (invalid_client, invalid_request, …) or 'invalid_token' for verification. */
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function writeSecret(file: string, content: string): void {
+  writeFileSync(file, content, { mode: 0o600 });
+  chmodSync(file, 0o600);
+}
+
+export class Identity {
+  readonly #principals = new Map<string, Principal>();
+
+  private constructor(
+    readonly tenantId: string,
+    /** The token audience, and the challenge's resource: https://managedhsm.azure.net by default. */
+    readonly resource: string,
+    readonly admin: AdminCredentials,
+    private readonly signing: { privateKey: CryptoKey; publicKey: CryptoKey; kid: string; publicJwk: JWK },
+    private readonly clock: Clock,
+  ) {}
+
+  /** Loads the tenant from the data directory, making the signing key and admin.json on first start. */
+  static async open(dataDir: string, resource: string, clock: Clock): Promise<Identity> {
+    const dir = path.join(dataDir, 'identity');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const keyPath = path.join(dir, 'signing-key.pem');
+    if (!existsSync(keyPath)) {
+      const { privateKey } = await promisify(generateKeyPair)('rsa', { modulusLength: 2048 });
+      writeSecret(keyPath, privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
+    }
+    const privatePem = readFileSync(keyPath, 'utf8');
+    const publicPem = createPublicKey(createPrivateKey(privatePem)).export({ format: 'pem', type: 'spki' }).toString();
+    const privateKey = await importPKCS8(privatePem, 'RS256');
+    const publicKey = await importSPKI(publicPem, 'RS256', { extractable: true });
+    const publicJwk = await exportJWK(publicKey);
+    const kid = await calculateJwkThumbprint(publicJwk);
+
+    const adminPath = path.join(dataDir, 'admin.json');
+    if (!existsSync(adminPath)) {
+      const admin: AdminCredentials = {
+        tenantId: randomUUID(),
+        clientId: randomUUID(),
+        clientSecret: randomBytes(24).toString('base64url'),
+        objectId: randomUUID(),
+      };
+      writeSecret(adminPath, `${JSON.stringify(admin, null, 2)}\n`);
+    } else {
+      chmodSync(adminPath, 0o600);
+    }
+    const admin = JSON.parse(readFileSync(adminPath, 'utf8')) as AdminCredentials;
+    const identity = new Identity(admin.tenantId, resource, admin, { privateKey, publicKey, kid, publicJwk: { ...publicJwk, kid, alg: 'RS256', use: 'sig' } }, clock);
+    identity.#principals.set(admin.clientId, {
+      objectId: admin.objectId,
+      clientId: admin.clientId,
+      displayName: 'initial administrator',
+      secretHash: hashSecret(admin.clientSecret),
+    });
+    return identity;
+  }
+
+  get jwks(): { keys: JWK[] } {
+    return { keys: [this.signing.publicJwk] };
+  }
+
+  /** The issuer a client sees when it reaches the tenant at `origin` (https://host:port). */
+  issuer(origin: string): string {
+    return `${origin}/${this.tenantId}/v2.0`;
+  }
+
+  /** Client credentials grant: the token's audience is the scope's resource. */
+  async issueToken(form: URLSearchParams, origin: string): Promise<{ token_type: 'Bearer'; expires_in: number; ext_expires_in: number; access_token: string }> {
+    if (form.get('grant_type') !== 'client_credentials') {
+      throw new IdentityError('unsupported_grant_type', 'grant_type: only client_credentials is supported');
+    }
+    const clientId = form.get('client_id') ?? '';
+    const secret = form.get('client_secret') ?? '';
+    const principal = this.#principals.get(clientId);
+    if (!principal || !secretMatches(secret, principal.secretHash)) {
+      throw new IdentityError('invalid_client', 'AADSTS7000215: Invalid client secret or unknown client_id.');
+    }
+    const scope = form.get('scope') ?? '';
+    const audience = scope.split(' ').find((s) => s.endsWith('/.default'))?.slice(0, -'/.default'.length);
+    if (!audience) throw new IdentityError('invalid_scope', "scope: must name a resource's /.default scope");
+    const now = this.clock.now();
+    const accessToken = await new SignJWT({ oid: principal.objectId, tid: this.tenantId, appid: principal.clientId, azp: principal.clientId, ver: '2.0' })
+      .setProtectedHeader({ alg: 'RS256', kid: this.signing.kid, typ: 'JWT' })
+      .setIssuer(this.issuer(origin))
+      .setAudience(audience)
+      .setSubject(principal.objectId)
+      .setIssuedAt(now)
+      .setNotBefore(now)
+      .setExpirationTime(now + TOKEN_LIFETIME_SECONDS)
+      .setJti(randomUUID())
+      .sign(this.signing.privateKey);
+    return { token_type: 'Bearer', expires_in: TOKEN_LIFETIME_SECONDS, ext_expires_in: TOKEN_LIFETIME_SECONDS, access_token: accessToken };
+  }
+
+  /**
+   * Checks signature (RS256 with our key only), issuer (this tenant, reached on `port`), audience
+   * (our resource) and time (with five minutes of skew), and that the principal still exists.
+   */
+  async verify(token: string, port: number): Promise<VerifiedCaller> {
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, this.signing.publicKey, {
+        algorithms: ['RS256'],
+        audience: this.resource,
+        clockTolerance: CLOCK_SKEW_SECONDS,
+        currentDate: new Date(this.clock.now() * 1000),
+        requiredClaims: ['iss', 'aud', 'exp', 'nbf', 'oid', 'tid', 'appid'],
+      }));
+    } catch (error) {
+      throw new IdentityError('invalid_token', `the bearer token is not valid: ${(error as Error).message}`);
+    }
+    const issuer = typeof payload.iss === 'string' ? safeUrl(payload.iss) : undefined;
+    if (!issuer || issuer.protocol !== 'https:' || issuer.pathname !== `/${this.tenantId}/v2.0` || Number(issuer.port || 443) !== port) {
+      throw new IdentityError('invalid_token', 'the bearer token was not issued by this tenant');
+    }
+    const principal = this.#principals.get(String(payload.appid));
+    if (!principal || principal.objectId !== payload.oid || payload.tid !== this.tenantId) {
+      throw new IdentityError('invalid_token', 'the bearer token names a principal this tenant does not have');
+    }
+    return { objectId: principal.objectId, clientId: principal.clientId, tenantId: this.tenantId };
+  }
+}
+
+function safeUrl(text: string): URL | undefined {
+  try {
+    return new URL(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,102 @@
+// buildApp(): the fastify instance, not yet listening. The order of a request:
+// request id → authentication (a 401 challenge before any body is read) → route and body
+// parsing → api-version → handler (domain call) → JSON. Errors leave through one handler.
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { KeyService } from '../hsm/key-service.js';
+import { HsmError } from '../hsm/errors.js';
+import { type Identity, IdentityError, type VerifiedCaller } from '../identity/identity.js';
+import { STATUS_OF, envelope } from './http-errors.js';
+import { registerIdentityRoutes } from './routes/identity.js';
+import { registerKeyRoutes } from './routes/keys.js';
+
+export const BODY_LIMIT = 1024 * 1024;
+
+export interface AppOptions {
+  keys: KeyService;
+  identity: Identity;
+  /** The port clients reach us on (tokens name it in their issuer). */
+  port: () => number;
+  https?: { key: string; cert: string };
+  logger?: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    requestId: string;
+    caller?: VerifiedCaller;
+  }
+  interface FastifyContextConfig {
+    /** Routes of the emulated Entra ID, reached without a bearer token. */
+    anonymous?: boolean;
+  }
+}
+
+/** https://host[:port] as the client addressed us, for kids, nextLinks and issuers. */
+export function originOf(request: FastifyRequest): string {
+  return `https://${request.headers.host ?? 'localhost'}`;
+}
+
+export function buildApp(options: AppOptions): FastifyInstance {
+  const app = Fastify({
+    ...(options.https ? { https: { ...options.https, minVersion: 'TLSv1.2' as const } } : {}),
+    logger: options.logger ?? false,
+    bodyLimit: BODY_LIMIT,
+    // maxParamLength: key names may be 127 characters; longer ones get the service's rule, not a 414.
+    routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 1024 },
+    genReqId: () => randomUUID(),
+  });
+
+  app.decorateRequest('requestId', '');
+  app.addHook('onRequest', async (request, reply) => {
+    request.requestId = request.id;
+    reply.header('x-ms-request-id', request.id);
+    reply.header('cache-control', 'no-cache');
+    reply.header('x-content-type-options', 'nosniff');
+  });
+
+  // Authentication comes before the body is read: the SDKs send their first request without a
+  // token and without its body, and expect the challenge.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.routeOptions.config?.anonymous) return;
+    const header = request.headers.authorization;
+    const origin = originOf(request);
+    const challenge = `Bearer authorization="${origin}/${options.identity.tenantId}", resource="${options.identity.resource}"`;
+    if (typeof header !== 'string' || !/^Bearer\s+\S+$/i.test(header)) {
+      reply.header('www-authenticate', challenge).code(401).send(envelope('Unauthorized', 'Request is missing a Bearer or PoP token.', request.id));
+      return reply;
+    }
+    try {
+      request.caller = await options.identity.verify(header.replace(/^Bearer\s+/i, ''), options.port());
+    } catch (error) {
+      const message = error instanceof IdentityError ? error.message : 'the bearer token is not valid';
+      reply.header('www-authenticate', challenge).code(401).send(envelope('Unauthorized', message, request.id));
+      return reply;
+    }
+    return undefined;
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    if (error instanceof HsmError) return reply.code(STATUS_OF[error.code]).send(envelope(error.code, error.message, request.id));
+    const fastifyError = error as { code?: string; statusCode?: number; message: string };
+    if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.code(413).send(envelope('BadParameter', `The request body is larger than ${BODY_LIMIT} bytes`, request.id));
+    }
+    if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+      const message = fastifyError.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || (fastifyError as { name?: string }).name === 'SyntaxError'
+        ? 'The request body is not valid JSON'
+        : fastifyError.message;
+      return reply.code(fastifyError.statusCode).send(envelope('BadParameter', message, request.id));
+    }
+    request.log.error({ err: error, requestId: request.id }, 'unexpected failure');
+    return reply.code(500).send(envelope('InternalError', 'The emulator failed unexpectedly; see its log for this request id', request.id));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send(envelope('NotFound', `${request.method} ${request.url.split('?')[0]} is not an operation of this service`, request.id));
+  });
+
+  registerIdentityRoutes(app, options.identity);
+  registerKeyRoutes(app, options.keys);
+  return app;
+}

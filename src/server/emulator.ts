@@ -1,0 +1,68 @@
+// The running emulator: token, metadata store, identity, key service, TLS and the HTTPS app,
+// wired together and taken down in reverse order.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { ShiftableClock } from '../hsm/clock.js';
+import { KeyService } from '../hsm/key-service.js';
+import { Identity } from '../identity/identity.js';
+import { SqliteMetadataStore } from '../store/sqlite-store.js';
+import type { Token } from '../token/token.js';
+import { buildApp } from './app.js';
+import { ensureTls } from './tls.js';
+
+export interface ServerConfig {
+  host: string;
+  /** 0 = any free port. */
+  port: number;
+  /** The HSM's name: NAME.DNS_SUFFIX is in the certificate. */
+  name: string;
+  dnsSuffix: string;
+  /** Soft-delete retention in days (7-90). */
+  recoverableDays: number;
+  purgeProtection: boolean;
+}
+
+export interface RunningEmulator {
+  url: string;
+  caPath: string;
+  adminPath: string;
+  clock: ShiftableClock;
+  close(): Promise<void>;
+}
+
+/** How often soft-deleted keys past their retention are purged. */
+const PURGE_INTERVAL_MS = 60_000;
+
+export async function startEmulator(dataDir: string, token: Token, config: ServerConfig): Promise<RunningEmulator> {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const clock = new ShiftableClock();
+  const store = new SqliteMetadataStore(path.join(dataDir, 'metadata.db'));
+  try {
+    const keys = new KeyService(token, store, clock, { recoverableDays: config.recoverableDays, purgeProtection: config.purgeProtection });
+    const identity = await Identity.open(dataDir, `https://${config.dnsSuffix}`, clock);
+    const tls = await ensureTls(dataDir, ['localhost', '127.0.0.1', '::1', config.host, `${config.name}.${config.dnsSuffix}`, `*.${config.dnsSuffix}`]);
+    let port = config.port;
+    const app = buildApp({ keys, identity, port: () => port, https: { key: tls.key, cert: tls.cert } });
+    await app.listen({ host: config.host, port: config.port });
+    port = (app.server.address() as AddressInfo).port;
+    const purgeTimer = setInterval(() => {
+      keys.purgeExpired().catch((error: unknown) => app.log.error({ err: error }, 'purging expired keys failed'));
+    }, PURGE_INTERVAL_MS);
+    purgeTimer.unref();
+    return {
+      url: `https://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
+      caPath: tls.caPath,
+      adminPath: path.join(dataDir, 'admin.json'),
+      clock,
+      async close() {
+        clearInterval(purgeTimer);
+        await app.close();
+        store.close();
+      },
+    };
+  } catch (error) {
+    store.close();
+    throw error;
+  }
+}

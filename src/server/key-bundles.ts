@@ -1,0 +1,71 @@
+// Domain key views as the service's KeyBundle, DeletedKeyBundle and KeyItem JSON.
+import type { KeyView } from '../hsm/key-service.js';
+import type { KeyVersionRecord } from '../store/key-records.js';
+
+function recoveryLevel(days: number, purgeProtection: boolean): string {
+  const base = days === 90 ? 'Recoverable' : 'CustomizedRecoverable';
+  return purgeProtection ? base : `${base}+Purgeable`;
+}
+
+function ktyOf(version: KeyVersionRecord): string {
+  switch (version.spec.type) {
+    case 'rsa':
+      return 'RSA-HSM';
+    case 'ec':
+      return 'EC-HSM';
+    default:
+      return 'oct-HSM';
+  }
+}
+
+export function attributesOf({ key, version }: KeyView, purgeProtection: boolean): Record<string, unknown> {
+  return {
+    enabled: version.enabled,
+    ...(version.notBefore === null ? {} : { nbf: version.notBefore }),
+    ...(version.expires === null ? {} : { exp: version.expires }),
+    created: version.created,
+    updated: version.updated,
+    recoveryLevel: recoveryLevel(key.recoverableDays, purgeProtection),
+    recoverableDays: key.recoverableDays,
+    exportable: version.exportable,
+  };
+}
+
+export function keyId(origin: string, name: string, version?: string): string {
+  return version === undefined ? `${origin}/keys/${name}` : `${origin}/keys/${name}/${version}`;
+}
+
+export function keyBundle(view: KeyView, origin: string, purgeProtection: boolean): Record<string, unknown> {
+  const { version } = view;
+  const { kty: _kty, ...publicFields } = version.publicJwk ?? {};
+  return {
+    key: { kid: keyId(origin, version.name, version.version), kty: ktyOf(version), key_ops: version.keyOps, ...publicFields },
+    attributes: attributesOf(view, purgeProtection),
+    tags: version.tags,
+    ...(version.releasePolicy === undefined ? {} : { release_policy: version.releasePolicy }),
+  };
+}
+
+function deletedFields(view: KeyView, origin: string): Record<string, unknown> {
+  return {
+    recoveryId: `${origin}/deletedkeys/${view.key.name}`,
+    deletedDate: view.key.deletedDate,
+    scheduledPurgeDate: view.key.scheduledPurgeDate,
+  };
+}
+
+export function deletedKeyBundle(view: KeyView, origin: string, purgeProtection: boolean): Record<string, unknown> {
+  return { ...keyBundle(view, origin, purgeProtection), ...deletedFields(view, origin) };
+}
+
+export function keyItem(view: KeyView, origin: string, purgeProtection: boolean, withVersion: boolean): Record<string, unknown> {
+  return {
+    kid: keyId(origin, view.version.name, withVersion ? view.version.version : undefined),
+    attributes: attributesOf(view, purgeProtection),
+    tags: view.version.tags,
+  };
+}
+
+export function deletedKeyItem(view: KeyView, origin: string, purgeProtection: boolean): Record<string, unknown> {
+  return { ...keyItem(view, origin, purgeProtection, false), ...deletedFields(view, origin) };
+}

@@ -1,0 +1,44 @@
+// The emulated Entra ID's endpoints: OpenID discovery, JWKS and the token endpoint, enough for
+// @azure/identity's ClientSecretCredential (authorityHost = the emulator, instance discovery off).
+import type { FastifyInstance } from 'fastify';
+import { type Identity, IdentityError } from '../../identity/identity.js';
+import { originOf } from '../app.js';
+
+export function registerIdentityRoutes(app: FastifyInstance, identity: Identity): void {
+  const anonymous = { config: { anonymous: true } };
+
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
+    done(null, new URLSearchParams(body as string));
+  });
+
+  app.get('/:tenant/v2.0/.well-known/openid-configuration', anonymous, async (request, reply) => {
+    const { tenant } = request.params as { tenant: string };
+    if (tenant !== identity.tenantId) return reply.code(400).send({ error: 'invalid_tenant', error_description: `AADSTS90002: Tenant '${tenant}' not found.` });
+    const base = `${originOf(request)}/${tenant}`;
+    return {
+      issuer: identity.issuer(originOf(request)),
+      token_endpoint: `${base}/oauth2/v2.0/token`,
+      authorization_endpoint: `${base}/oauth2/v2.0/authorize`,
+      jwks_uri: `${base}/discovery/v2.0/keys`,
+      response_types_supported: ['token'],
+      grant_types_supported: ['client_credentials'],
+      id_token_signing_alg_values_supported: ['RS256'],
+      token_endpoint_auth_methods_supported: ['client_secret_post'],
+      tenant_region_scope: 'emulator',
+    };
+  });
+
+  app.get('/:tenant/discovery/v2.0/keys', anonymous, async () => identity.jwks);
+
+  app.post('/:tenant/oauth2/v2.0/token', anonymous, async (request, reply) => {
+    const { tenant } = request.params as { tenant: string };
+    const form = request.body instanceof URLSearchParams ? request.body : new URLSearchParams();
+    try {
+      if (tenant !== identity.tenantId) throw new IdentityError('invalid_request', `AADSTS90002: Tenant '${tenant}' not found.`);
+      return await identity.issueToken(form, originOf(request));
+    } catch (error) {
+      if (!(error instanceof IdentityError)) throw error;
+      return reply.code(error.code === 'invalid_client' ? 401 : 400).send({ error: error.code, error_description: error.message });
+    }
+  });
+}

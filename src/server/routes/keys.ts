@@ -1,0 +1,203 @@
+// The keys endpoints of the Managed HSM data plane.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { HsmError } from '../../hsm/errors.js';
+import type { KeyService, KeyView } from '../../hsm/key-service.js';
+import { originOf } from '../app.js';
+import { deletedKeyBundle, deletedKeyItem, keyBundle, keyId, keyItem } from '../key-bundles.js';
+import { b64, bodyOf, bytesField } from '../wire.js';
+import { checkApiVersion } from './api-version.js';
+
+type Params = { name: string; version?: string };
+
+function maxResults(request: FastifyRequest): number | undefined {
+  const value = (request.query as Record<string, unknown>).maxresults;
+  if (value === undefined || value === '') return undefined;
+  const number = Number(value);
+  if (!Number.isInteger(number)) throw new HsmError('BadParameter', 'maxresults: must be a whole number from 1 to 25');
+  return number;
+}
+
+function skipToken(request: FastifyRequest): string | undefined {
+  const value = (request.query as Record<string, unknown>).$skiptoken;
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function nextLink(request: FastifyRequest, path: string, apiVersion: string, next: string | undefined, limit: number | undefined): string | null {
+  if (next === undefined) return null;
+  const query = new URLSearchParams({ 'api-version': apiVersion, $skiptoken: next, ...(limit === undefined ? {} : { maxresults: String(limit) }) });
+  return `${originOf(request)}${path}?${query.toString()}`;
+}
+
+export function registerKeyRoutes(app: FastifyInstance, keys: KeyService): void {
+  const bundle = (request: FastifyRequest, view: KeyView) => keyBundle(view, originOf(request), keys.purgeProtection);
+
+  app.post('/keys/:name/create', async (request) => {
+    checkApiVersion(request);
+    const { name } = request.params as Params;
+    const body = bodyOf(request.body);
+    const view = await keys.create(name, {
+      kty: body.kty,
+      keySize: body.key_size,
+      crv: body.crv,
+      keyOps: body.key_ops,
+      attributes: body.attributes,
+      tags: body.tags,
+      releasePolicy: body.release_policy,
+    });
+    return bundle(request, view);
+  });
+
+  app.put('/keys/:name', async (request) => {
+    checkApiVersion(request);
+    const { name } = request.params as Params;
+    const body = bodyOf(request.body);
+    if (typeof body.key !== 'object' || body.key === null || Array.isArray(body.key)) throw new HsmError('BadParameter', 'key: required, a JSON Web Key');
+    const view = await keys.importKey(name, {
+      jwk: body.key as Record<string, unknown>,
+      attributes: body.attributes,
+      tags: body.tags,
+      releasePolicy: body.release_policy,
+    });
+    return bundle(request, view);
+  });
+
+  const getKey = async (request: FastifyRequest) => {
+    checkApiVersion(request);
+    const { name, version } = request.params as Params;
+    return bundle(request, keys.get(name, version));
+  };
+  app.get('/keys/:name', getKey);
+  app.get('/keys/:name/:version', getKey);
+
+  const updateKey = async (request: FastifyRequest) => {
+    checkApiVersion(request);
+    const { name, version } = request.params as Params;
+    const body = bodyOf(request.body);
+    return bundle(request, keys.update(name, version, { keyOps: body.key_ops, attributes: body.attributes, tags: body.tags, releasePolicy: body.release_policy }));
+  };
+  app.patch('/keys/:name', updateKey);
+  app.patch('/keys/:name/:version', updateKey);
+
+  app.get('/keys', async (request) => {
+    const apiVersion = checkApiVersion(request);
+    const limit = maxResults(request);
+    const page = keys.list(limit, skipToken(request));
+    return {
+      value: page.items.map((view) => keyItem(view, originOf(request), keys.purgeProtection, false)),
+      nextLink: nextLink(request, '/keys', apiVersion, page.next, limit),
+    };
+  });
+
+  app.get('/keys/:name/versions', async (request) => {
+    const apiVersion = checkApiVersion(request);
+    const { name } = request.params as Params;
+    const limit = maxResults(request);
+    const page = keys.listVersions(name, limit, skipToken(request));
+    return {
+      value: page.items.map((view) => keyItem(view, originOf(request), keys.purgeProtection, true)),
+      nextLink: nextLink(request, `/keys/${name}/versions`, apiVersion, page.next, limit),
+    };
+  });
+
+  app.delete('/keys/:name', async (request) => {
+    checkApiVersion(request);
+    const { name } = request.params as Params;
+    return deletedKeyBundle(keys.delete(name), originOf(request), keys.purgeProtection);
+  });
+
+  app.get('/deletedkeys', async (request) => {
+    const apiVersion = checkApiVersion(request);
+    const limit = maxResults(request);
+    const page = keys.listDeleted(limit, skipToken(request));
+    return {
+      value: page.items.map((view) => deletedKeyItem(view, originOf(request), keys.purgeProtection)),
+      nextLink: nextLink(request, '/deletedkeys', apiVersion, page.next, limit),
+    };
+  });
+
+  app.get('/deletedkeys/:name', async (request) => {
+    checkApiVersion(request);
+    const { name } = request.params as Params;
+    return deletedKeyBundle(keys.getDeleted(name), originOf(request), keys.purgeProtection);
+  });
+
+  app.delete('/deletedkeys/:name', async (request, reply: FastifyReply) => {
+    checkApiVersion(request);
+    const { name } = request.params as Params;
+    await keys.purge(name);
+    return reply.code(204).send();
+  });
+
+  app.post('/deletedkeys/:name/recover', async (request) => {
+    checkApiVersion(request);
+    const { name } = request.params as Params;
+    return bundle(request, keys.recover(name));
+  });
+
+  // Cryptography. An empty version segment (/keys/{name}//sign) means the newest version.
+  for (const version of ['', '/:version']) {
+    const base = `/keys/:name${version}`;
+    const result = (request: FastifyRequest, view: KeyView, fields: Record<string, unknown>) => ({
+      kid: keyId(originOf(request), view.version.name, view.version.version),
+      ...fields,
+    });
+
+    app.post(`${base}/sign`, async (request) => {
+      checkApiVersion(request);
+      const { name, version: v } = request.params as Params;
+      const body = bodyOf(request.body);
+      const { view, value } = await keys.sign(name, v, body.alg, bytesField(body, 'value', true));
+      return result(request, view, { value: b64(value) });
+    });
+
+    app.post(`${base}/verify`, async (request) => {
+      checkApiVersion(request);
+      const { name, version: v } = request.params as Params;
+      const body = bodyOf(request.body);
+      const { value } = await keys.verify(name, v, body.alg, bytesField(body, 'digest', true), bytesField(body, 'value', true));
+      return { value };
+    });
+
+    for (const operation of ['encrypt', 'wrapKey'] as const) {
+      app.post(`${base}/${operation.toLowerCase()}`, async (request) => {
+        checkApiVersion(request);
+        const { name, version: v } = request.params as Params;
+        const body = bodyOf(request.body);
+        const { view, result: sealed } = await keys.encrypt(name, v, operation, body.alg, {
+          plaintext: bytesField(body, 'value', true),
+          iv: bytesField(body, 'iv'),
+          aad: bytesField(body, 'aad'),
+        });
+        const aad = bytesField(body, 'aad');
+        return result(request, view, {
+          alg: body.alg,
+          value: b64(sealed.value),
+          ...(sealed.iv ? { iv: b64(sealed.iv) } : {}),
+          ...(sealed.tag ? { tag: b64(sealed.tag) } : {}),
+          ...(aad ? { aad: b64(aad) } : {}),
+        });
+      });
+    }
+
+    for (const operation of ['decrypt', 'unwrapKey'] as const) {
+      app.post(`${base}/${operation.toLowerCase()}`, async (request) => {
+        checkApiVersion(request);
+        const { name, version: v } = request.params as Params;
+        const body = bodyOf(request.body);
+        const { view, value } = await keys.decrypt(name, v, operation, body.alg, {
+          ciphertext: bytesField(body, 'value', true),
+          iv: bytesField(body, 'iv'),
+          aad: bytesField(body, 'aad'),
+          tag: bytesField(body, 'tag'),
+        });
+        return result(request, view, { alg: body.alg, value: b64(value) });
+      });
+    }
+  }
+
+  app.post('/rng', async (request) => {
+    checkApiVersion(request);
+    const body = bodyOf(request.body);
+    return { value: b64(await keys.random(body.count)) };
+  });
+}
