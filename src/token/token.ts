@@ -20,7 +20,7 @@ import {
   secretClassOf,
   validateKeySpec,
 } from './key-spec.js';
-import { type ExportPolicy, type KeyMaterial, importTemplate, keyPairTemplate, secretKeyTemplate } from './key-templates.js';
+import { type ExportPolicy, type KeyMaterial, type KeyTemplateOptions, importTemplate, keyPairTemplate, secretKeyTemplate } from './key-templates.js';
 import { acquireModule, releaseModule } from './module-registry.js';
 import { SessionPool } from './session-pool.js';
 
@@ -80,6 +80,17 @@ type ObjectCallBuilder = (handles: number[], session: number) => SessionCall;
 
 /** The unwrapped value's length comes from the wrapped data, not the template. */
 const UNWRAP_EXCLUDED: ReadonlySet<number> = new Set([CKA.VALUE_LEN]);
+
+/** The options every key template takes, with the token layer's defaults filled in. */
+function templateOptionsOf(spec: KeySpec, options: GenerateKeyOptions): KeyTemplateOptions {
+  return {
+    id: options.id ?? randomBytes(16),
+    label: options.label,
+    usages: options.usages ?? defaultUsages(spec),
+    exportPolicy: options.exportPolicy ?? 'never',
+    ephemeral: options.ephemeral ?? false,
+  };
+}
 
 function defaultSessionCount(): number {
   const configured = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10);
@@ -197,13 +208,7 @@ export class Token {
   async generateKey(spec: KeySpec, options: GenerateKeyOptions = {}): Promise<TokenKey> {
     validateKeySpec(spec);
     const ephemeral = options.ephemeral ?? false;
-    const templateOptions = {
-      id: options.id ?? randomBytes(16),
-      label: options.label,
-      usages: options.usages ?? defaultUsages(spec),
-      exportPolicy: options.exportPolicy ?? 'never',
-      ephemeral,
-    };
+    const templateOptions = templateOptionsOf(spec, options);
     const cost = costOf({ operation: 'generate', key: spec, writesTokenObject: !ephemeral });
     const generation = this.#pool.generation;
     const id = templateOptions.id;
@@ -233,14 +238,9 @@ export class Token {
   async importKey(spec: KeySpec, material: KeyMaterial, options: GenerateKeyOptions = {}): Promise<TokenKey> {
     validateKeySpec(spec);
     const ephemeral = options.ephemeral ?? false;
-    const id = options.id ?? randomBytes(16);
-    const { publicTemplate, secretTemplate } = importTemplate(spec, material, {
-      id,
-      label: options.label,
-      usages: options.usages ?? defaultUsages(spec),
-      exportPolicy: options.exportPolicy ?? 'never',
-      ephemeral,
-    });
+    const templateOptions = templateOptionsOf(spec, options);
+    const { id } = templateOptions;
+    const { publicTemplate, secretTemplate } = importTemplate(spec, material, templateOptions);
     const cost = costOf({ operation: 'generate', key: spec, writesTokenObject: !ephemeral });
     const generation = this.#pool.generation;
     if (publicTemplate) {
@@ -351,13 +351,7 @@ export class Token {
   ): Promise<TokenKey> {
     validateKeySpec(spec);
     const ephemeral = options.ephemeral ?? false;
-    const templateOptions = {
-      id: options.id ?? randomBytes(16),
-      label: options.label,
-      usages: options.usages ?? defaultUsages(spec),
-      exportPolicy: options.exportPolicy ?? 'never',
-      ephemeral,
-    };
+    const templateOptions = templateOptionsOf(spec, options);
     const template = isKeyPair(spec)
       ? keyPairTemplate(spec, templateOptions).privateTemplate.filter((a) => !UNWRAP_EXCLUDED.has(a.type))
       : secretKeyTemplate(spec, templateOptions).template.filter((a) => !UNWRAP_EXCLUDED.has(a.type));
