@@ -15,6 +15,8 @@ import type { Clock } from './clock.js';
 import { HsmError, fromTokenError } from './errors.js';
 import { keyMaterialFromJwk, publicJwk } from './jwk.js';
 import { decryptWith, encryptWith, signDigest, verifyDigest } from './key-crypto.js';
+import { type RotationPolicy, checkRotationPolicy, rotationDue } from './rotation-policy.js';
+import { durationSeconds } from './durations.js';
 import { type CheckedAttributes, type KeyOperation, checkAttributes, checkKeyName, checkTags, keyOperations, specForCreate } from './key-rules.js';
 
 export interface KeyView {
@@ -197,6 +199,56 @@ export class KeyService {
       after = page.next;
     } while (after !== undefined);
     return purged;
+  }
+
+  // ---- rotation -----------------------------------------------------------------------------
+
+  getRotationPolicy(name: string): RotationPolicy | undefined {
+    return this.#liveKey(name).rotationPolicy as RotationPolicy | undefined;
+  }
+
+  /** Sets the policy; an empty one (no actions, no expiry) removes it. */
+  setRotationPolicy(name: string, body: Record<string, unknown>): RotationPolicy | undefined {
+    const key = this.#liveKey(name);
+    const checked = checkRotationPolicy(body);
+    const now = this.clock.now();
+    const existing = key.rotationPolicy as RotationPolicy | undefined;
+    const policy = checked && { ...checked, created: existing?.created ?? now, updated: now };
+    this.store.setRotationPolicy(key.name, policy);
+    return policy;
+  }
+
+  /** A new version with the same type, operations, tags and export rules; it expires per the policy. */
+  async rotate(name: string): Promise<KeyView> {
+    const { key, version } = this.get(name);
+    const policy = key.rotationPolicy as RotationPolicy | undefined;
+    if (!policy) throw new HsmError('BadParameter', `Key ${name} has no rotation policy; set one before rotating it`);
+    const tokenKey = await this.#tokenCall(`rotate key ${name}`, () => this.token.generateKey(version.spec, { exportPolicy: 'wrap-with-trusted' }));
+    const expires = policy.expiryTime === undefined ? null : this.clock.now() + (durationSeconds(policy.expiryTime) as number);
+    return this.#commitVersion(key.name, version.spec, tokenKey, version.keyOps as KeyOperation[], {
+      attributes: { enabled: true, exportable: version.exportable, expires },
+      tags: version.tags,
+      releasePolicy: version.releasePolicy,
+    });
+  }
+
+  /** Rotates every key whose policy says its newest version is due. */
+  async rotateDue(): Promise<string[]> {
+    const rotated: string[] = [];
+    for (const key of this.store.keysWithRotationPolicy()) {
+      const newest = this.store.getVersion(key.name);
+      const due = newest && rotationDue(key.rotationPolicy as RotationPolicy, newest.created, newest.expires);
+      if (due !== undefined && due <= this.clock.now()) {
+        await this.rotate(key.name);
+        rotated.push(key.name);
+      }
+    }
+    return rotated;
+  }
+
+  /** What the clock drives: purges past retention, then rotations that are due. */
+  async maintain(): Promise<{ purged: string[]; rotated: string[] }> {
+    return { purged: await this.purgeExpired(), rotated: await this.rotateDue() };
   }
 
   // ---- cryptography -------------------------------------------------------------------------

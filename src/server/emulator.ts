@@ -31,8 +31,8 @@ export interface RunningEmulator {
   close(): Promise<void>;
 }
 
-/** How often soft-deleted keys past their retention are purged. */
-const PURGE_INTERVAL_MS = 60_000;
+/** How often keys past their retention are purged and keys due for rotation are rotated. */
+const MAINTENANCE_INTERVAL_MS = 60_000;
 
 export async function startEmulator(dataDir: string, token: Token, config: ServerConfig): Promise<RunningEmulator> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -46,17 +46,17 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     const app = buildApp({ keys, identity, port: () => port, https: { key: tls.key, cert: tls.cert } });
     await app.listen({ host: config.host, port: config.port });
     port = (app.server.address() as AddressInfo).port;
-    const purgeTimer = setInterval(() => {
-      keys.purgeExpired().catch((error: unknown) => app.log.error({ err: error }, 'purging expired keys failed'));
-    }, PURGE_INTERVAL_MS);
-    purgeTimer.unref();
+    const maintenanceTimer = setInterval(() => {
+      keys.maintain().catch((error: unknown) => app.log.error({ err: error }, 'key maintenance failed'));
+    }, MAINTENANCE_INTERVAL_MS);
+    maintenanceTimer.unref();
     return {
       url: `https://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
       caPath: tls.caPath,
       adminPath: path.join(dataDir, 'admin.json'),
       clock,
       async close() {
-        clearInterval(purgeTimer);
+        clearInterval(maintenanceTimer);
         await app.close();
         store.close();
       },

@@ -25,6 +25,8 @@ export interface MetadataStore {
   addVersion(version: KeyVersionRecord, key: { recoverableDays: number }): void;
   updateVersion(name: string, version: string, changes: VersionChanges): KeyVersionRecord | undefined;
   setRotationPolicy(name: string, policy: unknown): void;
+  /** Live keys that have a rotation policy. */
+  keysWithRotationPolicy(): KeyRecord[];
   markDeleted(name: string, deletedDate: number, scheduledPurgeDate: number): void;
   markRecovered(name: string): void;
   /** Removes a key and all its versions; returns the versions, whose token objects are to go. */

@@ -225,6 +225,10 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#db.prepare('UPDATE keys SET rotation_policy = ? WHERE name = ?').run(policy === undefined ? null : JSON.stringify(policy), name);
   }
 
+  keysWithRotationPolicy(): KeyRecord[] {
+    return (this.#db.prepare('SELECT * FROM keys WHERE rotation_policy IS NOT NULL AND deleted_date IS NULL').all() as KeyRow[]).map(toKey);
+  }
+
   markDeleted(name: string, deletedDate: number, scheduledPurgeDate: number): void {
     this.#db.prepare('UPDATE keys SET deleted_date = ?, scheduled_purge_date = ? WHERE name = ?').run(deletedDate, scheduledPurgeDate, name);
   }

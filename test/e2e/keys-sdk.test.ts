@@ -107,6 +107,24 @@ describe('keys through KeyClient', () => {
     expect((await client.createEcKey('short-lived')).name).toBe('short-lived');
   });
 
+  it('sets and reads a rotation policy and rotates a key', async () => {
+    const key = await client.createRsaKey('rotated', { keySize: 2048 });
+    const policy = await client.updateKeyRotationPolicy('rotated', {
+      lifetimeActions: [{ action: 'Rotate', timeAfterCreate: 'P30D' }],
+      expiresIn: 'P90D',
+    });
+    expect(policy.lifetimeActions).toEqual([{ action: 'Rotate', timeAfterCreate: 'P30D' }]);
+    expect(policy.expiresIn).toBe('P90D');
+    expect((await client.getKeyRotationPolicy('rotated')).id).toBe(`${emulator.url}/keys/rotated/rotationpolicy`);
+    const rotated = await client.rotateKey('rotated');
+    expect(rotated.properties.version).not.toBe(key.properties.version);
+    expect(rotated.properties.expiresOn!.getTime() - rotated.properties.createdOn!.getTime()).toBe(90 * 86400_000);
+    await expect(client.updateKeyRotationPolicy('rotated', { lifetimeActions: [{ action: 'Notify', timeBeforeExpiry: 'P30D' }], expiresIn: 'P90D' })).rejects.toMatchObject({
+      statusCode: 400,
+      message: expect.stringContaining('Rotate only'),
+    });
+  });
+
   it('returns random bytes', async () => {
     const bytes = await client.getRandomBytes(32);
     expect(bytes).toHaveLength(32);

@@ -168,6 +168,34 @@ describe('soft delete, recover, purge', () => {
   });
 });
 
+describe('rotation', () => {
+  it('rotates on demand once a policy exists, keeping type, operations and tags', async () => {
+    const name = unique('rotating');
+    const first = await keys.create(name, { kty: 'EC', crv: 'P-384', keyOps: ['sign'], tags: { team: 'x' } });
+    await expect(keys.rotate(name)).rejects.toMatchObject({ code: 'BadParameter', message: expect.stringContaining('no rotation policy') });
+    keys.setRotationPolicy(name, { lifetimeActions: [{ trigger: { timeAfterCreate: 'P30D' }, action: { type: 'Rotate' } }], attributes: { expiryTime: 'P60D' } });
+    const second = await keys.rotate(name);
+    expect(second.version.version).not.toBe(first.version.version);
+    expect(second.version).toMatchObject({ spec: { type: 'ec', curve: 'P-384' }, keyOps: ['sign'], tags: { team: 'x' }, expires: clock.now() + 60 * 86400 });
+    expect(second.version.tokenId.equals(first.version.tokenId)).toBe(false);
+    expect(keys.get(name).version.version).toBe(second.version.version);
+    expect(keys.setRotationPolicy(name, { lifetimeActions: [], attributes: {} })).toBeUndefined();
+    expect(keys.getRotationPolicy(name)).toBeUndefined();
+  });
+
+  it('rotates keys when the clock reaches the trigger, and only then', async () => {
+    const name = unique('scheduled');
+    const first = await keys.create(name, { kty: 'oct', keySize: 128 });
+    keys.setRotationPolicy(name, { lifetimeActions: [{ trigger: { timeAfterCreate: 'P30D' }, action: { type: 'Rotate' } }] });
+    expect((await keys.maintain()).rotated).not.toContain(name);
+    clock.shift(30 * 86400);
+    expect((await keys.maintain()).rotated).toContain(name);
+    expect(keys.get(name).version.version).not.toBe(first.version.version);
+    expect((await keys.maintain()).rotated).not.toContain(name);
+    expect(keys.listVersions(name, undefined).items).toHaveLength(2);
+  });
+});
+
 describe('listing and random bytes', () => {
   it('pages at most 25 keys at a time and checks maxresults', async () => {
     for (let i = 0; i < 27; i++) await keys.create(unique('page'), { kty: 'oct', keySize: 128 });

@@ -2,6 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HsmError } from '../../hsm/errors.js';
 import type { KeyService, KeyView } from '../../hsm/key-service.js';
+import type { RotationPolicy } from '../../hsm/rotation-policy.js';
 import { originOf } from '../app.js';
 import { deletedKeyBundle, deletedKeyItem, keyBundle, keyId, keyItem } from '../key-bundles.js';
 import { b64, bodyOf, bytesField } from '../wire.js';
@@ -132,6 +133,34 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService): void 
     checkApiVersion(request);
     const { name } = request.params as Params;
     return bundle(request, keys.recover(name));
+  });
+
+  const policyBody = (request: FastifyRequest, policy: RotationPolicy | undefined) => {
+    const { name } = request.params as Params;
+    const key = keys.get(name).key;
+    return {
+      id: `${originOf(request)}/keys/${key.name}/rotationpolicy`,
+      lifetimeActions: policy?.lifetimeActions ?? [],
+      attributes: policy ? { ...(policy.expiryTime === undefined ? {} : { expiryTime: policy.expiryTime }), created: policy.created, updated: policy.updated } : {},
+    };
+  };
+
+  app.get('/keys/:name/rotationpolicy', async (request) => {
+    checkApiVersion(request);
+    const { name } = request.params as Params;
+    return policyBody(request, keys.getRotationPolicy(name));
+  });
+
+  app.put('/keys/:name/rotationpolicy', async (request) => {
+    checkApiVersion(request);
+    const { name } = request.params as Params;
+    return policyBody(request, keys.setRotationPolicy(name, bodyOf(request.body)));
+  });
+
+  app.post('/keys/:name/rotate', async (request) => {
+    checkApiVersion(request);
+    const { name } = request.params as Params;
+    return bundle(request, await keys.rotate(name));
   });
 
   // Cryptography. An empty version segment (/keys/{name}//sign) means the newest version.
