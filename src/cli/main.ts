@@ -56,6 +56,11 @@ export function buildProgram(): Command {
         const stopped = waitForSignal(); // listening before the URL is printed
         const emulator = await startEmulator(config.dataDir, token, config.server);
         for (const line of tokenReport(token)) console.log(line);
+        const { removedOrphans, missing } = emulator.reconciliation;
+        if (removedOrphans > 0) console.log(`start-up: removed ${removedOrphans} token objects that no committed key version named`);
+        for (const version of missing) {
+          console.error(`mhsm: warning: key ${version.name} version ${version.version} has no key material in the token; it cannot be used`);
+        }
         console.log(`data directory: ${config.dataDir}`);
         console.log(`CA certificate: ${emulator.caPath}`);
         console.log(`administrator credentials: ${emulator.adminPath}`);

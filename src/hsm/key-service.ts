@@ -57,6 +57,16 @@ export interface KeyServiceOptions {
 
 export const MAX_PAGE = 25;
 
+/** CKA_LABEL of every token object the key service makes: reconciliation touches only these. */
+export const TOKEN_OBJECT_LABEL = 'mhsm-key';
+
+export interface Reconciliation {
+  /** Token objects no committed version names (a crash between making them and committing). */
+  removedOrphans: number;
+  /** Committed versions whose token objects are gone: reported, never silently dropped. */
+  missing: KeyVersionRecord[];
+}
+
 interface PreparedVersion {
   attributes: CheckedAttributes;
   tags: Record<string, string>;
@@ -88,7 +98,7 @@ export class KeyService {
     const keyOps = keyOperations(spec, input.keyOps);
     this.#assertNameUsable(name);
     const prepared = this.#prepareVersion(input.attributes, input.tags, input.releasePolicy);
-    const tokenKey = await this.#tokenCall(`create key ${name}`, () => this.token.generateKey(spec, { exportPolicy: 'wrap-with-trusted' }));
+    const tokenKey = await this.#tokenCall(`create key ${name}`, () => this.token.generateKey(spec, { exportPolicy: 'wrap-with-trusted', label: TOKEN_OBJECT_LABEL }));
     return this.#commitVersion(name, spec, tokenKey, keyOps, prepared);
   }
 
@@ -104,7 +114,7 @@ export class KeyService {
   }
 
   #importIntoToken(spec: KeySpec, material: KeyMaterial): Promise<TokenKey> {
-    return this.token.importKey(spec, material, { exportPolicy: 'wrap-with-trusted' });
+    return this.token.importKey(spec, material, { exportPolicy: 'wrap-with-trusted', label: TOKEN_OBJECT_LABEL });
   }
 
   get(name: string, version?: string): KeyView {
@@ -201,6 +211,23 @@ export class KeyService {
     return purged;
   }
 
+  /** Start-up check that the store and the token agree (see the write order at the top). */
+  async reconcile(): Promise<Reconciliation> {
+    const committed = new Map<string, Buffer>(this.store.tokenIds().map((id) => [id.toString('hex'), id]));
+    const inToken = await this.token.keyIdsLabelled(TOKEN_OBJECT_LABEL);
+    let removedOrphans = 0;
+    for (const id of inToken) {
+      if (!committed.has(id.toString('hex'))) removedOrphans += await this.token.destroyObjectsWithId(id);
+    }
+    const present = new Set(inToken.map((id) => id.toString('hex')));
+    const missing: KeyVersionRecord[] = [];
+    for (const [hex] of committed) {
+      if (present.has(hex)) continue;
+      missing.push(...this.store.versionsByTokenId(Buffer.from(hex, 'hex')));
+    }
+    return { removedOrphans, missing };
+  }
+
   // ---- rotation -----------------------------------------------------------------------------
 
   getRotationPolicy(name: string): RotationPolicy | undefined {
@@ -223,7 +250,7 @@ export class KeyService {
     const { key, version } = this.get(name);
     const policy = key.rotationPolicy as RotationPolicy | undefined;
     if (!policy) throw new HsmError('BadParameter', `Key ${name} has no rotation policy; set one before rotating it`);
-    const tokenKey = await this.#tokenCall(`rotate key ${name}`, () => this.token.generateKey(version.spec, { exportPolicy: 'wrap-with-trusted' }));
+    const tokenKey = await this.#tokenCall(`rotate key ${name}`, () => this.token.generateKey(version.spec, { exportPolicy: 'wrap-with-trusted', label: TOKEN_OBJECT_LABEL }));
     const expires = policy.expiryTime === undefined ? null : this.clock.now() + (durationSeconds(policy.expiryTime) as number);
     return this.#commitVersion(key.name, version.spec, tokenKey, version.keyOps as KeyOperation[], {
       attributes: { enabled: true, exportable: version.exportable, expires },

@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ShiftableClock } from '../hsm/clock.js';
-import { KeyService } from '../hsm/key-service.js';
+import { KeyService, type Reconciliation } from '../hsm/key-service.js';
 import { Identity } from '../identity/identity.js';
 import { SqliteMetadataStore } from '../store/sqlite-store.js';
 import type { Token } from '../token/token.js';
@@ -25,6 +25,8 @@ export interface ServerConfig {
 
 export interface RunningEmulator {
   url: string;
+  /** What start-up found when it compared the store with the token. */
+  reconciliation: Reconciliation;
   caPath: string;
   adminPath: string;
   clock: ShiftableClock;
@@ -40,6 +42,7 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
   const store = new SqliteMetadataStore(path.join(dataDir, 'metadata.db'));
   try {
     const keys = new KeyService(token, store, clock, { recoverableDays: config.recoverableDays, purgeProtection: config.purgeProtection });
+    const reconciliation = await keys.reconcile();
     const identity = await Identity.open(dataDir, `https://${config.dnsSuffix}`, clock);
     const tls = await ensureTls(dataDir, ['localhost', '127.0.0.1', '::1', config.host, `${config.name}.${config.dnsSuffix}`, `*.${config.dnsSuffix}`]);
     let port = config.port;
@@ -51,6 +54,7 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     }, MAINTENANCE_INTERVAL_MS);
     maintenanceTimer.unref();
     return {
+      reconciliation,
       url: `https://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
       caPath: tls.caPath,
       adminPath: path.join(dataDir, 'admin.json'),

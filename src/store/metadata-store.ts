@@ -33,5 +33,6 @@ export interface MetadataStore {
   removeKey(name: string): KeyVersionRecord[];
   /** Every CKA_ID the store refers to, for reconciliation with the token. */
   tokenIds(): Buffer[];
+  versionsByTokenId(tokenId: Buffer): KeyVersionRecord[];
   close(): void;
 }

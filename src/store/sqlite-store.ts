@@ -249,6 +249,10 @@ export class SqliteMetadataStore implements MetadataStore {
     return (this.#db.prepare('SELECT token_id FROM key_versions').all() as Array<{ token_id: Buffer }>).map((row) => row.token_id);
   }
 
+  versionsByTokenId(tokenId: Buffer): KeyVersionRecord[] {
+    return (this.#db.prepare('SELECT * FROM key_versions WHERE token_id = ?').all(tokenId) as VersionRow[]).map(toVersion);
+  }
+
   /** SQLite's own consistency check: 'ok' when the file is sound. */
   integrityCheck(): string {
     return this.#db.pragma('integrity_check', { simple: true }) as string;

@@ -5,7 +5,7 @@ import type { NativeMechanism, NativeModule, SessionCall } from '../native/addon
 import { isPkcs11Error } from '../native/errors.js';
 import { type AttributeName, attributeTypes, decodeAttributes, toNativeTemplate } from './attributes.js';
 import { Capabilities } from './capabilities.js';
-import { CKA, CKF, CKU } from './constants.js';
+import { CKA, CKF, CKO, CKU } from './constants.js';
 import { type CurveName, curveByParams, uncompressedPoint } from './curves.js';
 import { type CallCost, CallScheduler } from './call-scheduler.js';
 import { type TokenOperation, costOf } from './call-cost.js';
@@ -274,6 +274,15 @@ export class Token {
     return destroyed;
   }
 
+  /** Destroys every object, of any class, with this CKA_ID; returns how many there were. */
+  async destroyObjectsWithId(id: Buffer): Promise<number> {
+    const template = toNativeTemplate({ id });
+    const handles = await this.#run<number[]>('heavy', (s) => ['findObjects', s, template]);
+    for (const handle of handles) await this.#run('heavy', (s) => ['destroyObject', s, handle]);
+    for (const objectClass of [CKO.PUBLIC_KEY, CKO.PRIVATE_KEY, CKO.SECRET_KEY]) this.#handles.delete(this.#cacheKey(objectClass, id));
+    return handles.length;
+  }
+
   /** Session objects are destroyed by the handles remembered when they were made: no search. */
   async #destroyEphemeral(key: TokenKey, classes: number[]): Promise<boolean> {
     let destroyed = false;
@@ -286,6 +295,23 @@ export class Token {
       destroyed = true;
     }
     return destroyed;
+  }
+
+  /**
+   * The CKA_IDs of the private and secret token objects that carry this label, so that a caller
+   * can reconcile its records with the token without touching objects other software made.
+   */
+  async keyIdsLabelled(label: string): Promise<Buffer[]> {
+    const ids = new Map<string, Buffer>();
+    for (const objectClass of [CKO.PRIVATE_KEY, CKO.SECRET_KEY]) {
+      const template = toNativeTemplate({ class: objectClass, token: true, label });
+      const handles = await this.#run<number[]>('heavy', (s) => ['findObjects', s, template]);
+      for (const handle of handles) {
+        const [id] = await this.#run<Buffer[]>('heavy', (s) => ['getAttributeValue', s, handle, attributeTypes(['id'])]);
+        if (id) ids.set(id.toString('hex'), id);
+      }
+    }
+    return [...ids.values()];
   }
 
   async hasKey(key: TokenKey): Promise<boolean> {

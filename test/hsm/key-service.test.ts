@@ -215,3 +215,24 @@ describe('listing and random bytes', () => {
     await expect(keys.random('8')).rejects.toMatchObject({ code: 'BadParameter' });
   });
 });
+
+describe('start-up reconciliation', () => {
+  it('removes labelled token objects no version names, reports versions without material, and leaves other objects alone', async () => {
+    const kept = await keys.create(unique('kept'), { kty: 'EC' });
+    // An orphan as a crash between the token write and the commit leaves it: made, never recorded.
+    const orphan = await token.generateKey({ type: 'ec', curve: 'P-256' }, { label: 'mhsm-key' });
+    // Somebody else's key in the same token: not ours to remove.
+    const foreign = await token.generateKey({ type: 'aes', bits: 128 }, { label: 'someone-else' });
+    // A committed version whose material vanished from the token.
+    const lost = await keys.create(unique('lost'), { kty: 'oct', keySize: 128 });
+    await token.destroyKey({ id: lost.version.tokenId, spec: lost.version.spec });
+
+    const result = await keys.reconcile();
+    expect(result.removedOrphans).toBe(2); // the orphan's private and public objects
+    expect(result.missing.map((v) => v.version)).toEqual([lost.version.version]);
+    expect(await token.hasKey(orphan)).toBe(false);
+    expect(await token.hasKey(foreign)).toBe(true);
+    expect(await token.hasKey({ id: kept.version.tokenId, spec: kept.version.spec })).toBe(true);
+    expect((await keys.reconcile()).removedOrphans).toBe(0);
+  });
+});
