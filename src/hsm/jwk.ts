@@ -103,3 +103,14 @@ export function publicJwk(parts: PublicKeyParts): Record<string, string> {
     y: parts.point.subarray(1 + size).toString('base64url'),
   };
 }
+
+/** The inverse of publicJwk: the token's public parts from the stored public JWK fields. */
+export function publicPartsFromJwk(jwk: Record<string, string>): PublicKeyParts {
+  if (jwk.kty === 'RSA-HSM' || jwk.kty === 'RSA') {
+    return { type: 'rsa', modulus: Buffer.from(jwk.n ?? '', 'base64url'), publicExponent: Buffer.from(jwk.e ?? '', 'base64url') };
+  }
+  const curve = JWK_CURVES[jwk.crv ?? ''];
+  if (!curve) throw new HsmError('BadParameter', `key.crv: '${jwk.crv}' is not a supported curve`);
+  const point = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x ?? '', 'base64url'), Buffer.from(jwk.y ?? '', 'base64url')]);
+  return { type: 'ec', curve, point };
+}

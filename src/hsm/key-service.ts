@@ -13,7 +13,9 @@ import type { Token } from '../token/token.js';
 import type { CipherResult } from './algorithms/types.js';
 import type { Clock } from './clock.js';
 import { HsmError, fromTokenError } from './errors.js';
-import { keyMaterialFromJwk, publicJwk } from './jwk.js';
+import { keyMaterialFromJwk, publicJwk, publicPartsFromJwk } from './jwk.js';
+import { BACKUP_FORMAT, type VersionBackup, decodeBackup, encodeBackup } from './key-backup.js';
+import { TRUSTED_WRAPPING_KEY } from '../token/trusted-wrapping-key.js';
 import { decryptWith, encryptWith, signDigest, verifyDigest } from './key-crypto.js';
 import { type RotationPolicy, checkRotationPolicy, rotationDue } from './rotation-policy.js';
 import { durationSeconds } from './durations.js';
@@ -226,6 +228,65 @@ export class KeyService {
       missing.push(...this.store.versionsByTokenId(Buffer.from(hex, 'hex')));
     }
     return { removedOrphans, missing };
+  }
+
+  // ---- backup and restore -------------------------------------------------------------------
+
+  /** Every version of the key, its material wrapped under the token's trusted wrapping key. */
+  async backup(name: string): Promise<Buffer> {
+    const key = this.#liveKey(name);
+    const mechanism = { type: this.#keyWrapMechanism() };
+    const versions: VersionBackup[] = [];
+    // Oldest first, so that a restore makes the same version the newest.
+    for (const version of this.store.versionsOldestFirst(key.name)) {
+      const wrapped = await this.#tokenCall(`backup key ${name}`, () => this.token.wrapKey(TRUSTED_WRAPPING_KEY, mechanism, this.#tokenKey(version)));
+      const { name: _name, tokenId: _tokenId, ...fields } = version;
+      versions.push({ ...fields, wrapped: wrapped.toString('base64url') });
+    }
+    return encodeBackup({
+      format: BACKUP_FORMAT,
+      hsm: this.token.description.serialNumber,
+      name: key.name,
+      recoverableDays: key.recoverableDays,
+      rotationPolicy: key.rotationPolicy,
+      versions,
+    });
+  }
+
+  /** Restores a backup made by this HSM under its own name and version ids; 409 if the name is taken. */
+  async restore(blob: Buffer): Promise<KeyView> {
+    const backup = decodeBackup(blob);
+    if (this.store.getKey(backup.name)) throw new HsmError('Conflict', `Key ${backup.name} already exists; delete and purge it before restoring`);
+    const mechanism = { type: this.#keyWrapMechanism() };
+    const made: TokenKey[] = [];
+    try {
+      for (const version of backup.versions) {
+        const tokenKey = await this.#tokenCall(`restore key ${backup.name}`, () =>
+          this.token.unwrapKey(TRUSTED_WRAPPING_KEY, mechanism, Buffer.from(version.wrapped, 'base64url'), version.spec, {
+            exportPolicy: 'wrap-with-trusted',
+            label: TOKEN_OBJECT_LABEL,
+          }),
+        );
+        made.push(tokenKey);
+        if (version.publicJwk) await this.token.createPublicKey(tokenKey, publicPartsFromJwk(version.publicJwk), TOKEN_OBJECT_LABEL);
+      }
+      backup.versions.forEach((version, index) => {
+        const { wrapped: _wrapped, ...fields } = version;
+        this.store.addVersion({ ...fields, name: backup.name, tokenId: (made[index] as TokenKey).id }, { recoverableDays: backup.recoverableDays });
+      });
+      if (backup.rotationPolicy !== undefined) this.store.setRotationPolicy(backup.name, backup.rotationPolicy);
+    } catch (error) {
+      this.store.removeKey(backup.name);
+      for (const tokenKey of made) await this.token.destroyKey(tokenKey).catch(() => undefined);
+      throw error instanceof HsmError ? error : new HsmError('BadParameter', 'value: this backup cannot be restored into this HSM', { cause: error });
+    }
+    return this.get(backup.name);
+  }
+
+  #keyWrapMechanism(): number {
+    const mechanism = this.token.capabilities.aesKeyWrapPad;
+    if (mechanism === undefined) throw new HsmError('NotSupported', 'backup needs AES key wrap with padding, which this token lacks');
+    return mechanism;
   }
 
   // ---- rotation -----------------------------------------------------------------------------

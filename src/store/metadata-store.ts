@@ -20,6 +20,8 @@ export interface MetadataStore {
   /** Live keys in name order, each as its newest version. */
   listKeys(limit: number, after?: string): Page<KeyVersionRecord>;
   listVersions(name: string, limit: number, after?: string): Page<KeyVersionRecord>;
+  /** Every version of a key, oldest first. */
+  versionsOldestFirst(name: string): KeyVersionRecord[];
   listDeletedKeys(limit: number, after?: string): Page<{ key: KeyRecord; latest: KeyVersionRecord }>;
   /** Adds a version, creating the key if it is new; one transaction. */
   addVersion(version: KeyVersionRecord, key: { recoverableDays: number }): void;

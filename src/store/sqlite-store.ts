@@ -156,6 +156,10 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.#versionPage(rows, limit, (row) => row.version);
   }
 
+  versionsOldestFirst(name: string): KeyVersionRecord[] {
+    return (this.#db.prepare('SELECT * FROM key_versions WHERE name = ? ORDER BY seq').all(name) as VersionRow[]).map(toVersion);
+  }
+
   #versionPage(rows: VersionRow[], limit: number, cursor: (row: VersionRow) => string): Page<KeyVersionRecord> {
     const result = page(rows, limit, cursor);
     return { items: result.items.map(toVersion), next: result.next };
@@ -239,7 +243,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   removeKey(name: string): KeyVersionRecord[] {
     return this.#db.transaction(() => {
-      const versions = (this.#db.prepare('SELECT * FROM key_versions WHERE name = ? ORDER BY seq').all(name) as VersionRow[]).map(toVersion);
+      const versions = this.versionsOldestFirst(name);
       this.#db.prepare('DELETE FROM keys WHERE name = ?').run(name);
       return versions;
     })();

@@ -118,7 +118,7 @@ export interface ImportTemplate {
 }
 
 /** DER OCTET STRING around a public point, the encoding of CKA_EC_POINT. */
-function derOctetString(value: Buffer): Buffer {
+export function derOctetString(value: Buffer): Buffer {
   const length = value.length < 0x80 ? Buffer.from([value.length]) : Buffer.from([0x81, value.length]);
   return Buffer.concat([Buffer.from([0x04]), length, value]);
 }

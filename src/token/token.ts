@@ -20,7 +20,7 @@ import {
   secretClassOf,
   validateKeySpec,
 } from './key-spec.js';
-import { type ExportPolicy, type KeyMaterial, type KeyTemplateOptions, importTemplate, keyPairTemplate, secretKeyTemplate } from './key-templates.js';
+import { type ExportPolicy, type KeyMaterial, type KeyTemplateOptions, derOctetString, importTemplate, keyPairTemplate, secretKeyTemplate } from './key-templates.js';
 import { acquireModule, releaseModule } from './module-registry.js';
 import { SessionPool } from './session-pool.js';
 
@@ -312,6 +312,21 @@ export class Token {
       }
     }
     return [...ids.values()];
+  }
+
+  /** Creates the public object of a key pair from its public parts (after its private part was unwrapped). */
+  async createPublicKey(key: TokenKey, parts: PublicKeyParts, label?: string): Promise<void> {
+    if (!isKeyPair(key.spec) || key.spec.type !== parts.type) throw new TypeError(`${parts.type} public parts do not fit a ${key.spec.type} key`);
+    const { publicTemplate } = keyPairTemplate(key.spec, templateOptionsOf(key.spec, { id: key.id, ...(label === undefined ? {} : { label }), ephemeral: key.ephemeral ?? false }));
+    const shape = new Set<number>([CKA.MODULUS_BITS, CKA.PUBLIC_EXPONENT]);
+    const values =
+      parts.type === 'rsa'
+        ? toNativeTemplate({ modulus: parts.modulus, publicExponent: parts.publicExponent })
+        : toNativeTemplate({ ecPoint: derOctetString(parts.point) });
+    const template = [...publicTemplate.filter((attribute) => !shape.has(attribute.type)), ...values];
+    const generation = this.#pool.generation;
+    const handle = await this.#run<number>(key.ephemeral ? 'cheap' : 'heavy', (s) => ['createObject', s, template]);
+    this.#remember(generation, publicClassOf(key.spec), key.id, handle);
   }
 
   async hasKey(key: TokenKey): Promise<boolean> {

@@ -125,6 +125,18 @@ describe('keys through KeyClient', () => {
     });
   });
 
+  it('backs a key up and restores it after a purge, with the same versions', async () => {
+    const key = await client.createEcKey('backed-up', { curve: 'P-384' });
+    const blob = await client.backupKey('backed-up');
+    expect(blob?.length).toBeGreaterThan(100);
+    await (await client.beginDeleteKey('backed-up', { intervalInMs: 50 })).pollUntilDone();
+    await client.purgeDeletedKey('backed-up');
+    const restored = await client.restoreKeyBackup(blob as Uint8Array);
+    expect(restored.id).toBe(key.id);
+    expect(Buffer.from(restored.key?.x as Uint8Array).equals(Buffer.from(key.key?.x as Uint8Array))).toBe(true);
+    await expect(client.restoreKeyBackup(blob as Uint8Array)).rejects.toMatchObject({ statusCode: 409 });
+  });
+
   it('returns random bytes', async () => {
     const bytes = await client.getRandomBytes(32);
     expect(bytes).toHaveLength(32);

@@ -157,6 +157,17 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService): void 
     return policyBody(request, keys.setRotationPolicy(name, bodyOf(request.body)));
   });
 
+  app.post('/keys/:name/backup', async (request) => {
+    checkApiVersion(request);
+    const { name } = request.params as Params;
+    return { value: b64(await keys.backup(name)) };
+  });
+
+  app.post('/keys/restore', async (request) => {
+    checkApiVersion(request);
+    return bundle(request, await keys.restore(bytesField(bodyOf(request.body), 'value', true)));
+  });
+
   app.post('/keys/:name/rotate', async (request) => {
     checkApiVersion(request);
     const { name } = request.params as Params;
