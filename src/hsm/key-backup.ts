@@ -1,27 +1,16 @@
 // Single-key backup blobs: every version's metadata in the clear, and its key material wrapped
 // by the token under this HSM's trusted wrapping key (RFC 5649). Only a token holding the same
 // wrapping key can restore the material; the security domain will make that key shared.
-import type { KeySpec } from '../token/key-spec.js';
+import type { KeyVersionRecord } from '../store/key-records.js';
 import { HsmError } from './errors.js';
 
 export const BACKUP_FORMAT = 'mhsm-key-backup/1';
 
-export interface VersionBackup {
-  version: string;
-  spec: KeySpec;
-  publicJwk: Record<string, string> | null;
-  keyOps: string[];
-  enabled: boolean;
-  notBefore: number | null;
-  expires: number | null;
-  exportable: boolean;
-  releasePolicy: unknown;
-  tags: Record<string, string>;
-  created: number;
-  updated: number;
+/** A version as the store keeps it, less what belongs to this token (its CKA_ID), plus its material. */
+export type VersionBackup = Omit<KeyVersionRecord, 'name' | 'tokenId'> & {
   /** base64url of the key material wrapped under the trusted wrapping key. */
   wrapped: string;
-}
+};
 
 export interface KeyBackup {
   format: typeof BACKUP_FORMAT;
