@@ -48,8 +48,19 @@ function writeSecret(file: string, content: string): void {
   chmodSync(file, 0o600);
 }
 
+/** How many verified tokens are remembered, so that each is checked cryptographically once. */
+const VERIFIED_CACHE_SIZE = 10_000;
+
+interface VerifiedToken {
+  appid: string;
+  oid: string;
+  nbf: number;
+  exp: number;
+}
+
 export class Identity {
   readonly #principals = new Map<string, Principal>();
+  readonly #verified = new Map<string, VerifiedToken>();
 
   private constructor(
     readonly tenantId: string,
@@ -94,7 +105,7 @@ export class Identity {
       objectId: admin.objectId,
       clientId: admin.clientId,
       displayName: 'initial administrator',
-      secretHash: hashSecret(admin.clientSecret),
+      secretHash: await hashSecret(admin.clientSecret),
     });
     return identity;
   }
@@ -116,7 +127,7 @@ export class Identity {
     const clientId = form.get('client_id') ?? '';
     const secret = form.get('client_secret') ?? '';
     const principal = this.#principals.get(clientId);
-    if (!principal || !secretMatches(secret, principal.secretHash)) {
+    if (!principal || !(await secretMatches(secret, principal.secretHash))) {
       throw new IdentityError('invalid_client', 'AADSTS7000215: Invalid client secret or unknown client_id.');
     }
     const scope = form.get('scope') ?? '';
@@ -141,6 +152,28 @@ export class Identity {
    * (our resource) and time (with five minutes of skew), and that the principal still exists.
    */
   async verify(token: string, port: number): Promise<VerifiedCaller> {
+    const known = this.#verified.get(token);
+    // A token whose signature, issuer and audience were checked before: only time and principal
+    // can have changed since.
+    const claims = known ?? (await this.#verifySignedToken(token, port));
+    const now = this.clock.now();
+    if (now < claims.nbf - CLOCK_SKEW_SECONDS || now > claims.exp + CLOCK_SKEW_SECONDS) {
+      this.#verified.delete(token);
+      throw new IdentityError('invalid_token', 'the bearer token is expired or not yet valid');
+    }
+    const principal = this.#principals.get(claims.appid);
+    if (!principal || principal.objectId !== claims.oid) {
+      this.#verified.delete(token);
+      throw new IdentityError('invalid_token', 'the bearer token names a principal this tenant does not have');
+    }
+    if (!known) {
+      if (this.#verified.size >= VERIFIED_CACHE_SIZE) this.#verified.delete(this.#verified.keys().next().value as string);
+      this.#verified.set(token, claims);
+    }
+    return { objectId: principal.objectId, clientId: principal.clientId, tenantId: this.tenantId };
+  }
+
+  async #verifySignedToken(token: string, port: number): Promise<VerifiedToken> {
     let payload;
     try {
       ({ payload } = await jwtVerify(token, this.signing.publicKey, {
@@ -157,11 +190,8 @@ export class Identity {
     if (!issuer || issuer.protocol !== 'https:' || issuer.pathname !== `/${this.tenantId}/v2.0` || Number(issuer.port || 443) !== port) {
       throw new IdentityError('invalid_token', 'the bearer token was not issued by this tenant');
     }
-    const principal = this.#principals.get(String(payload.appid));
-    if (!principal || principal.objectId !== payload.oid || payload.tid !== this.tenantId) {
-      throw new IdentityError('invalid_token', 'the bearer token names a principal this tenant does not have');
-    }
-    return { objectId: principal.objectId, clientId: principal.clientId, tenantId: this.tenantId };
+    if (payload.tid !== this.tenantId) throw new IdentityError('invalid_token', 'the bearer token was issued for another tenant');
+    return { appid: String(payload.appid), oid: String(payload.oid), nbf: payload.nbf as number, exp: payload.exp as number };
   }
 }
 

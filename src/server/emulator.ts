@@ -3,6 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ShiftableClock } from '../hsm/clock.js';
 import { KeyService, type Reconciliation } from '../hsm/key-service.js';
 import { Identity } from '../identity/identity.js';
@@ -49,6 +50,9 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     const app = buildApp({ keys, identity, port: () => port, https: { key: tls.key, cert: tls.cert } });
     await app.listen({ host: config.host, port: config.port });
     port = (app.server.address() as AddressInfo).port;
+    // MHSM_REPORT_EVENT_LOOP=1: measure how long the JS thread was ever held, reported on stop.
+    const eventLoop = process.env.MHSM_REPORT_EVENT_LOOP ? monitorEventLoopDelay({ resolution: 5 }) : undefined;
+    eventLoop?.enable();
     const maintenanceTimer = setInterval(() => {
       keys.maintain().catch((error: unknown) => app.log.error({ err: error }, 'key maintenance failed'));
     }, MAINTENANCE_INTERVAL_MS);
@@ -61,6 +65,10 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
       clock,
       async close() {
         clearInterval(maintenanceTimer);
+        if (eventLoop) {
+          eventLoop.disable();
+          console.log(`event loop delay: max ${(eventLoop.max / 1e6).toFixed(1)} ms, p99 ${(eventLoop.percentile(99) / 1e6).toFixed(1)} ms`);
+        }
         await app.close();
         store.close();
       },
