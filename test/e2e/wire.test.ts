@@ -2,6 +2,7 @@
 // bad input (never a 5xx), URL quirks the SDKs produce, and keys surviving a restart.
 import { createPrivateKey, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { connect as tlsConnect } from 'node:tls';
 import path from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -144,6 +145,32 @@ describe('URL forms the SDKs produce', () => {
       expect(((await response.json()) as { kid: string }).kid).toMatch(new RegExp(`^${emulator.url}/keys/wire-ec/[0-9a-f]{32}$`));
     }
     expect((await call('GET', `/keys/wire-ec/?${API}`)).status).toBe(200);
+  });
+});
+
+describe('TLS', () => {
+  function handshake(options: import('node:tls').ConnectionOptions): Promise<{ protocol: string | null; names: string }> {
+    return new Promise((resolve, reject) => {
+      const url = new URL(emulator.url);
+      const socket = tlsConnect({ host: '127.0.0.1', port: Number(url.port), ...options }, () => {
+        const names = socket.getPeerCertificate().subjectaltname ?? '';
+        const protocol = socket.getProtocol();
+        socket.end();
+        resolve({ protocol, names });
+      });
+      socket.on('error', reject);
+    });
+  }
+
+  it('speaks TLS 1.2 and 1.3 only, with a certificate for localhost and the HSM names', async () => {
+    const { protocol, names } = await handshake({ servername: 'mhsm.managedhsm.azure.net' });
+    expect(protocol).toBe('TLSv1.3');
+    expect(names).toContain('DNS:localhost');
+    expect(names).toContain('DNS:mhsm.managedhsm.azure.net');
+    expect(names).toContain('DNS:*.managedhsm.azure.net');
+    expect(names).toContain('IP Address:127.0.0.1');
+    expect((await handshake({ servername: 'other.managedhsm.azure.net', maxVersion: 'TLSv1.2' })).protocol).toBe('TLSv1.2');
+    await expect(handshake({ servername: 'localhost', minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' })).rejects.toThrow();
   });
 });
 
