@@ -10,6 +10,8 @@ const TIMING = ['test/native/async.test.ts'];
 export default defineConfig({
   test: {
     globalSetup: ['test/global-setup.ts'],
+    // The JSON report lets .ci/run print one plain "N passed, N failed" line.
+    reporters: ['default', ['json', { outputFile: 'test-results.json' }]],
     projects: [
       { test: { ...common, name: 'main', include: ['test/**/*.test.ts'], exclude: TIMING, sequence: { groupOrder: 0 } } },
       { test: { ...common, name: 'timing', include: TIMING, sequence: { groupOrder: 1 } } },
