@@ -27,13 +27,8 @@ async function withToken<T>(flags: ConfigFlags, use: (token: Token) => Promise<T
 }
 
 function waitForSignal(): Promise<NodeJS.Signals> {
-  // Signal listeners alone do not keep the event loop alive.
-  const keepAlive = setInterval(() => undefined, 2 ** 30);
   return new Promise((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      clearInterval(keepAlive);
-      resolve(signal);
-    };
+    const stop = (signal: NodeJS.Signals) => resolve(signal);
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });

@@ -203,12 +203,12 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService): void 
         checkApiVersion(request);
         const { name, version: v } = request.params as Params;
         const body = bodyOf(request.body);
+        const aad = bytesField(body, 'aad');
         const { view, result: sealed } = await keys.encrypt(name, v, operation, body.alg, {
           plaintext: bytesField(body, 'value', true),
           iv: bytesField(body, 'iv'),
-          aad: bytesField(body, 'aad'),
+          aad,
         });
-        const aad = bytesField(body, 'aad');
         return result(request, view, {
           alg: body.alg,
           value: b64(sealed.value),
