@@ -50,6 +50,18 @@ function startServer(): Promise<Server> {
   });
 }
 
+/** The server's longest event-loop delay since the last report (it restarts the measurement). */
+async function eventLoopReport(server: Server): Promise<number> {
+  const before = server.output().length;
+  server.child.kill('SIGUSR2');
+  for (let i = 0; i < 100; i++) {
+    const match = /event loop delay: max ([\d.]+) ms/.exec(server.output().slice(before));
+    if (match) return Number(match[1]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return Number.NaN;
+}
+
 async function stopServer(server: Server): Promise<string> {
   const exited = new Promise((resolve) => server.child.once('exit', resolve));
   server.child.kill('SIGTERM');
@@ -147,13 +159,16 @@ const rows: Row[] = [
 const table: Array<Array<string | number>> = [];
 const results: Array<Record<string, unknown>> = [];
 const fmt = (value: number) => (Number.isFinite(value) ? value.toFixed(2) : 'n/a');
-for (const row of rows) {
+const only = process.env.BENCH_ONLY;
+for (const row of rows.filter((r) => !only || r.operation.startsWith(only))) {
   for (const inFlight of LEVELS) {
+    await eventLoopReport(server);
     const http = await measureLatency(row.http, inFlight, DURATION_MS);
+    const blockedMs = await eventLoopReport(server);
     const rawResult: LatencyResult | undefined = row.raw ? await measureLatency(row.raw, inFlight, DURATION_MS) : undefined;
     const ratio = rawResult ? http.opsPerSecond / rawResult.opsPerSecond : undefined;
-    table.push([row.operation, inFlight, http.opsPerSecond, fmt(http.p50Ms), fmt(http.p99Ms), http.errors, rawResult?.opsPerSecond ?? 'n/a', rawResult ? fmt(rawResult.p99Ms) : 'n/a', ratio === undefined ? 'n/a' : ratio.toFixed(2)]);
-    results.push({ operation: row.operation, inFlight, http, raw: rawResult, ratio });
+    table.push([row.operation, inFlight, http.opsPerSecond, fmt(http.p50Ms), fmt(http.p99Ms), http.errors, fmt(blockedMs), rawResult?.opsPerSecond ?? 'n/a', rawResult ? fmt(rawResult.p99Ms) : 'n/a', ratio === undefined ? 'n/a' : ratio.toFixed(2)]);
+    results.push({ operation: row.operation, inFlight, http, serverEventLoopMaxMs: blockedMs, raw: rawResult, ratio });
     process.stderr.write(`measured: ${row.operation}, ${inFlight} in flight\n`);
   }
 }
@@ -191,7 +206,9 @@ await stopServer(server);
 await pool.close();
 
 console.log(`\nbench:http — node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${DURATION_MS} ms per cell, client and server on this machine\n`);
-console.log(formatTable(['operation', 'in flight', 'HTTPS ops/s', 'p50 ms', 'p99 ms', 'errors', 'raw token ops/s', 'raw p99 ms', 'HTTPS / raw'], table));
+console.log(formatTable(['operation', 'in flight', 'HTTPS ops/s', 'p50 ms', 'p99 ms', 'errors', 'server loop max ms', 'raw token ops/s', 'raw p99 ms', 'HTTPS / raw'], table));
+console.log('\nserver loop max: the longest the server\'s event loop went without turning during that cell. At 1 in flight that is the longest');
+console.log('single handler; with many in flight it also counts the many short handlers one turn of the loop runs back to back.');
 console.log(`\nserver event loop, longest delay during the run: ${eventLoopMaxMs} ms (during the scale run: ${scaleEventLoopMaxMs} ms)`);
 console.log(
   formatTable(

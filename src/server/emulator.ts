@@ -50,9 +50,18 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     const app = buildApp({ keys, identity, port: () => port, https: { key: tls.key, cert: tls.cert } });
     await app.listen({ host: config.host, port: config.port });
     port = (app.server.address() as AddressInfo).port;
-    // MHSM_REPORT_EVENT_LOOP=1: measure how long the JS thread was ever held, reported on stop.
+    // MHSM_REPORT_EVENT_LOOP=1: measure how long the JS thread was held; reported (and the
+    // measurement restarted) on SIGUSR2, and reported on stop.
     const eventLoop = process.env.MHSM_REPORT_EVENT_LOOP ? monitorEventLoopDelay({ resolution: 5 }) : undefined;
-    eventLoop?.enable();
+    const reportEventLoop = () => {
+      if (!eventLoop) return;
+      console.log(`event loop delay: max ${(eventLoop.max / 1e6).toFixed(1)} ms, p99 ${(eventLoop.percentile(99) / 1e6).toFixed(1)} ms`);
+      eventLoop.reset();
+    };
+    if (eventLoop) {
+      eventLoop.enable();
+      process.on('SIGUSR2', reportEventLoop);
+    }
     const maintenanceTimer = setInterval(() => {
       keys.maintain().catch((error: unknown) => app.log.error({ err: error }, 'key maintenance failed'));
     }, MAINTENANCE_INTERVAL_MS);
@@ -66,8 +75,9 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
       async close() {
         clearInterval(maintenanceTimer);
         if (eventLoop) {
+          reportEventLoop();
           eventLoop.disable();
-          console.log(`event loop delay: max ${(eventLoop.max / 1e6).toFixed(1)} ms, p99 ${(eventLoop.percentile(99) / 1e6).toFixed(1)} ms`);
+          process.off('SIGUSR2', reportEventLoop);
         }
         await app.close();
         store.close();
