@@ -12,7 +12,11 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
-export async function measureLatency(operation: () => Promise<unknown>, inFlight: number, durationMs: number, warmupMs = 300): Promise<LatencyResult> {
+/**
+ * The warm-up runs at the same concurrency first, so that connections (and their TLS handshakes)
+ * exist and the JIT has compiled the path before anything is counted.
+ */
+export async function measureLatency(operation: () => Promise<unknown>, inFlight: number, durationMs: number, warmupMs = 1000): Promise<LatencyResult> {
   const run = async (ms: number, record: boolean) => {
     const deadline = performance.now() + ms;
     const latencies: number[] = [];
