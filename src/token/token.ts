@@ -7,7 +7,7 @@ import { type AttributeName, attributeTypes, decodeAttributes, toNativeTemplate 
 import { Capabilities } from './capabilities.js';
 import { CKA, CKF, CKO, CKU } from './constants.js';
 import { type CurveName, curveByParams, uncompressedPoint } from './curves.js';
-import { type CallCost, type CallCounts, CallScheduler } from './call-scheduler.js';
+import { type CallCost, CallScheduler } from './call-scheduler.js';
 import { type TokenOperation, costOf } from './call-cost.js';
 import { TokenError, isHandleInvalid, isSessionLost } from './errors.js';
 import {
@@ -196,11 +196,6 @@ export class Token {
       }
       throw error;
     }
-  }
-
-  /** How many calls ran inline and how many went to the session pool. */
-  get callCounts(): Readonly<CallCounts> {
-    return this.#scheduler.counts;
   }
 
   /** How often the token dropped our sessions and they were reopened. */

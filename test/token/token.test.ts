@@ -271,22 +271,3 @@ describe('random and digest', () => {
     expect(digest.equals(createHash('sha384').update('digest me').digest())).toBe(true);
   });
 });
-
-describe('the inline budget', () => {
-  it('runs cheap calls inline one by one, and moves a burst past the budget to the session pool', async () => {
-    const key = await token.generateKey({ type: 'generic-secret', bits: 256 });
-    const mac = { type: CKM.SHA256_HMAC };
-    const before = { ...token.callCounts };
-    for (let i = 0; i < 20; i++) await token.sign(key, mac, Buffer.from(`one by one ${i}`));
-    expect(token.callCounts.inline - before.inline).toBe(20);
-    expect(token.callCounts.pooled - before.pooled).toBe(0);
-
-    // A burst issued within one turn: beyond a few milliseconds of inline work, calls go to the pool.
-    const burst = Array.from({ length: 600 }, (_, i) => token.sign(key, mac, Buffer.from(`burst ${i}`)));
-    const macs = await Promise.all(burst);
-    expect(new Set(macs.map((m) => m.toString('hex'))).size).toBe(600);
-    expect(token.callCounts.pooled - before.pooled).toBeGreaterThan(0);
-    expect(token.callCounts.inline - before.inline).toBeGreaterThan(20);
-    expect(await token.verify(key, mac, Buffer.from('burst 599'), macs[599] as Buffer)).toBe(true);
-  });
-});
