@@ -145,15 +145,17 @@ describe('keys through KeyClient', () => {
 });
 
 describe('cryptography through CryptographyClient', () => {
-  it.each([
-    ['RS256', 'sha256', 'rsa-2048'],
-    ['PS384', 'sha384', 'rsa-3072'],
-    ['RS512', 'sha512', 'rsa-4096'],
+  const signatureCases: Array<[string, string, string]> = [
+    ...['rsa-2048', 'rsa-3072', 'rsa-4096'].flatMap((name) =>
+      (['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'] as const).map((alg): [string, string, string] => [alg, `sha${alg.slice(2)}`, name]),
+    ),
     ['ES256', 'sha256', 'ec-p-256'],
     ['ES256K', 'sha256', 'ec-p-256k'],
     ['ES384', 'sha384', 'ec-p-384'],
     ['ES512', 'sha512', 'ec-p-521'],
-  ] as const)('%s signs what node:crypto verifies, and verifies', async (algorithm, hash, name) => {
+  ];
+
+  it.each(signatureCases)('%s with %s/%s signs what node:crypto verifies, and verifies', async (algorithm, hash, name) => {
     const key = await client.getKey(name);
     const message = Buffer.from(`message for ${algorithm}`);
     const digest = createHash(hash).update(message).digest();
@@ -172,8 +174,10 @@ describe('cryptography through CryptographyClient', () => {
     expect((await crypto(key).verify(algorithm, digest, result)).result).toBe(true);
   });
 
-  it.each(['RSA-OAEP', 'RSA-OAEP-256', 'RSA1_5'] as const)('%s encrypts, decrypts, wraps and unwraps', async (algorithm) => {
-    const key = await client.getKey('rsa-2048');
+  it.each(
+    ['rsa-2048', 'rsa-3072', 'rsa-4096'].flatMap((name) => (['RSA-OAEP', 'RSA-OAEP-256', 'RSA1_5'] as const).map((algorithm) => [algorithm, name] as const)),
+  )('%s with %s encrypts, decrypts, wraps and unwraps', async (algorithm, name) => {
+    const key = await client.getKey(name);
     const plaintext = randomBytes(32);
     const encrypted = await crypto(key).encrypt({ algorithm, plaintext });
     expect(Buffer.from((await crypto(key).decrypt({ algorithm, ciphertext: encrypted.result })).result).equals(plaintext)).toBe(true);
@@ -194,8 +198,11 @@ describe('cryptography through CryptographyClient', () => {
       const back = await crypto(key).decrypt({ algorithm, ciphertext: cbc.result, iv: cbc.iv! });
       expect(Buffer.from(back.result).equals(plaintext)).toBe(true);
     }
-    const wrapped = await crypto(key).wrapKey(`A${bits}KW`, plaintext.subarray(0, 32));
-    expect(Buffer.from((await crypto(key).unwrapKey(`A${bits}KW`, wrapped.result)).result).equals(plaintext.subarray(0, 32))).toBe(true);
+    for (const algorithm of [`A${bits}KW`, 'CKM_AES_KEY_WRAP', 'CKM_AES_KEY_WRAP_PAD'] as const) {
+      const secret = algorithm === 'CKM_AES_KEY_WRAP_PAD' ? plaintext.subarray(0, 21) : plaintext.subarray(0, 32);
+      const wrapped = await crypto(key).wrapKey(algorithm as 'A256KW', secret);
+      expect(Buffer.from((await crypto(key).unwrapKey(algorithm as 'A256KW', wrapped.result)).result).equals(secret), algorithm).toBe(true);
+    }
   });
 
   it('refuses a disabled key and an operation outside key_ops with 403', async () => {

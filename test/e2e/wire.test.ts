@@ -128,6 +128,19 @@ describe('bad input gets a 4xx envelope naming the problem, and the server keeps
     await expectError(await call(method, route, body), status, code, message);
   });
 
+  it('refuses a disabled key, a key not yet valid and an expired key with 403', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const digest = Buffer.alloc(32, 2).toString('base64url');
+    for (const [name, attributes, message] of [
+      ['wire-disabled', { enabled: false }, /disabled/],
+      ['wire-early', { nbf: now + 3600 }, /nbf/],
+      ['wire-expired', { exp: now - 60 }, /expired/],
+    ] as const) {
+      expect((await call('POST', `/keys/${name}/create?${API}`, { kty: 'EC-HSM', crv: 'P-256', attributes })).status).toBe(200);
+      await expectError(await call('POST', `/keys/${name}/sign?${API}`, { alg: 'ES256', value: digest }), 403, 'Forbidden', message);
+    }
+  });
+
   it('refuses invalid JSON and bodies over 1 MiB', async () => {
     await expectError(await call('POST', `/keys/wire-ec/sign?${API}`, undefined, token, '{"alg":'), 400, 'BadParameter', /not valid JSON/);
     const huge = JSON.stringify({ alg: 'ES256', value: 'A'.repeat(1024 * 1024) });
