@@ -18,7 +18,8 @@ export interface AppOptions {
   /** The port clients reach us on (tokens name it in their issuer). */
   port: () => number;
   https?: { key: string; cert: string };
-  logger?: boolean;
+  /** pino's level for the server log (unexpected failures are logged at error), or false for none. */
+  logLevel?: string | false;
 }
 
 declare module 'fastify' {
@@ -40,7 +41,7 @@ export function originOf(request: FastifyRequest): string {
 export function buildApp(options: AppOptions): FastifyInstance {
   const app = Fastify({
     ...(options.https ? { https: { ...options.https, minVersion: 'TLSv1.2' as const } } : {}),
-    logger: options.logger ?? false,
+    logger: options.logLevel ? { level: options.logLevel } : false,
     bodyLimit: BODY_LIMIT,
     // maxParamLength: key names may be 127 characters; longer ones get the service's rule, not a 414.
     routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 1024 },

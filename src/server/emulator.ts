@@ -47,7 +47,7 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     const identity = await Identity.open(dataDir, `https://${config.dnsSuffix}`, clock);
     const tls = await ensureTls(dataDir, ['localhost', '127.0.0.1', '::1', config.host, `${config.name}.${config.dnsSuffix}`, `*.${config.dnsSuffix}`]);
     let port = config.port;
-    const app = buildApp({ keys, identity, port: () => port, https: { key: tls.key, cert: tls.cert } });
+    const app = buildApp({ keys, identity, port: () => port, https: { key: tls.key, cert: tls.cert }, logLevel: process.env.MHSM_LOG_LEVEL ?? 'warn' });
     await app.listen({ host: config.host, port: config.port });
     port = (app.server.address() as AddressInfo).port;
     // MHSM_REPORT_EVENT_LOOP=1: measure how long the JS thread was held; reported (and the
