@@ -235,7 +235,7 @@ export class KeyService {
   /** Every version of the key, its material wrapped under the token's trusted wrapping key. */
   async backup(name: string): Promise<Buffer> {
     const key = this.#liveKey(name);
-    const mechanism = { type: this.#keyWrapMechanism() };
+    const mechanism = { type: await this.#backupMechanism() };
     const versions: VersionBackup[] = [];
     // Oldest first, so that a restore makes the same version the newest.
     for (const version of this.store.versionsOldestFirst(key.name)) {
@@ -257,7 +257,7 @@ export class KeyService {
   async restore(blob: Buffer): Promise<KeyView> {
     const backup = decodeBackup(blob);
     if (this.store.getKey(backup.name)) throw new HsmError('Conflict', `Key ${backup.name} already exists; delete and purge it before restoring`);
-    const mechanism = { type: this.#keyWrapMechanism() };
+    const mechanism = { type: await this.#backupMechanism() };
     const made: TokenKey[] = [];
     try {
       for (const version of backup.versions) {
@@ -283,9 +283,16 @@ export class KeyService {
     return this.get(backup.name);
   }
 
-  #keyWrapMechanism(): number {
+  /** The wrap mechanism for backups, once the token is known to be able to make them. */
+  async #backupMechanism(): Promise<number> {
     const mechanism = this.token.capabilities.aesKeyWrapPad;
     if (mechanism === undefined) throw new HsmError('NotSupported', 'backup needs AES key wrap with padding, which this token lacks');
+    if (!(await this.token.hasKey(TRUSTED_WRAPPING_KEY))) {
+      throw new HsmError(
+        'NotSupported',
+        `backup needs a trusted wrapping key in the token: an AES-256 key with CKA_TRUSTED, CKA_ID '${TRUSTED_WRAPPING_KEY.id.toString()}', made by the security officer`,
+      );
+    }
     return mechanism;
   }
 

@@ -7,7 +7,11 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ShiftableClock } from '../../src/hsm/clock.js';
 import { KeyService } from '../../src/hsm/key-service.js';
 import { SqliteMetadataStore } from '../../src/store/sqlite-store.js';
+import { CKA } from '../../src/token/constants.js';
+import { acquireModule, releaseModule } from '../../src/token/module-registry.js';
+import { TRUSTED_WRAPPING_KEY } from '../../src/token/trusted-wrapping-key.js';
 import type { Token } from '../../src/token/token.js';
+import { openUserSession, slotByLabel } from '../helpers/pkcs11.js';
 import { type OpenTestToken, openTestToken } from '../helpers/test-token.js';
 
 let opened: OpenTestToken | undefined;
@@ -290,5 +294,23 @@ describe('backup and restore', () => {
     expect(store.tokenIds()).toHaveLength(before);
     await expect(keys.restore(Buffer.from('not json'))).rejects.toMatchObject({ code: 'BadParameter', message: 'value: not a key backup made by this HSM' });
     await expect(keys.restore(Buffer.from('{"format":"mhsm-key-backup/1"}'))).rejects.toMatchObject({ code: 'BadParameter' });
+  });
+});
+
+describe('backup without a trusted wrapping key', () => {
+  it('says what the token lacks instead of failing obscurely', async () => {
+    const name = unique('no-trusted-key');
+    await keys.create(name, { kty: 'EC' });
+    // The trusted wrapping key is a public object the SO made; remove it through the addon to
+    // stand for a vendor token that never had one.
+    const module = acquireModule(opened!.testToken.modulePath);
+    const session = await openUserSession(module, await slotByLabel(module, opened!.testToken.label), opened!.testToken.pin);
+    const [handle] = await module.findObjects(session, [{ type: CKA.ID, value: TRUSTED_WRAPPING_KEY.id }]);
+    const blob = await keys.backup(name);
+    await module.destroyObject(session, handle as number);
+    module.closeSession(session);
+    releaseModule(module);
+    await expect(keys.backup(name)).rejects.toMatchObject({ code: 'NotSupported', message: expect.stringContaining('trusted wrapping key') });
+    await expect(keys.restore(blob)).rejects.toMatchObject({ code: 'Conflict' });
   });
 });
