@@ -12,9 +12,10 @@ import { decryptWith, encryptWith, signDigest } from '../src/hsm/key-crypto.js';
 import { ensureTls } from '../src/server/tls.js';
 import { Token } from '../src/token/token.js';
 import { formatTable } from './bench/measure.js';
-import { type LatencyResult, measureLatency } from './bench/latency.js';
+import { measureLatency, measurePair } from './bench/latency.js';
 
-const DURATION_MS = Number.parseInt(process.env.BENCH_MS ?? '', 10) || 2000;
+const DURATION_MS = Number.parseInt(process.env.BENCH_MS ?? '', 10) || 500;
+const ROUNDS = Number.parseInt(process.env.BENCH_ROUNDS ?? '', 10) || 5;
 const SCALE_KEYS = Number.parseInt(process.env.BENCH_SCALE_KEYS ?? '', 10) || 10_000;
 const LEVELS = [1, 16, 64];
 const API = 'api-version=7.6';
@@ -163,9 +164,8 @@ const only = process.env.BENCH_ONLY;
 for (const row of rows.filter((r) => !only || r.operation.startsWith(only))) {
   for (const inFlight of LEVELS) {
     await eventLoopReport(server);
-    const http = await measureLatency(row.http, inFlight, DURATION_MS);
+    const [http, rawResult] = await measurePair(row.http, row.raw, inFlight, { rounds: ROUNDS, roundMs: DURATION_MS });
     const blockedMs = await eventLoopReport(server);
-    const rawResult: LatencyResult | undefined = row.raw ? await measureLatency(row.raw, inFlight, DURATION_MS) : undefined;
     const ratio = rawResult ? http.opsPerSecond / rawResult.opsPerSecond : undefined;
     table.push([row.operation, inFlight, http.opsPerSecond, fmt(http.p50Ms), fmt(http.p99Ms), http.errors, fmt(blockedMs), rawResult?.opsPerSecond ?? 'n/a', rawResult ? fmt(rawResult.p99Ms) : 'n/a', ratio === undefined ? 'n/a' : ratio.toFixed(2)]);
     results.push({ operation: row.operation, inFlight, http, serverEventLoopMaxMs: blockedMs, raw: rawResult, ratio });
@@ -192,7 +192,7 @@ await Promise.all(
 );
 const createSeconds = (performance.now() - createStarted) / 1000;
 let next = 0;
-const getAmong = await measureLatency(() => api('GET', `/keys/scale-${next++ % SCALE_KEYS}?${API}`), 16, DURATION_MS);
+const getAmong = await measureLatency(() => api('GET', `/keys/scale-${next++ % SCALE_KEYS}?${API}`), 16, 2000);
 const rssAfterLoad = residentMb(server.child.pid);
 const scaleEventLoopMaxMs = await stopServer(server);
 await pool.close();
@@ -205,7 +205,7 @@ const rssAfterRestart = residentMb(server.child.pid);
 await stopServer(server);
 await pool.close();
 
-console.log(`\nbench:http — node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${DURATION_MS} ms per cell, client and server on this machine\n`);
+console.log(`\nbench:http — node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, HTTPS and raw alternating in ${ROUNDS} rounds of ${DURATION_MS} ms per cell (median ops/s, p50 median, p99 worst round), client and server on this machine\n`);
 console.log(formatTable(['operation', 'in flight', 'HTTPS ops/s', 'p50 ms', 'p99 ms', 'errors', 'server loop max ms', 'raw token ops/s', 'raw p99 ms', 'HTTPS / raw'], table));
 console.log('\nserver loop max: the longest the server\'s event loop went without turning during that cell. At 1 in flight that is the longest');
 console.log('single handler; with many in flight it also counts the many short handlers one turn of the loop runs back to back.');
