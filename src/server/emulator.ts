@@ -80,11 +80,11 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
           process.off('SIGUSR2', reportEventLoop);
         }
         await app.close();
-        store.close();
+        await store.close();
       },
     };
   } catch (error) {
-    store.close();
+    await store.close();
     throw error;
   }
 }

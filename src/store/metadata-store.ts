@@ -36,5 +36,5 @@ export interface MetadataStore {
   /** Every CKA_ID the store refers to, for reconciliation with the token. */
   tokenIds(): Buffer[];
   versionsByTokenId(tokenId: Buffer): KeyVersionRecord[];
-  close(): void;
+  close(): Promise<void>;
 }

@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import type { KeySpec } from '../token/key-spec.js';
 import type { KeyRecord, KeyVersionRecord, Page } from './key-records.js';
 import type { MetadataStore, VersionChanges } from './metadata-store.js';
+import { WalCheckpointer } from './wal-checkpointer.js';
 
 /** Schema steps; PRAGMA user_version counts how many have run. */
 const MIGRATIONS: readonly string[] = [
@@ -105,6 +106,7 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly #db: Database.Database;
   /** Statements are compiled once: preparing one costs more than running it. */
   readonly #statements = new Map<string, Database.Statement>();
+  readonly #checkpointer: WalCheckpointer;
 
   constructor(file: string) {
     this.#db = new Database(file);
@@ -115,6 +117,14 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#db.pragma('synchronous = NORMAL');
     this.#db.pragma('foreign_keys = ON');
     this.#migrate();
+    // Checkpoints fsync; a worker thread runs them (wal-checkpointer.ts), never this connection.
+    this.#db.pragma('wal_autocheckpoint = 0');
+    this.#checkpointer = new WalCheckpointer(file);
+  }
+
+  /** How many WAL checkpoints have run off the JS thread. */
+  get checkpoints(): number {
+    return this.#checkpointer.runs;
   }
 
   #sql(text: string): Database.Statement {
@@ -275,7 +285,10 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.#db.pragma('integrity_check', { simple: true }) as string;
   }
 
-  close(): void {
+  /** Stops the checkpointer and folds the WAL into the database file before closing. */
+  async close(): Promise<void> {
+    await this.#checkpointer.stop();
+    this.#db.pragma('wal_checkpoint(TRUNCATE)');
     this.#db.close();
   }
 }

@@ -29,8 +29,8 @@ beforeAll(async () => {
   store = new SqliteMetadataStore(path.join(dir, 'metadata.db'));
 });
 
-afterAll(() => {
-  store?.close();
+afterAll(async () => {
+  await store?.close();
   rmSync(dir, { recursive: true, force: true });
   opened?.close();
 });

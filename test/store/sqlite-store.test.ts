@@ -16,8 +16,8 @@ beforeEach(() => {
   store = new SqliteMetadataStore(file);
 });
 
-afterEach(() => {
-  store.close();
+afterEach(async () => {
+  await store.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -107,13 +107,27 @@ describe('SqliteMetadataStore', () => {
     expect(store.getKey('dup')).toBeUndefined();
   });
 
-  it('persists across reopening, and passes its integrity check', () => {
+  it('persists across reopening, and passes its integrity check', async () => {
     const v = version('durable', { spec: { type: 'rsa', bits: 3072 }, publicJwk: null, exportable: true, releasePolicy: { data: 'x' } });
     store.addVersion(v, { recoverableDays: 7 });
-    store.close();
+    await store.close();
     store = new SqliteMetadataStore(file);
     expect(store.getVersion('durable')).toEqual(v);
     expect(store.getKey('durable')?.recoverableDays).toBe(7);
     expect(store.integrityCheck()).toBe('ok');
+  });
+
+  it('checkpoints the WAL on a worker thread, not on the writing connection', async () => {
+    for (let i = 0; i < 200; i++) store.addVersion(version(`wal-${i}`), { recoverableDays: 90 });
+    const wal = `${file}-wal`;
+    const { statSync } = await import('node:fs');
+    expect(statSync(wal).size).toBeGreaterThan(0);
+    const deadline = Date.now() + 5000;
+    while (store.checkpoints === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(store.checkpoints).toBeGreaterThan(0);
+    await store.close();
+    expect(statSync(wal, { throwIfNoEntry: false })?.size ?? 0).toBe(0);
+    store = new SqliteMetadataStore(file);
+    expect(store.listKeys(25).items).toHaveLength(25);
   });
 });
