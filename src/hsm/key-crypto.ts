@@ -50,7 +50,7 @@ export async function verifyDigest(token: Token, key: TokenKey, alg: unknown, di
 export async function encryptWith(token: Token, key: TokenKey, alg: unknown, operation: CipherOperation, input: EncryptInput): Promise<CipherResult> {
   const algorithm = cipherAlgorithm(alg, operation);
   checkFits(algorithm, key);
-  return guarded(`${algorithm.name} ${operation === 'encrypt' ? 'encrypt' : 'wrapKey'}`, () => algorithm.encrypt({ token, key }, input));
+  return guarded(`${algorithm.name} ${operation}`, () => algorithm.encrypt({ token, key }, input));
 }
 
 export async function decryptWith(token: Token, key: TokenKey, alg: unknown, operation: CipherOperation, input: DecryptInput): Promise<Buffer> {

@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import type { KeyRecord, KeyVersionRecord, Page } from '../store/key-records.js';
 import type { MetadataStore, VersionChanges } from '../store/metadata-store.js';
 import { type KeySpec, type TokenKey, isKeyPair } from '../token/key-spec.js';
-import type { KeyMaterial } from '../token/key-templates.js';
 import type { Token } from '../token/token.js';
 import type { CipherResult } from './algorithms/types.js';
 import type { Clock } from './clock.js';
@@ -62,6 +61,9 @@ export const MAX_PAGE = 25;
 /** CKA_LABEL of every token object the key service makes: reconciliation touches only these. */
 export const TOKEN_OBJECT_LABEL = 'mhsm-key';
 
+/** Every Managed HSM key can leave the token only wrapped under its trusted key (backups). */
+const KEY_OBJECT_OPTIONS = { exportPolicy: 'wrap-with-trusted', label: TOKEN_OBJECT_LABEL } as const;
+
 export interface Reconciliation {
   /** Token objects no committed version names (a crash between making them and committing). */
   removedOrphans: number;
@@ -100,7 +102,7 @@ export class KeyService {
     const keyOps = keyOperations(spec, input.keyOps);
     this.#assertNameUsable(name);
     const prepared = this.#prepareVersion(input.attributes, input.tags, input.releasePolicy);
-    const tokenKey = await this.#tokenCall(`create key ${name}`, () => this.token.generateKey(spec, { exportPolicy: 'wrap-with-trusted', label: TOKEN_OBJECT_LABEL }));
+    const tokenKey = await this.#tokenCall(`create key ${name}`, () => this.token.generateKey(spec, KEY_OBJECT_OPTIONS));
     return this.#commitVersion(name, spec, tokenKey, keyOps, prepared);
   }
 
@@ -111,12 +113,8 @@ export class KeyService {
     const keyOps = keyOperations(spec, input.jwk.key_ops);
     this.#assertNameUsable(name);
     const prepared = this.#prepareVersion(input.attributes, input.tags, input.releasePolicy);
-    const tokenKey = await this.#tokenCall(`import key ${name}`, () => this.#importIntoToken(spec, material));
+    const tokenKey = await this.#tokenCall(`import key ${name}`, () => this.token.importKey(spec, material, KEY_OBJECT_OPTIONS));
     return this.#commitVersion(name, spec, tokenKey, keyOps, prepared);
-  }
-
-  #importIntoToken(spec: KeySpec, material: KeyMaterial): Promise<TokenKey> {
-    return this.token.importKey(spec, material, { exportPolicy: 'wrap-with-trusted', label: TOKEN_OBJECT_LABEL });
   }
 
   get(name: string, version?: string): KeyView {
@@ -191,8 +189,7 @@ export class KeyService {
     if (this.purgeProtection) {
       throw new HsmError('Forbidden', `Operation "purge" is not allowed because purge protection is enabled for this HSM (key ${name})`);
     }
-    const versions = this.store.removeKey(deleted.key.name);
-    for (const version of versions) await this.token.destroyKey(this.#tokenKey(version));
+    await this.#removeKey(deleted.key.name);
   }
 
   /** Purges every soft-deleted key whose retention has run out by the clock. */
@@ -203,8 +200,7 @@ export class KeyService {
       const page = this.store.listDeletedKeys(MAX_PAGE, after);
       for (const { key } of page.items) {
         if (key.scheduledPurgeDate !== null && key.scheduledPurgeDate <= this.clock.now()) {
-          const versions = this.store.removeKey(key.name);
-          for (const version of versions) await this.token.destroyKey(this.#tokenKey(version));
+          await this.#removeKey(key.name);
           purged.push(key.name);
         }
       }
@@ -223,9 +219,8 @@ export class KeyService {
     }
     const present = new Set(inToken.map((id) => id.toString('hex')));
     const missing: KeyVersionRecord[] = [];
-    for (const [hex] of committed) {
-      if (present.has(hex)) continue;
-      missing.push(...this.store.versionsByTokenId(Buffer.from(hex, 'hex')));
+    for (const [hex, id] of committed) {
+      if (!present.has(hex)) missing.push(...this.store.versionsByTokenId(id));
     }
     return { removedOrphans, missing };
   }
@@ -262,10 +257,7 @@ export class KeyService {
     try {
       for (const version of backup.versions) {
         const tokenKey = await this.#tokenCall(`restore key ${backup.name}`, () =>
-          this.token.unwrapKey(TRUSTED_WRAPPING_KEY, mechanism, Buffer.from(version.wrapped, 'base64url'), version.spec, {
-            exportPolicy: 'wrap-with-trusted',
-            label: TOKEN_OBJECT_LABEL,
-          }),
+          this.token.unwrapKey(TRUSTED_WRAPPING_KEY, mechanism, Buffer.from(version.wrapped, 'base64url'), version.spec, KEY_OBJECT_OPTIONS),
         );
         made.push(tokenKey);
         if (version.publicJwk) await this.token.createPublicKey(tokenKey, publicPartsFromJwk(version.publicJwk), TOKEN_OBJECT_LABEL);
@@ -318,7 +310,7 @@ export class KeyService {
     const { key, version } = this.get(name);
     const policy = key.rotationPolicy as RotationPolicy | undefined;
     if (!policy) throw new HsmError('BadParameter', `Key ${name} has no rotation policy; set one before rotating it`);
-    const tokenKey = await this.#tokenCall(`rotate key ${name}`, () => this.token.generateKey(version.spec, { exportPolicy: 'wrap-with-trusted', label: TOKEN_OBJECT_LABEL }));
+    const tokenKey = await this.#tokenCall(`rotate key ${name}`, () => this.token.generateKey(version.spec, KEY_OBJECT_OPTIONS));
     const expires = policy.expiryTime === undefined ? null : this.clock.now() + (durationSeconds(policy.expiryTime) as number);
     return this.#commitVersion(key.name, version.spec, tokenKey, version.keyOps as KeyOperation[], {
       attributes: { enabled: true, exportable: version.exportable, expires },
@@ -463,6 +455,11 @@ export class KeyService {
     if (v.expires !== null && now >= v.expires) throw new HsmError('Forbidden', `Operation ${operation} is not allowed on an expired key (${name})`);
     if (!v.keyOps.includes(operation)) throw new HsmError('Forbidden', `Operation ${operation} is not permitted by this key's key_ops (${name})`);
     return view;
+  }
+
+  /** The row first, then the token objects (see the write order at the top). */
+  async #removeKey(name: string): Promise<void> {
+    for (const version of this.store.removeKey(name)) await this.token.destroyKey(this.#tokenKey(version));
   }
 
   #tokenKey(version: KeyVersionRecord): TokenKey {

@@ -1,7 +1,7 @@
 // Attribute templates for every key the token layer creates. Private and secret keys are always
 // token objects (unless ephemeral), private, sensitive and not extractable, except that a caller
 // may ask for wrap-only export: extractable, but only under a CKA_TRUSTED wrapping key.
-import type { NativeMechanism } from '../native/addon.js';
+import type { NativeAttribute, NativeMechanism } from '../native/addon.js';
 import { type Attributes, toNativeTemplate } from './attributes.js';
 import { CKA, CKM, CKO } from './constants.js';
 import { type CurveName, CURVES } from './curves.js';
@@ -117,8 +117,22 @@ export interface ImportTemplate {
   secretTemplate: ReturnType<typeof toNativeTemplate>;
 }
 
+/** A key pair's public object from known public values (imported or restored), not generated ones. */
+export function publicObjectTemplate(
+  spec: Extract<KeySpec, { type: 'rsa' | 'ec' }>,
+  options: KeyTemplateOptions,
+  values: { type: 'rsa'; modulus: Buffer; publicExponent: Buffer } | { type: 'ec'; point: Buffer },
+): NativeAttribute[] {
+  const generated = new Set<number>([CKA.MODULUS_BITS, CKA.PUBLIC_EXPONENT]);
+  const known =
+    values.type === 'rsa'
+      ? toNativeTemplate({ modulus: values.modulus, publicExponent: values.publicExponent })
+      : toNativeTemplate({ ecPoint: derOctetString(values.point) });
+  return [...keyPairTemplate(spec, options).publicTemplate.filter((attribute) => !generated.has(attribute.type)), ...known];
+}
+
 /** DER OCTET STRING around a public point, the encoding of CKA_EC_POINT. */
-export function derOctetString(value: Buffer): Buffer {
+function derOctetString(value: Buffer): Buffer {
   const length = value.length < 0x80 ? Buffer.from([value.length]) : Buffer.from([0x81, value.length]);
   return Buffer.concat([Buffer.from([0x04]), length, value]);
 }
@@ -153,15 +167,14 @@ export function importTemplate(spec: KeySpec, material: KeyMaterial, options: Ke
     return { secretTemplate: [...template.filter((a) => a.type !== CKA.VALUE_LEN), ...toNativeTemplate({ value: material.value })] };
   }
   if (!isKeyPair(spec) || spec.type !== material.type) throw new TypeError(`${material.type} material does not fit a ${spec.type} spec`);
-  const { publicTemplate, privateTemplate } = keyPairTemplate(spec, options);
-  const publicShape = publicTemplate.filter((a) => a.type !== CKA.MODULUS_BITS);
+  const { privateTemplate } = keyPairTemplate(spec, options);
+  const publicTemplate = publicObjectTemplate(spec, options, material);
   if (material.type === 'rsa') {
-    const publicParts = toNativeTemplate({ modulus: material.modulus, publicExponent: material.publicExponent });
     return {
-      publicTemplate: [...publicShape.filter((a) => a.type !== CKA.PUBLIC_EXPONENT), ...publicParts],
+      publicTemplate,
       secretTemplate: [
         ...privateTemplate,
-        ...publicParts,
+        ...toNativeTemplate({ modulus: material.modulus, publicExponent: material.publicExponent }),
         ...toNativeTemplate({
           privateExponent: material.privateExponent,
           prime1: material.prime1,
@@ -174,7 +187,7 @@ export function importTemplate(spec: KeySpec, material: KeyMaterial, options: Ke
     };
   }
   return {
-    publicTemplate: [...publicShape, ...toNativeTemplate({ ecPoint: derOctetString(material.point) })],
+    publicTemplate,
     secretTemplate: [...privateTemplate, ...toNativeTemplate({ ecParams: CURVES[material.curve].params, value: material.privateValue })],
   };
 }

@@ -20,7 +20,7 @@ import {
   secretClassOf,
   validateKeySpec,
 } from './key-spec.js';
-import { type ExportPolicy, type KeyMaterial, type KeyTemplateOptions, derOctetString, importTemplate, keyPairTemplate, secretKeyTemplate } from './key-templates.js';
+import { type ExportPolicy, type KeyMaterial, type KeyTemplateOptions, importTemplate, keyPairTemplate, publicObjectTemplate, secretKeyTemplate } from './key-templates.js';
 import { acquireModule, releaseModule } from './module-registry.js';
 import { SessionPool } from './session-pool.js';
 
@@ -260,18 +260,12 @@ export class Token {
 
   /** Destroys every object of the key; returns false if the token had none. */
   async destroyKey(key: TokenKey): Promise<boolean> {
-    const classes = isKeyPair(key.spec) ? [publicClassOf(key.spec), secretClassOf(key.spec)] : [secretClassOf(key.spec)];
-    if (key.ephemeral) return this.#destroyEphemeral(key, classes);
-    let destroyed = false;
-    for (const objectClass of classes) {
-      const handles = await this.#find(objectClass, key.id);
-      for (const handle of handles) {
-        await this.#run('heavy', (s) => ['destroyObject', s, handle]);
-        destroyed = true;
-      }
-      this.#handles.delete(this.#cacheKey(objectClass, key.id));
+    if (key.ephemeral) {
+      const classes = isKeyPair(key.spec) ? [publicClassOf(key.spec), secretClassOf(key.spec)] : [secretClassOf(key.spec)];
+      return this.#destroyEphemeral(key, classes);
     }
-    return destroyed;
+    // A key's objects are exactly those with its CKA_ID.
+    return (await this.destroyObjectsWithId(key.id)) > 0;
   }
 
   /** Destroys every object, of any class, with this CKA_ID; returns how many there were. */
@@ -317,13 +311,8 @@ export class Token {
   /** Creates the public object of a key pair from its public parts (after its private part was unwrapped). */
   async createPublicKey(key: TokenKey, parts: PublicKeyParts, label?: string): Promise<void> {
     if (!isKeyPair(key.spec) || key.spec.type !== parts.type) throw new TypeError(`${parts.type} public parts do not fit a ${key.spec.type} key`);
-    const { publicTemplate } = keyPairTemplate(key.spec, templateOptionsOf(key.spec, { id: key.id, ...(label === undefined ? {} : { label }), ephemeral: key.ephemeral ?? false }));
-    const shape = new Set<number>([CKA.MODULUS_BITS, CKA.PUBLIC_EXPONENT]);
-    const values =
-      parts.type === 'rsa'
-        ? toNativeTemplate({ modulus: parts.modulus, publicExponent: parts.publicExponent })
-        : toNativeTemplate({ ecPoint: derOctetString(parts.point) });
-    const template = [...publicTemplate.filter((attribute) => !shape.has(attribute.type)), ...values];
+    const options = templateOptionsOf(key.spec, { id: key.id, ...(label === undefined ? {} : { label }), ephemeral: key.ephemeral ?? false });
+    const template = publicObjectTemplate(key.spec, options, parts);
     const generation = this.#pool.generation;
     const handle = await this.#run<number>(key.ephemeral ? 'cheap' : 'heavy', (s) => ['createObject', s, template]);
     this.#remember(generation, publicClassOf(key.spec), key.id, handle);

@@ -1,5 +1,6 @@
 // The shape of one algorithm registry entry. Code below the registry receives a resolved entry,
 // never an algorithm name.
+import { isPkcs11Error } from '../../native/errors.js';
 import type { Capabilities } from '../../token/capabilities.js';
 import type { KeySpec, TokenKey } from '../../token/key-spec.js';
 import type { Token } from '../../token/token.js';
@@ -69,6 +70,8 @@ export class AlgorithmInputError extends Error {
   override readonly name = 'AlgorithmInputError';
 }
 
+const CIPHERTEXT_REFUSALS: ReadonlySet<string> = new Set(['CKR_GENERAL_ERROR', 'CKR_ENCRYPTED_DATA_INVALID', 'CKR_ENCRYPTED_DATA_LEN_RANGE']);
+
 /**
  * Runs a token decryption and turns its refusals of the ciphertext into an input error. Modules
  * differ in how they say it: SoftHSM2 2.6.1 answers a wrong GCM tag, bad padding or an RSA
@@ -78,8 +81,7 @@ export async function decryptOrRefuse(decrypt: () => Promise<Buffer>, message: s
   try {
     return await decrypt();
   } catch (error) {
-    const code = (error as { name?: string; code?: string }).name === 'Pkcs11Error' ? (error as { code: string }).code : undefined;
-    if (code === 'CKR_GENERAL_ERROR' || code === 'CKR_ENCRYPTED_DATA_INVALID' || code === 'CKR_ENCRYPTED_DATA_LEN_RANGE') {
+    if (isPkcs11Error(error) && CIPHERTEXT_REFUSALS.has(error.code)) {
       throw new AlgorithmInputError(message);
     }
     throw error;
