@@ -4,7 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type EmbeddedToken, provisionEmbeddedToken } from '../../src/token/embedded-softhsm.js';
+import { type NativeModule, loadNativeModule } from '../../src/native/addon.js';
 import { Token } from '../../src/token/token.js';
+import { openUserSession, slotByLabel } from './pkcs11.js';
 
 export interface TestToken extends EmbeddedToken {
   dataDir: string;
@@ -43,6 +45,34 @@ export async function openTestToken(): Promise<OpenTestToken> {
     close() {
       token.close();
       testToken.remove();
+    },
+  };
+}
+
+export interface NativeTestToken {
+  token: TestToken;
+  module: NativeModule;
+  slot: number;
+  /** A logged-in read-write session. */
+  session: number;
+  close(): void;
+}
+
+/** A fresh test token reached through the addon alone, with its module initialised. */
+export async function openNativeTestToken(): Promise<NativeTestToken> {
+  const token = await createTestToken();
+  const module = loadNativeModule(token.modulePath);
+  module.initialize();
+  const slot = await slotByLabel(module, token.label);
+  const session = await openUserSession(module, slot, token.pin);
+  return {
+    token,
+    module,
+    slot,
+    session,
+    close() {
+      module.finalize();
+      token.remove();
     },
   };
 }

@@ -1,27 +1,20 @@
 // The addon's threading guarantee: slow calls run on worker threads and never hold the JS thread.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type NativeModule, loadNativeModule } from '../../src/native/addon.js';
+import type { NativeModule } from '../../src/native/addon.js';
 import { CKA, CKM } from '../../src/token/constants.js';
-import { openUserSession, slotByLabel } from '../helpers/pkcs11.js';
-import { type TestToken, createTestToken } from '../helpers/test-token.js';
+import { type NativeTestToken, openNativeTestToken } from '../helpers/test-token.js';
 
-let token: TestToken;
+let opened: NativeTestToken | undefined;
 let module: NativeModule;
 let slot: number;
 let session: number;
 
 beforeAll(async () => {
-  token = await createTestToken();
-  module = loadNativeModule(token.modulePath);
-  module.initialize();
-  slot = await slotByLabel(module, token.label);
-  session = await openUserSession(module, slot, token.pin);
+  opened = await openNativeTestToken();
+  ({ module, slot, session } = opened);
 });
 
-afterAll(() => {
-  module?.finalize();
-  token?.remove();
-});
+afterAll(() => opened?.close());
 
 /** Runs `work` while a 1 ms interval timer measures how late it fires; returns the worst lateness. */
 async function worstTimerLateness(work: () => Promise<unknown>): Promise<{ worstMs: number; ticks: number }> {

@@ -6,26 +6,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NativeModule, loadNativeModule } from '../../src/native/addon.js';
 import { isPkcs11Error } from '../../src/native/errors.js';
 import { CKA, CKF, CKG, CKK, CKM, CKO, CKU } from '../../src/token/constants.js';
-import { type TestToken, createTestToken } from '../helpers/test-token.js';
-import { aesKeyTemplate, hex, openUserSession, slotByLabel } from '../helpers/pkcs11.js';
+import { type NativeTestToken, type TestToken, openNativeTestToken } from '../helpers/test-token.js';
+import { aesKeyTemplate, hex, slotByLabel } from '../helpers/pkcs11.js';
 
+let opened: NativeTestToken | undefined;
 let token: TestToken;
 let module: NativeModule;
 let slot: number;
 let session: number;
 
 beforeAll(async () => {
-  token = await createTestToken();
-  module = loadNativeModule(token.modulePath);
-  module.initialize();
-  slot = await slotByLabel(module, token.label);
-  session = await openUserSession(module, slot, token.pin);
+  opened = await openNativeTestToken();
+  ({ token, module, slot, session } = opened);
 });
 
-afterAll(() => {
-  module?.finalize();
-  token?.remove();
-});
+afterAll(() => opened?.close());
 
 async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string; rv?: number; fn?: string }> {
   try {
