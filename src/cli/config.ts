@@ -21,6 +21,7 @@ export interface ConfigFlags {
   dnsSuffix?: string | undefined;
   recoverableDays?: string | undefined;
   purgeProtection?: boolean | undefined;
+  manualActivation?: boolean | undefined;
   dataDir?: string | undefined;
   module?: string | undefined;
   tokenLabel?: string | undefined;
@@ -45,6 +46,8 @@ function integer(text: string, what: string, min: number, max: number): number {
   return value;
 }
 
+const isTrue = (value: string | undefined) => value === 'true' || value === '1';
+
 const DNS_LABELS = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 
 function resolveServer(flags: ConfigFlags, env: NodeJS.ProcessEnv): ServerConfig {
@@ -52,7 +55,8 @@ function resolveServer(flags: ConfigFlags, env: NodeJS.ProcessEnv): ServerConfig
   const dnsSuffix = pick(flags.dnsSuffix, env.MHSM_DNS_SUFFIX) ?? 'managedhsm.azure.net';
   if (!/^[a-z0-9]([a-z0-9-]{0,22}[a-z0-9])?$/i.test(name)) throw new ConfigError('--name must be 1 to 24 letters, digits and dashes');
   if (!DNS_LABELS.test(dnsSuffix)) throw new ConfigError('--dns-suffix must be a DNS name such as managedhsm.azure.net');
-  const purgeProtection = flags.purgeProtection ?? (env.MHSM_PURGE_PROTECTION === 'true' || env.MHSM_PURGE_PROTECTION === '1');
+  const purgeProtection = flags.purgeProtection ?? isTrue(env.MHSM_PURGE_PROTECTION);
+  const manualActivation = flags.manualActivation ?? isTrue(env.MHSM_MANUAL_ACTIVATION);
   return {
     host: pick(flags.host, env.MHSM_HOST) ?? 'localhost',
     port: integer(pick(flags.port, env.MHSM_PORT) ?? '8443', '--port (MHSM_PORT)', 0, 65535),
@@ -60,11 +64,16 @@ function resolveServer(flags: ConfigFlags, env: NodeJS.ProcessEnv): ServerConfig
     dnsSuffix,
     recoverableDays: integer(pick(flags.recoverableDays, env.MHSM_RECOVERABLE_DAYS) ?? '90', '--recoverable-days (MHSM_RECOVERABLE_DAYS)', 7, 90),
     purgeProtection,
+    manualActivation,
   };
 }
 
+export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(pick(flag, env.MHSM_DATA_DIR) ?? DEFAULT_DATA_DIR);
+}
+
 export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): Config {
-  const dataDir = path.resolve(pick(flags.dataDir, env.MHSM_DATA_DIR) ?? DEFAULT_DATA_DIR);
+  const dataDir = resolveDataDir(flags.dataDir, env);
   const server = resolveServer(flags, env);
   const modulePath = pick(flags.module, env.MHSM_MODULE);
   const label = pick(flags.tokenLabel, env.MHSM_TOKEN_LABEL);

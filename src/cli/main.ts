@@ -7,6 +7,8 @@ import type { Token } from '../token/token.js';
 import { startEmulator } from '../server/emulator.js';
 import { ConfigError, type ConfigFlags, DEFAULT_DATA_DIR, resolveConfig } from './config.js';
 import { openConfiguredToken } from './open-token.js';
+import { addPrincipalCommands } from './principal-commands.js';
+import { PrincipalError } from '../identity/principals.js';
 import { algorithmTable, capabilityMarkdown, mechanismTable, tokenReport } from './capability-report.js';
 
 function addTokenOptions(command: Command): Command {
@@ -45,6 +47,10 @@ export function buildProgram(): Command {
     .option('--dns-suffix <suffix>', 'DNS suffix of HSM names and the token resource (MHSM_DNS_SUFFIX, default managedhsm.azure.net)')
     .option('--recoverable-days <days>', 'soft-delete retention, 7 to 90 (MHSM_RECOVERABLE_DAYS, default 90)')
     .option('--purge-protection', 'refuse to purge soft-deleted keys (MHSM_PURGE_PROTECTION)')
+    .option(
+      '--manual-activation',
+      'on first start, give the initial administrator only the Administrator role, as the real service does (MHSM_MANUAL_ACTIVATION)',
+    )
     .action(async (flags: ConfigFlags) => {
       const config = resolveConfig(flags);
       await withToken(flags, async (token) => {
@@ -84,6 +90,7 @@ export function buildProgram(): Command {
       });
     });
 
+  addPrincipalCommands(program);
   return program;
 }
 
@@ -92,7 +99,7 @@ export async function main(argv: string[]): Promise<number> {
     await buildProgram().parseAsync(argv);
     return 0;
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof TokenError) {
+    if (error instanceof ConfigError || error instanceof TokenError || error instanceof PrincipalError) {
       console.error(`mhsm: error: ${error.message}`);
     } else {
       console.error(`mhsm: error: ${(error as Error).message ?? String(error)}`);

@@ -5,6 +5,8 @@ import { TokenError } from '../token/errors.js';
 export type HsmErrorCode =
   | 'BadParameter'
   | 'KeyNotFound'
+  | 'RoleDefinitionNotFound'
+  | 'RoleAssignmentNotFound'
   | 'Forbidden'
   | 'Conflict'
   | 'AccessDenied'

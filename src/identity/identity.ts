@@ -6,17 +6,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { type JWK, SignJWT, calculateJwkThumbprint, exportJWK, importPKCS8, importSPKI, jwtVerify } from 'jose';
 import type { Clock } from '../hsm/clock.js';
+import type { AccessStore } from '../store/access-store.js';
 import { hashSecret, secretMatches } from './secrets.js';
 
 export const TOKEN_LIFETIME_SECONDS = 3600;
 export const CLOCK_SKEW_SECONDS = 300;
-
-export interface Principal {
-  objectId: string;
-  clientId: string;
-  displayName: string;
-  secretHash: string;
-}
+/** The display name of the principal in DATA/admin.json. */
+export const INITIAL_ADMINISTRATOR = 'initial administrator';
 
 /** What DATA/admin.json holds: the initial administrator's credentials (0600). */
 export interface AdminCredentials {
@@ -59,7 +55,6 @@ interface VerifiedToken {
 }
 
 export class Identity {
-  readonly #principals = new Map<string, Principal>();
   readonly #verified = new Map<string, VerifiedToken>();
 
   private constructor(
@@ -69,10 +64,12 @@ export class Identity {
     readonly admin: AdminCredentials,
     private readonly signing: { privateKey: CryptoKey; publicKey: CryptoKey; kid: string; publicJwk: JWK },
     private readonly clock: Clock,
+    /** Principals live in the store, where `mhsm principal` adds and removes them. */
+    private readonly principals: AccessStore,
   ) {}
 
   /** Loads the tenant from the data directory, making the signing key and admin.json on first start. */
-  static async open(dataDir: string, resource: string, clock: Clock): Promise<Identity> {
+  static async open(dataDir: string, resource: string, clock: Clock, principals: AccessStore): Promise<Identity> {
     const dir = path.join(dataDir, 'identity');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const keyPath = path.join(dir, 'signing-key.pem');
@@ -100,14 +97,16 @@ export class Identity {
       chmodSync(adminPath, 0o600);
     }
     const admin = JSON.parse(readFileSync(adminPath, 'utf8')) as AdminCredentials;
-    const identity = new Identity(admin.tenantId, resource, admin, { privateKey, publicKey, kid, publicJwk: { ...publicJwk, kid, alg: 'RS256', use: 'sig' } }, clock);
-    identity.#principals.set(admin.clientId, {
-      objectId: admin.objectId,
-      clientId: admin.clientId,
-      displayName: 'initial administrator',
-      secretHash: await hashSecret(admin.clientSecret),
-    });
-    return identity;
+    if (!principals.principalByClientId(admin.clientId)) {
+      principals.addPrincipal({
+        objectId: admin.objectId,
+        clientId: admin.clientId,
+        displayName: INITIAL_ADMINISTRATOR,
+        secretHash: await hashSecret(admin.clientSecret),
+        created: clock.now(),
+      });
+    }
+    return new Identity(admin.tenantId, resource, admin, { privateKey, publicKey, kid, publicJwk: { ...publicJwk, kid, alg: 'RS256', use: 'sig' } }, clock, principals);
   }
 
   get jwks(): { keys: JWK[] } {
@@ -126,7 +125,7 @@ export class Identity {
     }
     const clientId = form.get('client_id') ?? '';
     const secret = form.get('client_secret') ?? '';
-    const principal = this.#principals.get(clientId);
+    const principal = this.principals.principalByClientId(clientId);
     if (!principal || !(await secretMatches(secret, principal.secretHash))) {
       throw new IdentityError('invalid_client', 'AADSTS7000215: Invalid client secret or unknown client_id.');
     }
@@ -161,7 +160,7 @@ export class Identity {
       this.#verified.delete(token);
       throw new IdentityError('invalid_token', 'the bearer token is expired or not yet valid');
     }
-    const principal = this.#principals.get(claims.appid);
+    const principal = this.principals.principalByClientId(claims.appid);
     if (!principal || principal.objectId !== claims.oid) {
       this.#verified.delete(token);
       throw new IdentityError('invalid_token', 'the bearer token names a principal this tenant does not have');

@@ -6,15 +6,20 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { KeyService } from '../hsm/key-service.js';
 import { HsmError } from '../hsm/errors.js';
 import { type Identity, IdentityError, type VerifiedCaller } from '../identity/identity.js';
+import type { AccessControl } from '../rbac/access-control.js';
+import { OPERATIONS, type OperationName } from '../rbac/operations.js';
+import { keyScope } from '../rbac/scopes.js';
 import { STATUS_OF, envelope } from './http-errors.js';
 import { registerIdentityRoutes } from './routes/identity.js';
 import { registerKeyRoutes } from './routes/keys.js';
+import { type ScopePrefix, registerRbacRoutes, routeScope } from './routes/rbac.js';
 
 export const BODY_LIMIT = 1024 * 1024;
 
 export interface AppOptions {
   keys: KeyService;
   identity: Identity;
+  access: AccessControl;
   /** The port clients reach us on (tokens name it in their issuer). */
   port: () => number;
   https?: { key: string; cert: string };
@@ -30,6 +35,24 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Routes of the emulated Entra ID, reached without a bearer token. */
     anonymous?: boolean;
+    /** The route's entry in the RBAC operation table; a route without one is refused to everyone. */
+    operation?: OperationName;
+    /** For role routes: the scope their URL names. */
+    scopePrefix?: ScopePrefix;
+  }
+}
+
+/** The scope an operation addresses, from the operation table and the route's parameters. */
+function targetScope(request: FastifyRequest, operation: OperationName): string {
+  switch (OPERATIONS[operation].scope) {
+    case 'hsm':
+      return '/';
+    case 'keys':
+      return '/keys';
+    case 'key':
+      return keyScope((request.params as { name: string }).name.slice(0, 127));
+    case 'path':
+      return routeScope(request.routeOptions.config.scopePrefix ?? '/', request.params);
   }
 }
 
@@ -46,6 +69,14 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // maxParamLength: key names may be 127 characters; longer ones get the service's rule, not a 414.
     routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 1024 },
     genReqId: () => randomUUID(),
+  });
+
+  // A request without a body but with content-type: application/json (a DELETE from some
+  // clients) is a request without a body, not malformed JSON.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') done(null, undefined);
+    else parseJson(request, body as string, done);
   });
 
   app.decorateRequest('requestId', '');
@@ -74,6 +105,12 @@ export function buildApp(options: AppOptions): FastifyInstance {
       reply.header('www-authenticate', challenge).code(401).send(envelope('Unauthorized', message, request.id));
       return reply;
     }
+    // Authorization, also before the body: deny unless one of the caller's role assignments
+    // grants the operation's data action at its scope.
+    if (request.is404) return undefined;
+    const operation = request.routeOptions.config?.operation;
+    if (!operation) throw new HsmError('AccessDenied', `Not authorized to access ${request.method} ${request.routeOptions.url ?? ''}`);
+    options.access.authorize(request.caller.objectId, OPERATIONS[operation].action, targetScope(request, operation));
     return undefined;
   });
 
@@ -99,5 +136,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   registerIdentityRoutes(app, options.identity);
   registerKeyRoutes(app, options.keys);
+  registerRbacRoutes(app, options.access);
   return app;
 }

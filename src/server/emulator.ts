@@ -7,6 +7,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ShiftableClock } from '../hsm/clock.js';
 import { KeyService, type Reconciliation } from '../hsm/key-service.js';
 import { Identity } from '../identity/identity.js';
+import { AccessControl } from '../rbac/access-control.js';
 import { SqliteMetadataStore } from '../store/sqlite-store.js';
 import type { Token } from '../token/token.js';
 import { buildApp } from './app.js';
@@ -22,6 +23,11 @@ export interface ServerConfig {
   /** Soft-delete retention in days (7-90). */
   recoverableDays: number;
   purgeProtection: boolean;
+  /**
+   * The real service's provisioning: the initial administrator holds only the Administrator role
+   * and cannot use keys until someone assigns a crypto role. Applies on a data directory's first start.
+   */
+  manualActivation?: boolean;
 }
 
 export interface RunningEmulator {
@@ -44,10 +50,12 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
   try {
     const keys = new KeyService(token, store, clock, { recoverableDays: config.recoverableDays, purgeProtection: config.purgeProtection });
     const reconciliation = await keys.reconcile();
-    const identity = await Identity.open(dataDir, `https://${config.dnsSuffix}`, clock);
+    const identity = await Identity.open(dataDir, `https://${config.dnsSuffix}`, clock, store.access);
+    const access = new AccessControl(store.access);
+    access.bootstrap(identity.admin.objectId, config.manualActivation ?? false);
     const tls = await ensureTls(dataDir, ['localhost', '127.0.0.1', '::1', config.host, `${config.name}.${config.dnsSuffix}`, `*.${config.dnsSuffix}`]);
     let port = config.port;
-    const app = buildApp({ keys, identity, port: () => port, https: { key: tls.key, cert: tls.cert }, logLevel: process.env.MHSM_LOG_LEVEL ?? 'warn' });
+    const app = buildApp({ keys, identity, access, port: () => port, https: { key: tls.key, cert: tls.cert }, logLevel: process.env.MHSM_LOG_LEVEL ?? 'warn' });
     await app.listen({ host: config.host, port: config.port });
     port = (app.server.address() as AddressInfo).port;
     // MHSM_REPORT_EVENT_LOOP=1: measure how long the JS thread was held; reported (and the

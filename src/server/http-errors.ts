@@ -7,6 +7,8 @@ export const STATUS_OF: Readonly<Record<HsmErrorCode, number>> = {
   Forbidden: 403,
   AccessDenied: 403,
   KeyNotFound: 404,
+  RoleDefinitionNotFound: 404,
+  RoleAssignmentNotFound: 404,
   Conflict: 409,
   Unavailable: 503,
 };

@@ -1,8 +1,11 @@
 // The embedded metadata store: SQLite in WAL mode (better-sqlite3), one file in the data directory.
+import { chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { KeySpec } from '../token/key-spec.js';
 import type { KeyRecord, KeyVersionRecord, Page } from './key-records.js';
 import type { MetadataStore, VersionChanges } from './metadata-store.js';
+import type { AccessStore } from './access-store.js';
+import { SqliteAccessStore } from './sqlite-access-store.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
 
 /** Schema steps; PRAGMA user_version counts how many have run. */
@@ -33,6 +36,25 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (name, version)
    ) STRICT;
    CREATE INDEX key_versions_newest ON key_versions (name, seq);`,
+  `CREATE TABLE principals (
+     object_id TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
+     client_id TEXT NOT NULL UNIQUE COLLATE NOCASE,
+     display_name TEXT NOT NULL,
+     secret_hash TEXT NOT NULL,
+     created INTEGER NOT NULL
+   ) STRICT;
+   CREATE TABLE role_definitions (
+     name TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
+     body TEXT NOT NULL
+   ) STRICT;
+   CREATE TABLE role_assignments (
+     name TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
+     scope TEXT NOT NULL,
+     principal_id TEXT NOT NULL COLLATE NOCASE,
+     role_definition_name TEXT NOT NULL COLLATE NOCASE
+   ) STRICT;
+   CREATE INDEX role_assignments_principal ON role_assignments (principal_id);
+   CREATE TABLE markers (name TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL) STRICT;`,
 ];
 
 interface VersionRow {
@@ -107,19 +129,26 @@ export class SqliteMetadataStore implements MetadataStore {
   /** Statements are compiled once: preparing one costs more than running it. */
   readonly #statements = new Map<string, Database.Statement>();
   readonly #checkpointer: WalCheckpointer;
+  /** Principals, role definitions and role assignments, in the same database. */
+  readonly access: AccessStore;
 
   constructor(file: string) {
     this.#db = new Database(file);
+    // Principals' secret hashes live here; the WAL and shared-memory files take this mode too.
+    chmodSync(file, 0o600);
     this.#db.pragma('journal_mode = WAL');
     // NORMAL in WAL mode: a commit survives the process being killed at any instant (what the
     // crash tests check) without an fsync on the JS thread per write; a power cut may lose the
     // last commits.
     this.#db.pragma('synchronous = NORMAL');
     this.#db.pragma('foreign_keys = ON');
+    // `mhsm principal` writes to the same file while the server runs.
+    this.#db.pragma('busy_timeout = 2000');
     this.#migrate();
     // Checkpoints fsync; a worker thread runs them (wal-checkpointer.ts), never this connection.
     this.#db.pragma('wal_autocheckpoint = 0');
     this.#checkpointer = new WalCheckpointer(file);
+    this.access = new SqliteAccessStore((text) => this.#sql(text));
   }
 
   /** How many WAL checkpoints have run off the JS thread. */

@@ -3,20 +3,21 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, resolveConfig } from '../../src/cli/config.js';
 
 describe('resolveConfig', () => {
-  const server = { host: 'localhost', port: 8443, name: 'mhsm', dnsSuffix: 'managedhsm.azure.net', recoverableDays: 90, purgeProtection: false };
+  const server = { host: 'localhost', port: 8443, name: 'mhsm', dnsSuffix: 'managedhsm.azure.net', recoverableDays: 90, purgeProtection: false, manualActivation: false };
 
   it('defaults to the embedded token in ./.mhsm and https://localhost:8443', () => {
     expect(resolveConfig({}, {})).toEqual({ dataDir: path.resolve('.mhsm'), token: { kind: 'embedded' }, server });
   });
 
   it('reads the server settings from flags and MHSM_* variables, checking each', () => {
-    expect(resolveConfig({ port: '0', name: 'myhsm' }, { MHSM_DNS_SUFFIX: 'managedhsm.localhost', MHSM_RECOVERABLE_DAYS: '7', MHSM_PURGE_PROTECTION: 'true' }).server).toEqual({
+    expect(resolveConfig({ port: '0', name: 'myhsm' }, { MHSM_DNS_SUFFIX: 'managedhsm.localhost', MHSM_RECOVERABLE_DAYS: '7', MHSM_PURGE_PROTECTION: 'true', MHSM_MANUAL_ACTIVATION: '1' }).server).toEqual({
       ...server,
       port: 0,
       name: 'myhsm',
       dnsSuffix: 'managedhsm.localhost',
       recoverableDays: 7,
       purgeProtection: true,
+      manualActivation: true,
     });
     expect(() => resolveConfig({ port: '70000' }, {})).toThrow("--port (MHSM_PORT) must be a whole number from 0 to 65535, not '70000'");
     expect(() => resolveConfig({ port: '1e3' }, {})).toThrow(/--port/);

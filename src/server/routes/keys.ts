@@ -3,12 +3,16 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HsmError } from '../../hsm/errors.js';
 import type { KeyService, KeyView } from '../../hsm/key-service.js';
 import type { RotationPolicy } from '../../hsm/rotation-policy.js';
+import type { OperationName } from '../../rbac/operations.js';
 import { originOf } from '../app.js';
 import { deletedKeyBundle, deletedKeyItem, keyBundle, keyId, keyItem } from '../key-bundles.js';
 import { b64, bodyOf, bytesField } from '../wire.js';
 import { checkApiVersion } from './api-version.js';
 
 type Params = { name: string; version?: string };
+
+/** The route's entry in the RBAC operation table. */
+const op = (operation: OperationName) => ({ config: { operation } });
 
 function maxResults(request: FastifyRequest): number | undefined {
   const value = (request.query as Record<string, unknown>).maxresults;
@@ -32,7 +36,7 @@ function nextLink(request: FastifyRequest, path: string, apiVersion: string, nex
 export function registerKeyRoutes(app: FastifyInstance, keys: KeyService): void {
   const bundle = (request: FastifyRequest, view: KeyView) => keyBundle(view, originOf(request), keys.purgeProtection);
 
-  app.post('/keys/:name/create', async (request) => {
+  app.post('/keys/:name/create', op('createKey'), async (request) => {
     checkApiVersion(request);
     const { name } = request.params as Params;
     const body = bodyOf(request.body);
@@ -48,7 +52,7 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService): void 
     return bundle(request, view);
   });
 
-  app.put('/keys/:name', async (request) => {
+  app.put('/keys/:name', op('importKey'), async (request) => {
     checkApiVersion(request);
     const { name } = request.params as Params;
     const body = bodyOf(request.body);
@@ -67,8 +71,8 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService): void 
     const { name, version } = request.params as Params;
     return bundle(request, keys.get(name, version));
   };
-  app.get('/keys/:name', getKey);
-  app.get('/keys/:name/:version', getKey);
+  app.get('/keys/:name', op('getKey'), getKey);
+  app.get('/keys/:name/:version', op('getKey'), getKey);
 
   const updateKey = async (request: FastifyRequest) => {
     checkApiVersion(request);
@@ -76,10 +80,10 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService): void 
     const body = bodyOf(request.body);
     return bundle(request, keys.update(name, version, { keyOps: body.key_ops, attributes: body.attributes, tags: body.tags, releasePolicy: body.release_policy }));
   };
-  app.patch('/keys/:name', updateKey);
-  app.patch('/keys/:name/:version', updateKey);
+  app.patch('/keys/:name', op('updateKey'), updateKey);
+  app.patch('/keys/:name/:version', op('updateKey'), updateKey);
 
-  app.get('/keys', async (request) => {
+  app.get('/keys', op('listKeys'), async (request) => {
     const apiVersion = checkApiVersion(request);
     const limit = maxResults(request);
     const page = keys.list(limit, skipToken(request));
@@ -89,7 +93,7 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService): void 
     };
   });
 
-  app.get('/keys/:name/versions', async (request) => {
+  app.get('/keys/:name/versions', op('listKeyVersions'), async (request) => {
     const apiVersion = checkApiVersion(request);
     const { name } = request.params as Params;
     const limit = maxResults(request);
@@ -100,13 +104,13 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService): void 
     };
   });
 
-  app.delete('/keys/:name', async (request) => {
+  app.delete('/keys/:name', op('deleteKey'), async (request) => {
     checkApiVersion(request);
     const { name } = request.params as Params;
     return deletedKeyBundle(keys.delete(name), originOf(request), keys.purgeProtection);
   });
 
-  app.get('/deletedkeys', async (request) => {
+  app.get('/deletedkeys', op('listDeletedKeys'), async (request) => {
     const apiVersion = checkApiVersion(request);
     const limit = maxResults(request);
     const page = keys.listDeleted(limit, skipToken(request));
@@ -116,20 +120,20 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService): void 
     };
   });
 
-  app.get('/deletedkeys/:name', async (request) => {
+  app.get('/deletedkeys/:name', op('getDeletedKey'), async (request) => {
     checkApiVersion(request);
     const { name } = request.params as Params;
     return deletedKeyBundle(keys.getDeleted(name), originOf(request), keys.purgeProtection);
   });
 
-  app.delete('/deletedkeys/:name', async (request, reply: FastifyReply) => {
+  app.delete('/deletedkeys/:name', op('purgeDeletedKey'), async (request, reply: FastifyReply) => {
     checkApiVersion(request);
     const { name } = request.params as Params;
     await keys.purge(name);
     return reply.code(204).send();
   });
 
-  app.post('/deletedkeys/:name/recover', async (request) => {
+  app.post('/deletedkeys/:name/recover', op('recoverDeletedKey'), async (request) => {
     checkApiVersion(request);
     const { name } = request.params as Params;
     return bundle(request, keys.recover(name));
@@ -145,30 +149,30 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService): void 
     };
   };
 
-  app.get('/keys/:name/rotationpolicy', async (request) => {
+  app.get('/keys/:name/rotationpolicy', op('getRotationPolicy'), async (request) => {
     checkApiVersion(request);
     const { name } = request.params as Params;
     return policyBody(request, keys.getRotationPolicy(name));
   });
 
-  app.put('/keys/:name/rotationpolicy', async (request) => {
+  app.put('/keys/:name/rotationpolicy', op('setRotationPolicy'), async (request) => {
     checkApiVersion(request);
     const { name } = request.params as Params;
     return policyBody(request, keys.setRotationPolicy(name, bodyOf(request.body)));
   });
 
-  app.post('/keys/:name/backup', async (request) => {
+  app.post('/keys/:name/backup', op('backupKey'), async (request) => {
     checkApiVersion(request);
     const { name } = request.params as Params;
     return { value: b64(await keys.backup(name)) };
   });
 
-  app.post('/keys/restore', async (request) => {
+  app.post('/keys/restore', op('restoreKey'), async (request) => {
     checkApiVersion(request);
     return bundle(request, await keys.restore(bytesField(bodyOf(request.body), 'value', true)));
   });
 
-  app.post('/keys/:name/rotate', async (request) => {
+  app.post('/keys/:name/rotate', op('rotateKey'), async (request) => {
     checkApiVersion(request);
     const { name } = request.params as Params;
     return bundle(request, await keys.rotate(name));
@@ -182,7 +186,7 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService): void 
       ...fields,
     });
 
-    app.post(`${base}/sign`, async (request) => {
+    app.post(`${base}/sign`, op('sign'), async (request) => {
       checkApiVersion(request);
       const { name, version: v } = request.params as Params;
       const body = bodyOf(request.body);
@@ -190,7 +194,7 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService): void 
       return result(request, view, { value: b64(value) });
     });
 
-    app.post(`${base}/verify`, async (request) => {
+    app.post(`${base}/verify`, op('verify'), async (request) => {
       checkApiVersion(request);
       const { name, version: v } = request.params as Params;
       const body = bodyOf(request.body);
@@ -199,7 +203,7 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService): void 
     });
 
     for (const operation of ['encrypt', 'wrapKey'] as const) {
-      app.post(`${base}/${operation.toLowerCase()}`, async (request) => {
+      app.post(`${base}/${operation.toLowerCase()}`, op(operation), async (request) => {
         checkApiVersion(request);
         const { name, version: v } = request.params as Params;
         const body = bodyOf(request.body);
@@ -220,7 +224,7 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService): void 
     }
 
     for (const operation of ['decrypt', 'unwrapKey'] as const) {
-      app.post(`${base}/${operation.toLowerCase()}`, async (request) => {
+      app.post(`${base}/${operation.toLowerCase()}`, op(operation), async (request) => {
         checkApiVersion(request);
         const { name, version: v } = request.params as Params;
         const body = bodyOf(request.body);
@@ -235,7 +239,7 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService): void 
     }
   }
 
-  app.post('/rng', async (request) => {
+  app.post('/rng', op('getRandomBytes'), async (request) => {
     checkApiVersion(request);
     const body = bodyOf(request.body);
     return { value: b64(await keys.random(body.count)) };

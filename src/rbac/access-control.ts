@@ -1,0 +1,222 @@
+// Local RBAC: role definitions (built-in and custom), role assignments, and the decision whether a
+// principal may perform a data action at a scope. Deny unless an assignment grants it.
+import { randomUUID } from 'node:crypto';
+import { HsmError } from '../hsm/errors.js';
+import type { AccessStore, Permission, RoleAssignmentRecord, RoleDefinitionRecord } from '../store/access-store.js';
+import { BUILT_IN_ROLES, BUILT_IN_ROLE_LIST, builtInRole } from './built-in-roles.js';
+import { covers, parseScope } from './scopes.js';
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const INITIAL_ASSIGNMENTS_MARKER = 'initial-role-assignments';
+const MAX_STRING = 512;
+const MAX_ACTIONS = 256;
+
+export interface RoleDefinitionView extends RoleDefinitionRecord {
+  type: 'AKVBuiltInRole' | 'CustomRole';
+}
+
+/** What a caller sends to create or replace a custom role definition. */
+export interface RoleDefinitionInput {
+  roleName?: unknown;
+  description?: unknown;
+  type?: unknown;
+  permissions?: unknown;
+  assignableScopes?: unknown;
+}
+
+export interface AssignmentFilter {
+  /** $filter=atScope(): only assignments at the scope or above it. */
+  atScope?: boolean;
+  principalId?: string;
+}
+
+/** The trailing GUID of a role definition id in any of its forms, or the GUID itself. */
+export function roleDefinitionGuid(id: string): string | undefined {
+  const last = id.split('/').pop() ?? '';
+  return GUID.test(last) ? last.toLowerCase() : undefined;
+}
+
+function requireGuid(value: string, what: string): string {
+  if (!GUID.test(value)) throw new HsmError('BadParameter', `${what} must be a GUID`);
+  return value.toLowerCase();
+}
+
+function stringList(value: unknown, field: string): string[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value) || value.length > MAX_ACTIONS || value.some((v) => typeof v !== 'string' || v === '' || v.length > MAX_STRING)) {
+    throw new HsmError('BadParameter', `${field}: must be an array of at most ${MAX_ACTIONS} non-empty strings`);
+  }
+  return value as string[];
+}
+
+function parsePermissions(value: unknown): Permission[] {
+  if (!Array.isArray(value) || value.length === 0 || value.length > 16) {
+    throw new HsmError('BadParameter', 'properties.permissions: must be an array of 1 to 16 permission objects');
+  }
+  return value.map((entry, i) => {
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+      throw new HsmError('BadParameter', `properties.permissions[${i}]: must be an object`);
+    }
+    const p = entry as Record<string, unknown>;
+    return {
+      actions: stringList(p.actions, `properties.permissions[${i}].actions`),
+      notActions: stringList(p.notActions, `properties.permissions[${i}].notActions`),
+      dataActions: stringList(p.dataActions, `properties.permissions[${i}].dataActions`),
+      notDataActions: stringList(p.notDataActions, `properties.permissions[${i}].notDataActions`),
+    };
+  });
+}
+
+/** Action patterns compare without case; '*' stands for any run of characters. */
+function matches(patterns: readonly string[], action: string): boolean {
+  const lower = action.toLowerCase();
+  return patterns.some((pattern) => {
+    const p = pattern.toLowerCase();
+    if (!p.includes('*')) return p === lower;
+    const expression = new RegExp(`^${p.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+    return expression.test(lower);
+  });
+}
+
+function grants(definition: RoleDefinitionRecord, action: string): boolean {
+  return definition.permissions.some((p) => matches(p.dataActions, action) && !matches(p.notDataActions, action));
+}
+
+export class AccessControl {
+  constructor(private readonly store: AccessStore) {}
+
+  /**
+   * The first start of a data directory assigns the initial administrator the Administrator role
+   * at '/', and, unless the HSM is activated by hand, Crypto Officer and Crypto User too, so that
+   * the administrator can use keys at once.
+   */
+  bootstrap(adminObjectId: string, manualActivation: boolean): void {
+    if (this.store.marker(INITIAL_ASSIGNMENTS_MARKER) !== undefined) return;
+    const roles = manualActivation
+      ? [BUILT_IN_ROLES.administrator]
+      : [BUILT_IN_ROLES.administrator, BUILT_IN_ROLES.cryptoOfficer, BUILT_IN_ROLES.cryptoUser];
+    for (const role of roles) {
+      this.store.addRoleAssignment({ name: randomUUID(), scope: '/', principalId: adminObjectId, roleDefinitionName: role.name });
+    }
+    this.store.setMarker(INITIAL_ASSIGNMENTS_MARKER, manualActivation ? 'manual-activation' : 'default');
+  }
+
+  /** Whether any of the principal's assignments covering `scope` grants `action`. */
+  isAllowed(principalId: string, action: string, scope: string): boolean {
+    for (const assignment of this.store.roleAssignmentsOf(principalId)) {
+      if (!covers(assignment.scope, scope)) continue;
+      const definition = this.#definition(assignment.roleDefinitionName);
+      if (definition && grants(definition, action)) return true;
+    }
+    return false;
+  }
+
+  /** Throws the service's AccessDenied unless the principal may perform `action` at `scope`. */
+  authorize(principalId: string, action: string, scope: string): void {
+    if (!this.isAllowed(principalId, action, scope)) {
+      throw new HsmError('AccessDenied', `Not authorized to access ${action} on ${scope}`);
+    }
+  }
+
+  #definition(name: string): RoleDefinitionRecord | undefined {
+    return builtInRole(name) ?? this.store.customRoleDefinition(name);
+  }
+
+  listRoleDefinitions(filter: { roleName?: string } = {}): RoleDefinitionView[] {
+    const all: RoleDefinitionView[] = [
+      ...BUILT_IN_ROLE_LIST.map((r) => ({ ...r, type: 'AKVBuiltInRole' as const })),
+      ...this.store.customRoleDefinitions().map((r) => ({ ...r, type: 'CustomRole' as const })),
+    ];
+    return filter.roleName === undefined ? all : all.filter((r) => r.roleName.toLowerCase() === filter.roleName?.toLowerCase());
+  }
+
+  getRoleDefinition(name: string): RoleDefinitionView {
+    const builtIn = builtInRole(name);
+    if (builtIn) return { ...builtIn, type: 'AKVBuiltInRole' };
+    const custom = GUID.test(name) ? this.store.customRoleDefinition(name) : undefined;
+    if (!custom) throw new HsmError('RoleDefinitionNotFound', 'Requested role definition not found');
+    return { ...custom, type: 'CustomRole' };
+  }
+
+  setRoleDefinition(name: string, input: RoleDefinitionInput): RoleDefinitionView {
+    const guid = requireGuid(name, 'Role definition name');
+    if (builtInRole(guid)) throw new HsmError('BadParameter', 'Cannot re-use the name/GUID matching that of a built-in role');
+    if (input.roleName !== undefined && input.roleName !== null && (typeof input.roleName !== 'string' || input.roleName.length > MAX_STRING)) {
+      throw new HsmError('BadParameter', `properties.roleName: must be a string of at most ${MAX_STRING} characters`);
+    }
+    if (input.description !== undefined && input.description !== null && (typeof input.description !== 'string' || input.description.length > 2048)) {
+      throw new HsmError('BadParameter', 'properties.description: must be a string of at most 2048 characters');
+    }
+    if (input.type !== undefined && input.type !== 'CustomRole') {
+      throw new HsmError('BadParameter', "properties.type: must be 'CustomRole'");
+    }
+    const assignableScopes = input.assignableScopes === undefined ? ['/'] : stringList(input.assignableScopes, 'properties.assignableScopes');
+    if (assignableScopes.length === 0 || assignableScopes.some((s) => parseScope(s, 'properties.assignableScopes') !== '/')) {
+      throw new HsmError('BadParameter', "properties.assignableScopes: must be [\"/\"]");
+    }
+    const record: RoleDefinitionRecord = {
+      name: guid,
+      roleName: typeof input.roleName === 'string' ? input.roleName : '',
+      description: typeof input.description === 'string' ? input.description : '',
+      permissions: parsePermissions(input.permissions),
+      assignableScopes: ['/'],
+    };
+    this.store.putRoleDefinition(record);
+    return { ...record, type: 'CustomRole' };
+  }
+
+  deleteRoleDefinition(name: string): RoleDefinitionView {
+    if (builtInRole(name)) throw new HsmError('BadParameter', 'Cannot re-use the name/GUID matching that of a built-in role');
+    const definition = this.getRoleDefinition(name);
+    const inUse = this.store.assignmentsOfRole(definition.name);
+    if (inUse > 0) throw new HsmError('Conflict', `The role definition is used by ${inUse} role assignment(s); delete them first`);
+    this.store.removeRoleDefinition(definition.name);
+    return definition;
+  }
+
+  /**
+   * Assignments related to `scope`: those at it, above it and below it; with atScope() only those
+   * at it or above it.
+   */
+  listRoleAssignments(scope: string, filter: AssignmentFilter = {}): RoleAssignmentRecord[] {
+    return this.store.roleAssignments().filter(
+      (a) =>
+        (covers(a.scope, scope) || (!filter.atScope && covers(scope, a.scope))) &&
+        (filter.principalId === undefined || a.principalId.toLowerCase() === filter.principalId.toLowerCase()),
+    );
+  }
+
+  getRoleAssignment(name: string): RoleAssignmentRecord {
+    const assignment = GUID.test(name) ? this.store.roleAssignment(name) : undefined;
+    if (!assignment) throw new HsmError('RoleAssignmentNotFound', 'Requested role assignment not found');
+    return assignment;
+  }
+
+  createRoleAssignment(name: string, scope: string, input: { roleDefinitionId?: unknown; principalId?: unknown }): RoleAssignmentRecord {
+    const assignmentName = requireGuid(name, 'Role assignment name');
+    if (typeof input.roleDefinitionId !== 'string') throw new HsmError('BadParameter', 'properties.roleDefinitionId: required, a role definition id');
+    if (typeof input.principalId !== 'string') throw new HsmError('BadParameter', 'properties.principalId: required, the object id of a principal');
+    const principalId = requireGuid(input.principalId, 'properties.principalId');
+    const definitionGuid = roleDefinitionGuid(input.roleDefinitionId);
+    if (!definitionGuid) throw new HsmError('BadParameter', 'properties.roleDefinitionId: must end in the GUID of a role definition');
+    const definition = this.getRoleDefinition(definitionGuid);
+    const record: RoleAssignmentRecord = { name: assignmentName, scope, principalId, roleDefinitionName: definition.name };
+    const existing = this.store.roleAssignment(assignmentName);
+    if (existing) {
+      if (existing.scope === scope && existing.principalId === principalId && existing.roleDefinitionName === definition.name) return existing;
+      throw new HsmError('Conflict', 'A role assignment with this name already exists with another principal, role or scope');
+    }
+    const duplicate = this.store
+      .roleAssignmentsOf(principalId)
+      .find((a) => a.scope.toLowerCase() === scope.toLowerCase() && a.roleDefinitionName === definition.name);
+    if (duplicate) throw new HsmError('Conflict', `The role assignment already exists as ${duplicate.name}`);
+    this.store.addRoleAssignment(record);
+    return record;
+  }
+
+  deleteRoleAssignment(name: string): RoleAssignmentRecord {
+    const assignment = this.getRoleAssignment(name);
+    this.store.removeRoleAssignment(assignment.name);
+    return assignment;
+  }
+}

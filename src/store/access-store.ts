@@ -1,0 +1,62 @@
+// What the store keeps for access control: the tenant's service principals, custom role
+// definitions and role assignments. Built-in roles are code, not rows.
+
+export interface PrincipalRecord {
+  objectId: string;
+  clientId: string;
+  displayName: string;
+  /** scrypt hash of the client secret; the secret itself is shown once and never stored. */
+  secretHash: string;
+  created: number;
+}
+
+export interface RoleDefinitionRecord {
+  /** The definition's GUID, lower case. */
+  name: string;
+  roleName: string;
+  description: string;
+  permissions: Permission[];
+  assignableScopes: string[];
+}
+
+export interface Permission {
+  actions: string[];
+  notActions: string[];
+  dataActions: string[];
+  notDataActions: string[];
+}
+
+export interface RoleAssignmentRecord {
+  /** The assignment's name as the caller chose it (a GUID). */
+  name: string;
+  /** '/', '/keys' or '/keys/{name}'. */
+  scope: string;
+  principalId: string;
+  /** GUID of the role definition. */
+  roleDefinitionName: string;
+}
+
+export interface AccessStore {
+  principalByClientId(clientId: string): PrincipalRecord | undefined;
+  principals(): PrincipalRecord[];
+  addPrincipal(principal: PrincipalRecord): void;
+  /** Removes a principal; true when there was one. */
+  removePrincipal(objectId: string): boolean;
+
+  customRoleDefinition(name: string): RoleDefinitionRecord | undefined;
+  customRoleDefinitions(): RoleDefinitionRecord[];
+  putRoleDefinition(definition: RoleDefinitionRecord): void;
+  removeRoleDefinition(name: string): boolean;
+
+  roleAssignment(name: string): RoleAssignmentRecord | undefined;
+  roleAssignments(): RoleAssignmentRecord[];
+  roleAssignmentsOf(principalId: string): RoleAssignmentRecord[];
+  /** How many assignments name a role definition (a definition in use cannot be deleted). */
+  assignmentsOfRole(roleDefinitionName: string): number;
+  addRoleAssignment(assignment: RoleAssignmentRecord): void;
+  removeRoleAssignment(name: string): boolean;
+
+  /** A value set once, such as whether the initial role assignments were made. */
+  marker(name: string): string | undefined;
+  setMarker(name: string, value: string): void;
+}

@@ -1,0 +1,361 @@
+// Local RBAC over raw HTTPS: the role-definition and role-assignment API in the shapes the
+// service records, and enforcement of every built-in role on every data-plane operation.
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPrincipal, type NewPrincipal } from '../../src/identity/principals.js';
+import { SqliteMetadataStore } from '../../src/store/sqlite-store.js';
+import { type EmulatorProcess, removeDataDir, seededDataDir, startEmulatorProcess } from '../helpers/emulator.js';
+import { accessToken, callJson, type JsonResponse } from '../helpers/rest.js';
+
+const PROVIDER = '/providers/Microsoft.Authorization';
+const DEFINITION_ID = 'Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/';
+const M = 'Microsoft.KeyVault/managedHsm/';
+
+/** The built-in roles as the service documents and returns them (the test's oracle). */
+const DOCUMENTED_ROLES: Record<string, { id: string; dataActions: string[] }> = {
+  'Managed HSM Administrator': {
+    id: 'a290e904-7015-4bba-90c8-60543313cdb4',
+    dataActions: [
+      'roleAssignments/delete/action', 'roleAssignments/read/action', 'roleAssignments/write/action',
+      'roleDefinitions/read/action', 'roleDefinitions/write/action', 'roleDefinitions/delete/action',
+      'securitydomain/download/action', 'securitydomain/download/read', 'securitydomain/upload/action',
+      'securitydomain/upload/read', 'securitydomain/transferkey/read', 'backup/start/action', 'restore/start/action',
+      'backup/status/action', 'restore/status/action', 'settings/read/action', 'settings/write/action',
+    ],
+  },
+  'Managed HSM Crypto Officer': {
+    id: '515eb02d-2335-4d2d-92f2-b1cbdf9c3778',
+    dataActions: [
+      'roleAssignments/delete/action', 'roleAssignments/read/action', 'roleAssignments/write/action',
+      'roleDefinitions/read/action', 'roleDefinitions/write/action', 'roleDefinitions/delete/action',
+      'keys/deletedKeys/read/action', 'keys/deletedKeys/delete', 'keys/deletedKeys/recover/action', 'keys/export/action',
+    ],
+  },
+  'Managed HSM Crypto User': {
+    id: '21dbd100-6940-42c2-9190-5d6cb909625b',
+    dataActions: [
+      'roleDefinitions/read/action', 'roleAssignments/read/action', 'keys/read/action', 'keys/write/action', 'keys/delete',
+      'keys/create', 'keys/rotate/action', 'keys/import/action', 'keys/release/action', 'keys/backup/action',
+      'keys/restore/action', 'keys/encrypt/action', 'keys/decrypt/action', 'keys/wrap/action', 'keys/unwrap/action',
+      'keys/sign/action', 'keys/verify/action', 'keys/derive/action', 'rng/action',
+    ],
+  },
+  'Managed HSM Policy Administrator': {
+    id: '4bd23610-cdcf-4971-bdee-bdc562cc28e4',
+    dataActions: [
+      'roleDefinitions/read/action', 'roleDefinitions/write/action', 'roleDefinitions/delete/action',
+      'roleAssignments/read/action', 'roleAssignments/write/action', 'roleAssignments/delete/action',
+    ],
+  },
+  'Managed HSM Crypto Auditor': {
+    id: '2c18b078-7c48-4d3a-af88-5a3a1b3f82b3',
+    dataActions: ['roleAssignments/read/action', 'roleDefinitions/read/action', 'keys/read/action', 'keys/deletedKeys/read/action'],
+  },
+  'Managed HSM Crypto Service Encryption User': {
+    id: '33413926-3206-4cdd-b39a-83574fe37a17',
+    dataActions: ['keys/read/action', 'keys/wrap/action', 'keys/unwrap/action'],
+  },
+  'Managed HSM Crypto Service Release User': { id: '21dbd100-6940-42c2-9190-5d6cb909625c', dataActions: ['keys/release/action'] },
+  'Managed HSM Backup User': {
+    id: '7b127d3c-77bd-4e3e-bbe0-dbb8971fa7f8',
+    dataActions: ['backup/start/action', 'backup/status/action', 'keys/backup/action'],
+  },
+  'Managed HSM Restore': {
+    id: '6efe6056-5259-49d2-8b3d-d3d73544b20b',
+    dataActions: ['restore/start/action', 'restore/status/action', 'keys/restore/action'],
+  },
+};
+
+const TARGET = 'matrix-target';
+type OperationScope = '/' | '/keys' | '/keys/matrix-target';
+
+/**
+ * Every data-plane operation, the data action the documentation names for it, the scope it
+ * addresses, and a request that changes nothing when it is allowed (it names a key that does not
+ * exist or carries a body the service refuses after authorization).
+ */
+const OPERATIONS: Array<{ name: string; action: string; scope: OperationScope; method: string; route: string; body?: unknown }> = [
+  { name: 'create key', action: 'keys/create', scope: `/keys/${TARGET}`, method: 'POST', route: `/keys/${TARGET}/create`, body: { kty: 'none' } },
+  { name: 'import key', action: 'keys/import/action', scope: `/keys/${TARGET}`, method: 'PUT', route: `/keys/${TARGET}`, body: {} },
+  { name: 'get key', action: 'keys/read/action', scope: `/keys/${TARGET}`, method: 'GET', route: `/keys/${TARGET}` },
+  { name: 'get key version', action: 'keys/read/action', scope: `/keys/${TARGET}`, method: 'GET', route: `/keys/${TARGET}/${'0'.repeat(32)}` },
+  { name: 'list keys', action: 'keys/read/action', scope: '/keys', method: 'GET', route: '/keys' },
+  { name: 'list versions', action: 'keys/read/action', scope: `/keys/${TARGET}`, method: 'GET', route: `/keys/${TARGET}/versions` },
+  { name: 'update key', action: 'keys/write/action', scope: `/keys/${TARGET}`, method: 'PATCH', route: `/keys/${TARGET}`, body: {} },
+  { name: 'delete key', action: 'keys/delete', scope: `/keys/${TARGET}`, method: 'DELETE', route: `/keys/${TARGET}` },
+  { name: 'get rotation policy', action: 'keys/read/action', scope: `/keys/${TARGET}`, method: 'GET', route: `/keys/${TARGET}/rotationpolicy` },
+  { name: 'set rotation policy', action: 'keys/write/action', scope: `/keys/${TARGET}`, method: 'PUT', route: `/keys/${TARGET}/rotationpolicy`, body: {} },
+  { name: 'rotate', action: 'keys/rotate/action', scope: `/keys/${TARGET}`, method: 'POST', route: `/keys/${TARGET}/rotate` },
+  { name: 'backup', action: 'keys/backup/action', scope: `/keys/${TARGET}`, method: 'POST', route: `/keys/${TARGET}/backup` },
+  { name: 'restore', action: 'keys/restore/action', scope: '/keys', method: 'POST', route: '/keys/restore', body: { value: 'AAAA' } },
+  ...(['encrypt', 'decrypt', 'wrap', 'unwrap', 'sign', 'verify'] as const).map((op) => ({
+    name: op,
+    action: `keys/${op}/action`,
+    scope: `/keys/${TARGET}` as const,
+    method: 'POST',
+    route: `/keys/${TARGET}/${op === 'wrap' || op === 'unwrap' ? `${op}key` : op}`,
+    body: { alg: 'RS256', value: 'AAAA', digest: 'AAAA' },
+  })),
+  { name: 'get deleted key', action: 'keys/deletedKeys/read/action', scope: `/keys/${TARGET}`, method: 'GET', route: `/deletedkeys/${TARGET}` },
+  { name: 'list deleted keys', action: 'keys/deletedKeys/read/action', scope: '/keys', method: 'GET', route: '/deletedkeys' },
+  { name: 'recover', action: 'keys/deletedKeys/recover/action', scope: `/keys/${TARGET}`, method: 'POST', route: `/deletedkeys/${TARGET}/recover` },
+  { name: 'purge', action: 'keys/deletedKeys/delete', scope: `/keys/${TARGET}`, method: 'DELETE', route: `/deletedkeys/${TARGET}` },
+  { name: 'random bytes', action: 'rng/action', scope: '/', method: 'POST', route: '/rng', body: { count: 0 } },
+  { name: 'list role definitions', action: 'roleDefinitions/read/action', scope: '/', method: 'GET', route: `${PROVIDER}/roleDefinitions` },
+  { name: 'get role definition', action: 'roleDefinitions/read/action', scope: '/', method: 'GET', route: `${PROVIDER}/roleDefinitions/${randomUUID()}` },
+  { name: 'set role definition', action: 'roleDefinitions/write/action', scope: '/', method: 'PUT', route: `${PROVIDER}/roleDefinitions/not-a-guid`, body: {} },
+  { name: 'delete role definition', action: 'roleDefinitions/delete/action', scope: '/', method: 'DELETE', route: `${PROVIDER}/roleDefinitions/${randomUUID()}` },
+  { name: 'list role assignments', action: 'roleAssignments/read/action', scope: '/', method: 'GET', route: `${PROVIDER}/roleAssignments` },
+  { name: 'get role assignment', action: 'roleAssignments/read/action', scope: '/', method: 'GET', route: `${PROVIDER}/roleAssignments/${randomUUID()}` },
+  { name: 'create role assignment', action: 'roleAssignments/write/action', scope: '/', method: 'PUT', route: `${PROVIDER}/roleAssignments/not-a-guid`, body: {} },
+  { name: 'delete role assignment', action: 'roleAssignments/delete/action', scope: '/', method: 'DELETE', route: `${PROVIDER}/roleAssignments/${randomUUID()}` },
+  { name: 'list key role assignments', action: 'roleAssignments/read/action', scope: '/keys', method: 'GET', route: `/keys${PROVIDER}/roleAssignments` },
+];
+
+const ASSIGNMENT_SCOPES = ['/', '/keys', '/keys/matrix-other'] as const;
+
+function covers(assigned: string, target: string): boolean {
+  return assigned === '/' || target === assigned || target.startsWith(`${assigned}/`);
+}
+
+let emulator: EmulatorProcess;
+let admin: string;
+const principals = new Map<string, NewPrincipal>();
+
+const asAdmin = (method: string, route: string, body?: unknown) => callJson(emulator.url, admin, method, route, body);
+
+function expectDenied(response: JsonResponse, action: string, scope: string): void {
+  expect(response.status).toBe(403);
+  expect(response.body.error.code).toBe('AccessDenied');
+  expect(response.body.error.message).toMatch(new RegExp(`^Not authorized to access ${M}${action} on ${scope} \\(Activity ID: `));
+}
+
+async function assign(principalId: string, roleId: string, scope: string): Promise<string> {
+  const name = randomUUID();
+  const prefix = scope === '/' ? '' : scope;
+  const response = await asAdmin('PUT', `${prefix}${PROVIDER}/roleAssignments/${name}`, {
+    properties: { roleDefinitionId: `${DEFINITION_ID}${roleId}`, principalId },
+  });
+  expect(response.status).toBe(201);
+  return name;
+}
+
+beforeAll(async () => {
+  const dataDir = seededDataDir();
+  // Principals are registered in the data directory before start, as `mhsm principal create` does.
+  const store = new SqliteMetadataStore(path.join(dataDir, 'metadata.db'));
+  for (const role of [...Object.keys(DOCUMENTED_ROLES), 'custom', 'scoped', 'doomed']) {
+    principals.set(role, await createPrincipal(store.access, role, Math.floor(Date.now() / 1000)));
+  }
+  await store.close();
+  emulator = await startEmulatorProcess(dataDir);
+  admin = await accessToken(emulator.url, emulator.admin);
+});
+
+afterAll(async () => {
+  if (!emulator) return;
+  await emulator.stop();
+  removeDataDir(emulator.dataDir);
+});
+
+const tokenOf = async (role: string) => {
+  const principal = principals.get(role) as NewPrincipal;
+  return accessToken(emulator.url, { tenantId: emulator.admin.tenantId, clientId: principal.clientId, clientSecret: principal.clientSecret });
+};
+
+describe('role definitions', () => {
+  it('lists the 9 built-in roles with their GUIDs, names and data actions, at "/" written either way', async () => {
+    for (const route of [`${PROVIDER}/roleDefinitions`, `//${PROVIDER}/roleDefinitions`]) {
+      const response = await asAdmin('GET', route);
+      expect(response.status).toBe(200);
+      expect(response.body.nextLink).toBeUndefined();
+      const builtIn = (response.body.value as any[]).filter((d) => d.properties.type === 'AKVBuiltInRole');
+      expect(builtIn.map((d) => d.properties.roleName).sort()).toEqual(Object.keys(DOCUMENTED_ROLES).sort());
+      for (const definition of builtIn) {
+        const documented = DOCUMENTED_ROLES[definition.properties.roleName as string];
+        expect(definition).toEqual({
+          id: `${DEFINITION_ID}${documented?.id}`,
+          name: documented?.id,
+          type: 'Microsoft.Authorization/roleDefinitions',
+          properties: {
+            roleName: definition.properties.roleName,
+            description: '',
+            type: 'AKVBuiltInRole',
+            permissions: [{ actions: [], notActions: [], dataActions: documented?.dataActions.map((a) => `${M}${a}`), notDataActions: [] }],
+            assignableScopes: ['/'],
+          },
+        });
+      }
+    }
+    const filtered = await asAdmin('GET', `${PROVIDER}/roleDefinitions?$filter=${encodeURIComponent("roleName eq 'Managed HSM Crypto User'")}`);
+    expect(filtered.body.value.map((d: any) => d.name)).toEqual(['21dbd100-6940-42c2-9190-5d6cb909625b']);
+  });
+
+  it('creates (201), updates (201), reads and deletes (200) a custom role; refuses non-GUID and built-in names', async () => {
+    const name = randomUUID();
+    const route = `${PROVIDER}/roleDefinitions/${name}`;
+    const permissions = [{ actions: [], notActions: [], dataActions: [`${M}keys/read/action`], notDataActions: [] }];
+    const created = await asAdmin('PUT', route, {
+      properties: { roleName: 'key reader', description: 'reads keys', type: 'CustomRole', permissions, assignableScopes: ['/'] },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).toEqual({
+      id: `${DEFINITION_ID}${name}`,
+      name,
+      type: 'Microsoft.Authorization/roleDefinitions',
+      properties: { roleName: 'key reader', description: 'reads keys', type: 'CustomRole', permissions, assignableScopes: ['/'] },
+    });
+    // The Python client leaves out what it was not given; the service fills in empty values.
+    const updated = await asAdmin('PUT', route, { properties: { permissions: [{ dataActions: [`${M}keys/sign/action`] }] } });
+    expect(updated.status).toBe(201);
+    expect(updated.body.properties).toMatchObject({ roleName: '', description: '', type: 'CustomRole', assignableScopes: ['/'] });
+    expect((await asAdmin('GET', route)).body.properties.permissions[0].dataActions).toEqual([`${M}keys/sign/action`]);
+
+    const bad = await asAdmin('PUT', `${PROVIDER}/roleDefinitions/not-a-guid`, { properties: { permissions } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatchObject({ code: 'BadParameter', message: expect.stringMatching(/^Role definition name must be a GUID/) });
+    for (const method of ['PUT', 'DELETE']) {
+      const builtIn = await asAdmin(method, `${PROVIDER}/roleDefinitions/${DOCUMENTED_ROLES['Managed HSM Crypto User']?.id}`, { properties: { permissions } });
+      expect(builtIn.status).toBe(400);
+      expect(builtIn.body.error.message).toMatch(/built-in role/);
+    }
+    const noPermissions = await asAdmin('PUT', `${PROVIDER}/roleDefinitions/${randomUUID()}`, { properties: { roleName: 'x' } });
+    expect(noPermissions.status).toBe(400);
+    expect(noPermissions.body.error.message).toMatch(/^properties\.permissions: /);
+
+    const deleted = await asAdmin('DELETE', route);
+    expect(deleted.status).toBe(200);
+    expect(deleted.body.name).toBe(name);
+    const gone = await asAdmin('GET', route);
+    expect(gone.status).toBe(404);
+    expect(gone.body.error).toMatchObject({ code: 'RoleDefinitionNotFound', message: expect.stringMatching(/^Requested role definition not found/) });
+    expect((await asAdmin('DELETE', route)).status).toBe(404);
+  });
+});
+
+describe('role assignments', () => {
+  it('bootstraps the initial administrator with Administrator, Crypto Officer and Crypto User at "/"', async () => {
+    const response = await asAdmin('GET', `${PROVIDER}/roleAssignments?$filter=${encodeURIComponent(`principalId eq '${emulator.admin.objectId}'`)}`);
+    expect(response.status).toBe(200);
+    expect(response.body.value.map((a: any) => a.properties.roleDefinitionId).sort()).toEqual(
+      ['a290e904-7015-4bba-90c8-60543313cdb4', '515eb02d-2335-4d2d-92f2-b1cbdf9c3778', '21dbd100-6940-42c2-9190-5d6cb909625b'].map((id) => `${DEFINITION_ID}${id}`).sort(),
+    );
+    for (const assignment of response.body.value) expect(assignment.properties.scope).toBe('/');
+  });
+
+  it('creates (201), reads, lists with $filter and deletes (200) assignments at /, /keys and /keys/{name}', async () => {
+    const principalId = principals.get('scoped')?.objectId as string;
+    const auditor = DOCUMENTED_ROLES['Managed HSM Crypto Auditor']?.id as string;
+    const names: Record<string, string> = {};
+    for (const scope of ['/', '/keys', '/keys/some-key']) {
+      const name = randomUUID();
+      names[scope] = name;
+      const prefix = scope === '/' ? '' : scope;
+      const created = await asAdmin('PUT', `${prefix}${PROVIDER}/roleAssignments/${name}`, { properties: { roleDefinitionId: `${DEFINITION_ID}${auditor}`, principalId } });
+      expect(created.status).toBe(201);
+      expect(created.body).toEqual({
+        id: `${prefix}${PROVIDER}/roleAssignments/${name}`,
+        name,
+        type: 'Microsoft.Authorization/roleAssignments',
+        properties: { scope, roleDefinitionId: `${DEFINITION_ID}${auditor}`, principalId },
+      });
+      const read = await asAdmin('GET', `${prefix}${PROVIDER}/roleAssignments/${name}`);
+      expect(read.body).toEqual(created.body);
+    }
+    const mine = `principalId eq '${principalId}'`;
+    const list = async (prefix: string, filter: string) =>
+      ((await asAdmin('GET', `${prefix}${PROVIDER}/roleAssignments?$filter=${encodeURIComponent(filter)}`)).body.value as any[]).map((a) => a.properties.scope).sort();
+    expect(await list('', mine)).toEqual(['/', '/keys', '/keys/some-key']);
+    expect(await list('/keys', mine)).toEqual(['/', '/keys', '/keys/some-key']);
+    expect(await list('/keys', `atScope() and ${mine}`)).toEqual(['/', '/keys']);
+    expect(await list('/keys/other-key', mine)).toEqual(['/', '/keys']);
+
+    const conflicting = await asAdmin('PUT', `${PROVIDER}/roleAssignments/${randomUUID()}`, { properties: { roleDefinitionId: `${DEFINITION_ID}${auditor}`, principalId } });
+    expect(conflicting.status).toBe(409);
+    for (const [body, message] of [
+      [{ properties: { roleDefinitionId: `${DEFINITION_ID}${auditor}` } }, /^properties\.principalId: required/],
+      [{ properties: { roleDefinitionId: `${DEFINITION_ID}${auditor}`, principalId: 'someone' } }, /^properties\.principalId must be a GUID/],
+      [{ properties: { roleDefinitionId: 'reader', principalId } }, /^properties\.roleDefinitionId: must end in the GUID/],
+      [{}, /^properties: required/],
+    ] as const) {
+      const refused = await asAdmin('PUT', `${PROVIDER}/roleAssignments/${randomUUID()}`, body);
+      expect(refused.status).toBe(400);
+      expect(refused.body.error.message).toMatch(message);
+    }
+    const unknownRole = await asAdmin('PUT', `${PROVIDER}/roleAssignments/${randomUUID()}`, { properties: { roleDefinitionId: `${DEFINITION_ID}${randomUUID()}`, principalId } });
+    expect(unknownRole.status).toBe(404);
+    expect(unknownRole.body.error.code).toBe('RoleDefinitionNotFound');
+    const badScope = await asAdmin('GET', `/keys/bad_name${PROVIDER}/roleAssignments`);
+    expect(badScope.status).toBe(400);
+
+    for (const [scope, name] of Object.entries(names)) {
+      const prefix = scope === '/' ? '' : scope;
+      const deleted = await asAdmin('DELETE', `${prefix}${PROVIDER}/roleAssignments/${name}`);
+      expect(deleted.status).toBe(200);
+      expect(deleted.body.name).toBe(name);
+    }
+    const gone = await asAdmin('GET', `${PROVIDER}/roleAssignments/${names['/']}`);
+    expect(gone.status).toBe(404);
+    expect(gone.body.error).toMatchObject({ code: 'RoleAssignmentNotFound', message: expect.stringMatching(/^Requested role assignment not found/) });
+  });
+});
+
+describe('enforcement', () => {
+  it('grants every built-in role exactly its documented data actions at /, /keys and /keys/{other key}', async () => {
+    const tokens = new Map<string, string>();
+    for (const role of Object.keys(DOCUMENTED_ROLES)) tokens.set(role, await tokenOf(role));
+    const mismatches: string[] = [];
+    let checked = 0;
+    for (const scope of ASSIGNMENT_SCOPES) {
+      const assignments: string[] = [];
+      for (const [role, { id }] of Object.entries(DOCUMENTED_ROLES)) {
+        assignments.push(await assign(principals.get(role)?.objectId as string, id, scope));
+      }
+      for (const [role, { dataActions }] of Object.entries(DOCUMENTED_ROLES)) {
+        for (const operation of OPERATIONS) {
+          const expected = dataActions.includes(operation.action) && covers(scope, operation.scope);
+          const response = await callJson(emulator.url, tokens.get(role) as string, operation.method, operation.route, operation.body);
+          expect(response.status).toBeLessThan(500);
+          const denied = response.status === 403 && response.body?.error?.code === 'AccessDenied';
+          if (denied) expectDenied(response, operation.action, operation.scope);
+          checked++;
+          if (denied === expected) {
+            mismatches.push(
+              `| ${role.padEnd(44)} | ${scope.padEnd(18)} | ${operation.name.padEnd(26)} | expected ${expected ? 'allowed' : 'denied '} | got ${response.status} ${response.body?.error?.code ?? ''} |`,
+            );
+          }
+        }
+      }
+      for (const name of assignments) expect((await asAdmin('DELETE', `${PROVIDER}/roleAssignments/${name}`)).status).toBe(200);
+    }
+    expect(checked).toBe(ASSIGNMENT_SCOPES.length * Object.keys(DOCUMENTED_ROLES).length * OPERATIONS.length);
+    expect(mismatches, `authorization mismatches:\n| role | assigned at | operation | expected | got |\n${mismatches.join('\n')}`).toEqual([]);
+  });
+
+  it('subtracts notDataActions, and a removed assignment stops working on the next request', async () => {
+    const principal = principals.get('custom') as NewPrincipal;
+    const roleId = randomUUID();
+    const defined = await asAdmin('PUT', `${PROVIDER}/roleDefinitions/${roleId}`, {
+      properties: {
+        roleName: 'keys except delete',
+        permissions: [{ dataActions: [`${M}keys/*`], notDataActions: [`${M}keys/delete`, `${M}keys/deletedKeys/*`] }],
+      },
+    });
+    expect(defined.status).toBe(201);
+    const assignment = await assign(principal.objectId, roleId, '/keys');
+    const token = await tokenOf('custom');
+    const created = await callJson(emulator.url, token, 'POST', '/keys/custom-role-key/create', { kty: 'EC-HSM', crv: 'P-256' });
+    expect(created.status).toBe(200);
+    expect((await callJson(emulator.url, token, 'GET', '/keys/custom-role-key')).status).toBe(200);
+    expectDenied(await callJson(emulator.url, token, 'DELETE', '/keys/custom-role-key'), 'keys/delete', '/keys/custom-role-key');
+    expectDenied(await callJson(emulator.url, token, 'GET', '/deletedkeys'), 'keys/deletedKeys/read/action', '/keys');
+    expectDenied(await callJson(emulator.url, token, 'POST', '/rng', { count: 8 }), 'rng/action', '/');
+
+    // A definition in use cannot go; the assignment first.
+    expect((await asAdmin('DELETE', `${PROVIDER}/roleDefinitions/${roleId}`)).status).toBe(409);
+    expect((await asAdmin('DELETE', `${PROVIDER}/roleAssignments/${assignment}`)).status).toBe(200);
+    expectDenied(await callJson(emulator.url, token, 'GET', '/keys/custom-role-key'), 'keys/read/action', '/keys/custom-role-key');
+    expect((await asAdmin('DELETE', `${PROVIDER}/roleDefinitions/${roleId}`)).status).toBe(200);
+  });
+});

@@ -1,0 +1,84 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AccessControl, roleDefinitionGuid } from '../../src/rbac/access-control.js';
+import { BUILT_IN_ROLES } from '../../src/rbac/built-in-roles.js';
+import { covers, parseScope } from '../../src/rbac/scopes.js';
+import { SqliteMetadataStore } from '../../src/store/sqlite-store.js';
+
+const M = 'Microsoft.KeyVault/managedHsm/';
+let dir: string;
+let store: SqliteMetadataStore;
+let access: AccessControl;
+
+beforeEach(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'mhsm-rbac-'));
+  store = new SqliteMetadataStore(path.join(dir, 'metadata.db'));
+  access = new AccessControl(store.access);
+});
+
+afterEach(async () => {
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('scopes', () => {
+  it('reads the three scope forms and refuses anything else, naming the field', () => {
+    expect(parseScope('')).toBe('/');
+    expect(parseScope('/')).toBe('/');
+    expect(parseScope('/KEYS/')).toBe('/keys');
+    expect(parseScope('/keys/My-Key')).toBe('/keys/My-Key');
+    for (const bad of ['/secrets', '/keys/a/b', '/keys/bad_name', 'keys']) expect(() => parseScope(bad)).toThrow(/^scope: must be/);
+  });
+
+  it('covers a scope and what lies under it, without case, and nothing beside it', () => {
+    expect(covers('/', '/keys/a')).toBe(true);
+    expect(covers('/keys', '/keys/A')).toBe(true);
+    expect(covers('/keys/a', '/keys/A')).toBe(true);
+    expect(covers('/keys/a', '/keys/ab')).toBe(false);
+    expect(covers('/keys', '/')).toBe(false);
+    expect(covers('/keys/a', '/keys')).toBe(false);
+  });
+});
+
+describe('AccessControl', () => {
+  const principal = randomUUID();
+
+  it('denies by default and grants through an assignment whose scope covers the target', () => {
+    expect(access.isAllowed(principal, `${M}keys/read/action`, '/keys/k')).toBe(false);
+    access.createRoleAssignment(randomUUID(), '/keys/k', { roleDefinitionId: BUILT_IN_ROLES.cryptoAuditor.name, principalId: principal });
+    expect(access.isAllowed(principal, `${M}keys/read/action`, '/keys/k')).toBe(true);
+    expect(access.isAllowed(principal, `${M}keys/read/action`, '/keys/other')).toBe(false);
+    expect(access.isAllowed(principal, `${M}keys/sign/action`, '/keys/k')).toBe(false);
+    expect(() => access.authorize(principal, `${M}keys/sign/action`, '/keys/k')).toThrow(`Not authorized to access ${M}keys/sign/action on /keys/k`);
+  });
+
+  it('matches wildcards without case and subtracts notDataActions within the definition', () => {
+    const role = randomUUID();
+    access.setRoleDefinition(role, { permissions: [{ dataActions: [`${M}KEYS/*`], notDataActions: [`${M}keys/*/action`] }] });
+    access.createRoleAssignment(randomUUID(), '/', { roleDefinitionId: `Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/${role}`, principalId: principal });
+    expect(access.isAllowed(principal, `${M}keys/create`, '/keys/x')).toBe(true);
+    expect(access.isAllowed(principal, `${M}keys/delete`, '/keys/x')).toBe(true);
+    expect(access.isAllowed(principal, `${M}keys/sign/action`, '/keys/x')).toBe(false);
+    expect(access.isAllowed(principal, `${M}rng/action`, '/')).toBe(false);
+    // A regular-expression character in a pattern is a literal.
+    access.setRoleDefinition(role, { permissions: [{ dataActions: [`${M}keys/rea.`] }] });
+    expect(access.isAllowed(principal, `${M}keys/read`, '/keys/x')).toBe(false);
+  });
+
+  it('bootstraps once: the administrator roles, or only Administrator with manual activation', () => {
+    const admin = randomUUID();
+    access.bootstrap(admin, true);
+    access.bootstrap(admin, false);
+    expect(store.access.roleAssignmentsOf(admin).map((a) => a.roleDefinitionName)).toEqual([BUILT_IN_ROLES.administrator.name]);
+  });
+
+  it('reads role definition ids in their full and bare forms', () => {
+    const guid = randomUUID();
+    expect(roleDefinitionGuid(`Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/${guid.toUpperCase()}`)).toBe(guid);
+    expect(roleDefinitionGuid(guid)).toBe(guid);
+    expect(roleDefinitionGuid('Managed HSM Crypto User')).toBeUndefined();
+  });
+});
