@@ -3,6 +3,7 @@ import { CURVES, type CurveName } from '../token/curves.js';
 import { AES_SIZES, type KeySpec, RSA_SIZES } from '../token/key-spec.js';
 import type { KeyMaterial } from '../token/key-templates.js';
 import type { PublicKeyParts } from '../token/token.js';
+import { wantsHmac } from './key-rules.js';
 import { HsmError } from './errors.js';
 
 /** JWK curve names and the token's. */
@@ -85,7 +86,8 @@ export function keyMaterialFromJwk(jwk: JsonWebKeyInput): { spec: KeySpec; mater
       if (!(AES_SIZES as readonly number[]).includes(value.length * 8)) {
         throw new HsmError('BadParameter', `key.k: an oct key must be 128, 192 or 256 bits, not ${value.length * 8}`);
       }
-      return { spec: { type: 'aes', bits: (value.length * 8) as (typeof AES_SIZES)[number] }, material: { type: 'secret', value } };
+      const bits = (value.length * 8) as (typeof AES_SIZES)[number];
+      return { spec: wantsHmac(jwk.key_ops) ? { type: 'generic-secret', bits } : { type: 'aes', bits }, material: { type: 'secret', value } };
     }
   }
 }

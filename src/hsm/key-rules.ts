@@ -109,8 +109,16 @@ export function checkAttributes(attributes: unknown): CheckedAttributes {
 
 const CURVES: Readonly<Record<string, CurveName>> = { 'P-256': 'P-256', 'P-384': 'P-384', 'P-521': 'P-521', 'P-256K': 'secp256k1' };
 
-/** The key spec of a create request: kty with key_size or crv. */
-export function specForCreate(kty: unknown, keySize: unknown, crv: unknown): KeySpec {
+/**
+ * An oct key asked for with only sign and verify is an HMAC key (a generic secret in the token);
+ * otherwise an oct key is an AES key.
+ */
+export function wantsHmac(keyOps: unknown): boolean {
+  return Array.isArray(keyOps) && keyOps.length > 0 && keyOps.every((op) => op === 'sign' || op === 'verify');
+}
+
+/** The key spec of a create request: kty with key_size or crv, and key_ops for oct keys. */
+export function specForCreate(kty: unknown, keySize: unknown, crv: unknown, keyOps?: unknown): KeySpec {
   switch (kty) {
     case 'RSA':
     case 'RSA-HSM': {
@@ -129,7 +137,7 @@ export function specForCreate(kty: unknown, keySize: unknown, crv: unknown): Key
     case 'oct-HSM': {
       const bits = keySize ?? 256;
       if (bits !== 128 && bits !== 192 && bits !== 256) throw bad('key_size: an oct key must be 128, 192 or 256 bits');
-      return { type: 'aes', bits };
+      return wantsHmac(keyOps) ? { type: 'generic-secret', bits } : { type: 'aes', bits };
     }
     default:
       throw bad(`kty: must be one of RSA-HSM, EC-HSM, oct-HSM (or RSA, EC, oct), not ${JSON.stringify(kty)}`);

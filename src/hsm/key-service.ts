@@ -98,7 +98,7 @@ export class KeyService {
 
   async create(name: string, input: CreateKeyInput): Promise<KeyView> {
     checkKeyName(name);
-    const spec = specForCreate(input.kty, input.keySize, input.crv);
+    const spec = specForCreate(input.kty, input.keySize, input.crv, input.keyOps);
     const keyOps = keyOperations(spec, input.keyOps);
     this.#assertNameUsable(name);
     const prepared = this.#prepareVersion(input.attributes, input.tags, input.releasePolicy);

@@ -1,5 +1,5 @@
 // Unmodified @azure/keyvault-keys and @azure/identity against `mhsm start` over real TLS.
-import { createHash, createPublicKey, generateKeyPairSync, randomBytes, verify as nodeVerify } from 'node:crypto';
+import { createHash, createHmac, createPublicKey, generateKeyPairSync, randomBytes, verify as nodeVerify } from 'node:crypto';
 import { ClientSecretCredential } from '@azure/identity';
 import { CryptographyClient, KeyClient, type KeyVaultKey } from '@azure/keyvault-keys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -183,6 +183,24 @@ describe('cryptography through CryptographyClient', () => {
     expect(Buffer.from((await crypto(key).decrypt({ algorithm, ciphertext: encrypted.result })).result).equals(plaintext)).toBe(true);
     const wrapped = await crypto(key).wrapKey(algorithm, plaintext);
     expect(Buffer.from((await crypto(key).unwrapKey(algorithm, wrapped.result)).result).equals(plaintext)).toBe(true);
+  });
+
+  it('HS256 with an oct key made for sign and verify: matches node:crypto HMAC, created or imported', async () => {
+    const secret = randomBytes(32);
+    const imported = await client.importKey('hmac-imported', { kty: 'oct-HSM', k: secret, keyOps: ['sign', 'verify'] }, { hardwareProtected: true });
+    const created = await client.createOctKey('hmac-created', { keySize: 256, keyOps: ['sign', 'verify'], hsm: true });
+    for (const key of [imported, created]) {
+      expect(key.keyType).toBe('oct-HSM');
+      expect(key.keyOperations).toEqual(['sign', 'verify']);
+    }
+    const data = Buffer.from('data to authenticate');
+    const { result } = await crypto(imported).sign('HS256', data);
+    expect(Buffer.from(result).equals(createHmac('sha256', secret).update(data).digest())).toBe(true);
+    expect((await crypto(imported).verify('HS256', data, result)).result).toBe(true);
+    const mac = await crypto(created).sign('HS256', data);
+    expect(mac.result).toHaveLength(32);
+    expect((await crypto(created).verify('HS256', data, mac.result)).result).toBe(true);
+    expect((await crypto(created).verify('HS256', Buffer.from('other data'), mac.result)).result).toBe(false);
   });
 
   it.each([128, 192, 256] as const)('AES-%d: GCM, CBC, CBC with padding and key wrap', async (bits) => {

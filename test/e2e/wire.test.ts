@@ -103,6 +103,7 @@ describe('bad input gets a 4xx envelope naming the problem, and the server keeps
   beforeAll(async () => {
     expect((await call('POST', `/keys/wire-ec/create?${API}`, { kty: 'EC-HSM', crv: 'P-256' })).status).toBe(200);
     expect((await call('POST', `/keys/wire-oct/create?${API}`, { kty: 'oct-HSM', key_size: 256 })).status).toBe(200);
+    expect((await call('POST', `/keys/wire-hmac/create?${API}`, { kty: 'oct-HSM', key_size: 256, key_ops: ['sign', 'verify'] })).status).toBe(200);
   });
 
   it.each([
@@ -113,6 +114,10 @@ describe('bad input gets a 4xx envelope naming the problem, and the server keeps
     ['POST', `/keys/wire-ec/sign?${API}`, { alg: 'ES256' }, 400, 'BadParameter', /^value: required/],
     ['POST', `/keys/wire-oct/encrypt?${API}`, { alg: 'A128GCM', value: 'AAAA' }, 400, 'BadParameter', /needs a 128-bit key/],
     ['POST', `/keys/wire-ec/encrypt?${API}`, { alg: 'A256GCM', value: 'AAAA' }, 403, 'Forbidden', /key_ops/],
+    ['POST', `/keys/wire-oct/sign?${API}`, { alg: 'HS256', value: 'AAAA' }, 403, 'Forbidden', /key_ops/],
+    ['POST', `/keys/wire-hmac/encrypt?${API}`, { alg: 'A256GCM', value: 'AAAA' }, 403, 'Forbidden', /key_ops/],
+    ['POST', `/keys/wire-hmac/sign?${API}`, { alg: 'HS512', value: 'AAAA' }, 400, 'BadParameter', /key size/],
+    ['POST', `/keys/wire-hmac2/create?${API}`, { kty: 'oct-HSM', key_size: 256, key_ops: ['sign', 'encrypt'] }, 400, 'BadParameter', /'encrypt' is not an operation of this key type|key_ops/],
     ['POST', `/keys/bad_name/create?${API}`, { kty: 'EC' }, 400, 'BadParameter', /key name 'bad_name' is invalid/],
     ['POST', `/keys/${'x'.repeat(128)}/create?${API}`, { kty: 'EC' }, 400, 'BadParameter', /1 to 127 letters/],
     ['POST', `/keys/tagged/create?${API}`, { kty: 'EC', tags: Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`t${i}`, 'v'])) }, 400, 'BadParameter', /at most 15 tags/],
