@@ -45,6 +45,19 @@ export const OPERATIONS = {
   getRoleAssignment: rule(A.roleAssignmentsRead, 'path'),
   createRoleAssignment: rule(A.roleAssignmentsWrite, 'path'),
   deleteRoleAssignment: rule(A.roleAssignmentsDelete, 'path'),
+  // Operations whose routes arrive with the security-domain, backup and settings work.
+  downloadSecurityDomain: rule(A.securityDomainDownload, 'hsm'),
+  securityDomainDownloadStatus: rule(A.securityDomainDownloadRead, 'hsm'),
+  getTransferKey: rule(A.securityDomainTransferKeyRead, 'hsm'),
+  uploadSecurityDomain: rule(A.securityDomainUpload, 'hsm'),
+  securityDomainUploadStatus: rule(A.securityDomainUploadRead, 'hsm'),
+  startFullBackup: rule(A.backupStart, 'hsm'),
+  fullBackupStatus: rule(A.backupStatus, 'hsm'),
+  startFullRestore: rule(A.restoreStart, 'hsm'),
+  restoreStatus: rule(A.restoreStatus, 'hsm'),
+  selectiveKeyRestore: rule(A.keysRestore, 'key'),
+  getSettings: rule(A.settingsRead, 'hsm'),
+  updateSetting: rule(A.settingsWrite, 'hsm'),
 } as const satisfies Record<string, OperationRule>;
 
 export type OperationName = keyof typeof OPERATIONS;
