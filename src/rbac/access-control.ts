@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { HsmError } from '../hsm/errors.js';
 import type { AccessStore, Permission, RoleAssignmentRecord, RoleDefinitionRecord } from '../store/access-store.js';
 import { BUILT_IN_ROLES, BUILT_IN_ROLE_LIST, builtInRole } from './built-in-roles.js';
-import { covers, parseScope } from './scopes.js';
+import { covers, parseScope, sameScope } from './scopes.js';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const INITIAL_ASSIGNMENTS_MARKER = 'initial-role-assignments';
@@ -67,15 +67,29 @@ function parsePermissions(value: unknown): Permission[] {
   });
 }
 
-/** Action patterns compare without case; '*' stands for any run of characters. */
+/**
+ * Whether an action matches a pattern, without case; '*' stands for any run of characters.
+ * Matched piece by piece (no regular expression), so a pattern of many stars stays linear.
+ */
+function globMatches(pattern: string, action: string): boolean {
+  const pieces = pattern.toLowerCase().split('*');
+  const text = action.toLowerCase();
+  if (pieces.length === 1) return pieces[0] === text;
+  const first = pieces[0] as string;
+  const last = pieces[pieces.length - 1] as string;
+  if (!text.startsWith(first) || !text.endsWith(last) || first.length + last.length > text.length) return false;
+  let at = first.length;
+  const end = text.length - last.length;
+  for (const piece of pieces.slice(1, -1)) {
+    const found = text.indexOf(piece, at);
+    if (found < 0 || found + piece.length > end) return false;
+    at = found + piece.length;
+  }
+  return true;
+}
+
 function matches(patterns: readonly string[], action: string): boolean {
-  const lower = action.toLowerCase();
-  return patterns.some((pattern) => {
-    const p = pattern.toLowerCase();
-    if (!p.includes('*')) return p === lower;
-    const expression = new RegExp(`^${p.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
-    return expression.test(lower);
-  });
+  return patterns.some((pattern) => globMatches(pattern, action));
 }
 
 function grants(definition: RoleDefinitionRecord, action: string): boolean {
@@ -95,10 +109,12 @@ export class AccessControl {
     const roles = manualActivation
       ? [BUILT_IN_ROLES.administrator]
       : [BUILT_IN_ROLES.administrator, BUILT_IN_ROLES.cryptoOfficer, BUILT_IN_ROLES.cryptoUser];
-    for (const role of roles) {
-      this.store.addRoleAssignment({ name: randomUUID(), scope: '/', principalId: adminObjectId, roleDefinitionName: role.name });
-    }
-    this.store.setMarker(INITIAL_ASSIGNMENTS_MARKER, manualActivation ? 'manual-activation' : 'default');
+    this.store.atomically(() => {
+      for (const role of roles) {
+        this.store.addRoleAssignment({ name: randomUUID(), scope: '/', principalId: adminObjectId, roleDefinitionName: role.name });
+      }
+      this.store.setMarker(INITIAL_ASSIGNMENTS_MARKER, manualActivation ? 'manual-activation' : 'default');
+    });
   }
 
   /** Whether any of the principal's assignments covering `scope` grants `action`. */
@@ -186,9 +202,10 @@ export class AccessControl {
     );
   }
 
-  getRoleAssignment(name: string): RoleAssignmentRecord {
+  /** The assignment of this name at this scope; an assignment is reached only through its own scope. */
+  getRoleAssignment(name: string, scope: string): RoleAssignmentRecord {
     const assignment = GUID.test(name) ? this.store.roleAssignment(name) : undefined;
-    if (!assignment) throw new HsmError('RoleAssignmentNotFound', 'Requested role assignment not found');
+    if (!assignment || !sameScope(assignment.scope, scope)) throw new HsmError('RoleAssignmentNotFound', 'Requested role assignment not found');
     return assignment;
   }
 
@@ -203,19 +220,19 @@ export class AccessControl {
     const record: RoleAssignmentRecord = { name: assignmentName, scope, principalId, roleDefinitionName: definition.name };
     const existing = this.store.roleAssignment(assignmentName);
     if (existing) {
-      if (existing.scope === scope && existing.principalId === principalId && existing.roleDefinitionName === definition.name) return existing;
+      if (sameScope(existing.scope, scope) && existing.principalId === principalId && existing.roleDefinitionName === definition.name) return existing;
       throw new HsmError('Conflict', 'A role assignment with this name already exists with another principal, role or scope');
     }
     const duplicate = this.store
       .roleAssignmentsOf(principalId)
-      .find((a) => a.scope.toLowerCase() === scope.toLowerCase() && a.roleDefinitionName === definition.name);
+      .find((a) => sameScope(a.scope, scope) && a.roleDefinitionName === definition.name);
     if (duplicate) throw new HsmError('Conflict', `The role assignment already exists as ${duplicate.name}`);
     this.store.addRoleAssignment(record);
     return record;
   }
 
-  deleteRoleAssignment(name: string): RoleAssignmentRecord {
-    const assignment = this.getRoleAssignment(name);
+  deleteRoleAssignment(name: string, scope: string): RoleAssignmentRecord {
+    const assignment = this.getRoleAssignment(name, scope);
     this.store.removeRoleAssignment(assignment.name);
     return assignment;
   }

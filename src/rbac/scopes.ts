@@ -15,9 +15,12 @@ export function parseScope(text: string, field = 'scope'): string {
   throw new HsmError('BadParameter', `${field}: must be '/', '/keys' or '/keys/{key name}', not '${text.slice(0, 140)}'`);
 }
 
-/** The scope of one key. */
+/**
+ * The scope of the key a path names. A name that is not a key name addresses no key: it is
+ * authorized at '/keys' (and then refused by the key rules).
+ */
 export function keyScope(name: string): string {
-  return `/keys/${name}`;
+  return KEY_NAME.test(name) ? `/keys/${name}` : '/keys';
 }
 
 /** Whether an assignment at `assigned` reaches `target`: a scope covers itself and what lies under it. */
@@ -26,4 +29,9 @@ export function covers(assigned: string, target: string): boolean {
   const a = assigned.toLowerCase();
   const t = target.toLowerCase();
   return t === a || t.startsWith(`${a}/`);
+}
+
+/** Scopes name keys without regard to case, as key names are. */
+export function sameScope(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
 }

@@ -50,7 +50,7 @@ function targetScope(request: FastifyRequest, operation: OperationName): string 
     case 'keys':
       return '/keys';
     case 'key':
-      return keyScope((request.params as { name: string }).name.slice(0, 127));
+      return keyScope((request.params as { name: string }).name);
     case 'path':
       return routeScope(request.routeOptions.config.scopePrefix ?? '/', request.params);
   }

@@ -56,6 +56,9 @@ export interface AccessStore {
   addRoleAssignment(assignment: RoleAssignmentRecord): void;
   removeRoleAssignment(name: string): boolean;
 
+  /** Runs `work` as one transaction: all of its writes or none. */
+  atomically<T>(work: () => T): T;
+
   /** A value set once, such as whether the initial role assignments were made. */
   marker(name: string): string | undefined;
   setMarker(name: string, value: string): void;

@@ -35,7 +35,14 @@ const toAssignment = (row: AssignmentRow): RoleAssignmentRecord => ({
 const toDefinition = (row: { body: string }): RoleDefinitionRecord => JSON.parse(row.body) as RoleDefinitionRecord;
 
 export class SqliteAccessStore implements AccessStore {
-  constructor(private readonly sql: (text: string) => Database.Statement) {}
+  constructor(
+    private readonly sql: (text: string) => Database.Statement,
+    private readonly db: Database.Database,
+  ) {}
+
+  atomically<T>(work: () => T): T {
+    return this.db.transaction(work)();
+  }
 
   principalByClientId(clientId: string): PrincipalRecord | undefined {
     const row = this.sql('SELECT * FROM principals WHERE client_id = ?').get(clientId) as PrincipalRow | undefined;

@@ -148,7 +148,7 @@ export class SqliteMetadataStore implements MetadataStore {
     // Checkpoints fsync; a worker thread runs them (wal-checkpointer.ts), never this connection.
     this.#db.pragma('wal_autocheckpoint = 0');
     this.#checkpointer = new WalCheckpointer(file);
-    this.access = new SqliteAccessStore((text) => this.#sql(text));
+    this.access = new SqliteAccessStore((text) => this.#sql(text), this.#db);
   }
 
   /** How many WAL checkpoints have run off the JS thread. */

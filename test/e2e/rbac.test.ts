@@ -327,7 +327,8 @@ describe('enforcement', () => {
           }
         }
       }
-      for (const name of assignments) expect((await asAdmin('DELETE', `${PROVIDER}/roleAssignments/${name}`)).status).toBe(200);
+      const prefix = scope === '/' ? '' : scope;
+      for (const name of assignments) expect((await asAdmin('DELETE', `${prefix}${PROVIDER}/roleAssignments/${name}`)).status).toBe(200);
     }
     expect(checked).toBe(ASSIGNMENT_SCOPES.length * Object.keys(DOCUMENTED_ROLES).length * OPERATIONS.length);
     expect(mismatches, `authorization mismatches:\n| role | assigned at | operation | expected | got |\n${mismatches.join('\n')}`).toEqual([]);
@@ -354,7 +355,10 @@ describe('enforcement', () => {
 
     // A definition in use cannot go; the assignment first.
     expect((await asAdmin('DELETE', `${PROVIDER}/roleDefinitions/${roleId}`)).status).toBe(409);
-    expect((await asAdmin('DELETE', `${PROVIDER}/roleAssignments/${assignment}`)).status).toBe(200);
+    // An assignment is reached only through its own scope.
+    expect((await asAdmin('DELETE', `${PROVIDER}/roleAssignments/${assignment}`)).status).toBe(404);
+    expect((await asAdmin('GET', `/keys/custom-role-key${PROVIDER}/roleAssignments/${assignment}`)).status).toBe(404);
+    expect((await asAdmin('DELETE', `/KEYS${PROVIDER}/roleAssignments/${assignment}`)).status).toBe(200);
     expectDenied(await callJson(emulator.url, token, 'GET', '/keys/custom-role-key'), 'keys/read/action', '/keys/custom-role-key');
     expect((await asAdmin('DELETE', `${PROVIDER}/roleDefinitions/${roleId}`)).status).toBe(200);
   });

@@ -68,6 +68,29 @@ describe('AccessControl', () => {
     expect(access.isAllowed(principal, `${M}keys/read`, '/keys/x')).toBe(false);
   });
 
+  it('matches a pattern of many stars in linear time', () => {
+    const role = randomUUID();
+    access.setRoleDefinition(role, { permissions: [{ dataActions: [`${'*'.repeat(200)}z`, `${M}*/*/sign*`] }] });
+    access.createRoleAssignment(randomUUID(), '/', { roleDefinitionId: role, principalId: principal });
+    const started = performance.now();
+    expect(access.isAllowed(principal, `${M}keys/read/action`, '/keys/x')).toBe(false);
+    expect(performance.now() - started).toBeLessThan(50);
+    expect(access.isAllowed(principal, `${M}keys/sign/action`, '/keys/x')).toBe(false);
+    expect(access.isAllowed(principal, `${M}keys/x/sign/action`, '/keys/x')).toBe(true);
+    expect(access.isAllowed(principal, `${M}keys/read/actionz`, '/keys/x')).toBe(true);
+  });
+
+  it('reaches an assignment only through its own scope, without case', () => {
+    const name = randomUUID();
+    const input = { roleDefinitionId: BUILT_IN_ROLES.cryptoUser.name, principalId: principal };
+    access.createRoleAssignment(name, '/keys/k1', input);
+    expect(() => access.getRoleAssignment(name, '/')).toThrow('Requested role assignment not found');
+    expect(() => access.deleteRoleAssignment(name, '/keys/k2')).toThrow('Requested role assignment not found');
+    // The same PUT again, with the scope in another case, is the same assignment.
+    expect(access.createRoleAssignment(name, '/keys/K1', input).scope).toBe('/keys/k1');
+    expect(access.deleteRoleAssignment(name, '/keys/K1').name).toBe(name);
+  });
+
   it('bootstraps once: the administrator roles, or only Administrator with manual activation', () => {
     const admin = randomUUID();
     access.bootstrap(admin, true);

@@ -115,7 +115,8 @@ export function registerRbacRoutes(app: FastifyInstance, access: AccessControl):
     });
     app.get(`${assignments}/:assignment`, config('getRoleAssignment', prefix), async (request) => {
       checkApiVersion(request);
-      return assignmentBody(access.getRoleAssignment((request.params as { assignment: string }).assignment));
+      const scope = routeScope(prefix, request.params);
+      return assignmentBody(access.getRoleAssignment((request.params as { assignment: string }).assignment, scope));
     });
     app.put(`${assignments}/:assignment`, config('createRoleAssignment', prefix), async (request, reply) => {
       checkApiVersion(request);
@@ -125,7 +126,8 @@ export function registerRbacRoutes(app: FastifyInstance, access: AccessControl):
     });
     app.delete(`${assignments}/:assignment`, config('deleteRoleAssignment', prefix), async (request) => {
       checkApiVersion(request);
-      return assignmentBody(access.deleteRoleAssignment((request.params as { assignment: string }).assignment));
+      const scope = routeScope(prefix, request.params);
+      return assignmentBody(access.deleteRoleAssignment((request.params as { assignment: string }).assignment, scope));
     });
   }
 }
