@@ -22,6 +22,7 @@ export interface ConfigFlags {
   recoverableDays?: string | undefined;
   purgeProtection?: boolean | undefined;
   manualActivation?: boolean | undefined;
+  auditStdout?: boolean | undefined;
   dataDir?: string | undefined;
   module?: string | undefined;
   tokenLabel?: string | undefined;
@@ -65,6 +66,10 @@ function resolveServer(flags: ConfigFlags, env: NodeJS.ProcessEnv): ServerConfig
     recoverableDays: integer(pick(flags.recoverableDays, env.MHSM_RECOVERABLE_DAYS) ?? '90', '--recoverable-days (MHSM_RECOVERABLE_DAYS)', 7, 90),
     purgeProtection,
     manualActivation,
+    audit: {
+      stdout: flags.auditStdout ?? isTrue(env.MHSM_AUDIT_STDOUT),
+      ...(env.MHSM_AUDIT_MAX_BYTES ? { maxBytes: integer(env.MHSM_AUDIT_MAX_BYTES, 'MHSM_AUDIT_MAX_BYTES', 1024, 2 ** 40) } : {}),
+    },
   };
 }
 

@@ -7,6 +7,7 @@ import type { Token } from '../token/token.js';
 import { startEmulator } from '../server/emulator.js';
 import { ConfigError, type ConfigFlags, DEFAULT_DATA_DIR, resolveConfig } from './config.js';
 import { openConfiguredToken } from './open-token.js';
+import { addAuditCommands } from './audit-commands.js';
 import { addPrincipalCommands } from './principal-commands.js';
 import { PrincipalError } from '../identity/principals.js';
 import { algorithmTable, capabilityMarkdown, mechanismTable, tokenReport } from './capability-report.js';
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
     .option('--dns-suffix <suffix>', 'DNS suffix of HSM names and the token resource (MHSM_DNS_SUFFIX, default managedhsm.azure.net)')
     .option('--recoverable-days <days>', 'soft-delete retention, 7 to 90 (MHSM_RECOVERABLE_DAYS, default 90)')
     .option('--purge-protection', 'refuse to purge soft-deleted keys (MHSM_PURGE_PROTECTION)')
+    .option('--audit-stdout', 'also write each audit line to stdout (MHSM_AUDIT_STDOUT)')
     .option(
       '--manual-activation',
       'on first start, give the initial administrator only the Administrator role, as the real service does (MHSM_MANUAL_ACTIVATION)',
@@ -91,6 +93,7 @@ export function buildProgram(): Command {
     });
 
   addPrincipalCommands(program);
+  addAuditCommands(program);
   return program;
 }
 

@@ -6,8 +6,10 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { KeyService } from '../hsm/key-service.js';
 import { HsmError } from '../hsm/errors.js';
 import { type Identity, IdentityError, type VerifiedCaller } from '../identity/identity.js';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { AccessControl } from '../rbac/access-control.js';
-import { OPERATIONS, type OperationName } from '../rbac/operations.js';
+import { registerAuditHooks } from './audit-hooks.js';
+import { OPERATIONS, type OperationName } from './operations.js';
 import { keyScope } from '../rbac/scopes.js';
 import { STATUS_OF, envelope } from './http-errors.js';
 import { registerIdentityRoutes } from './routes/identity.js';
@@ -20,6 +22,8 @@ export interface AppOptions {
   keys: KeyService;
   identity: Identity;
   access: AccessControl;
+  /** Where every data-plane request is recorded; none in tests of the app alone. */
+  audit?: AuditLog;
   /** The port clients reach us on (tokens name it in their issuer). */
   port: () => number;
   https?: { key: string; cert: string };
@@ -80,6 +84,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
 
   app.decorateRequest('requestId', '');
+  if (options.audit) registerAuditHooks(app, options.audit);
   app.addHook('onRequest', async (request, reply) => {
     request.requestId = request.id;
     reply.header('x-ms-request-id', request.id);

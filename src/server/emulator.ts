@@ -8,6 +8,7 @@ import { ShiftableClock } from '../hsm/clock.js';
 import { KeyService, type Reconciliation } from '../hsm/key-service.js';
 import { Identity } from '../identity/identity.js';
 import { AccessControl } from '../rbac/access-control.js';
+import { AuditLog } from '../audit/audit-log.js';
 import { SqliteMetadataStore } from '../store/sqlite-store.js';
 import type { Token } from '../token/token.js';
 import { buildApp } from './app.js';
@@ -28,6 +29,8 @@ export interface ServerConfig {
    * and cannot use keys until someone assigns a crypto role. Applies on a data directory's first start.
    */
   manualActivation?: boolean;
+  /** Copy audit lines to stdout; rotate DATA/audit/audit.log past this many bytes. */
+  audit?: { stdout?: boolean; maxBytes?: number };
 }
 
 export interface RunningEmulator {
@@ -55,7 +58,8 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     access.bootstrap(identity.admin.objectId, config.manualActivation ?? false);
     const tls = await ensureTls(dataDir, ['localhost', '127.0.0.1', '::1', config.host, `${config.name}.${config.dnsSuffix}`, `*.${config.dnsSuffix}`]);
     let port = config.port;
-    const app = buildApp({ keys, identity, access, port: () => port, https: { key: tls.key, cert: tls.cert }, logLevel: process.env.MHSM_LOG_LEVEL ?? 'warn' });
+    const audit = new AuditLog(dataDir, config.audit);
+    const app = buildApp({ keys, identity, access, audit, port: () => port, https: { key: tls.key, cert: tls.cert }, logLevel: process.env.MHSM_LOG_LEVEL ?? 'warn' });
     await app.listen({ host: config.host, port: config.port });
     port = (app.server.address() as AddressInfo).port;
     // MHSM_REPORT_EVENT_LOOP=1: measure how long the JS thread was held; reported (and the
@@ -88,6 +92,7 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
           process.off('SIGUSR2', reportEventLoop);
         }
         await app.close();
+        await audit.close();
         await store.close();
       },
     };

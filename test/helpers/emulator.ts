@@ -26,10 +26,11 @@ export function seededDataDir(): string {
   return dataDir;
 }
 
-export function startEmulatorProcess(dataDir: string, args: string[] = []): Promise<EmulatorProcess> {
+export function startEmulatorProcess(dataDir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<EmulatorProcess> {
   return new Promise((resolve, reject) => {
     const child: ChildProcess = spawn(process.execPath, [MHSM_BIN, 'start', '--data-dir', dataDir, '--port', '0', ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
     });
     let output = '';
     const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HsmError } from '../../hsm/errors.js';
 import type { KeyService, KeyView } from '../../hsm/key-service.js';
 import type { RotationPolicy } from '../../hsm/rotation-policy.js';
-import type { OperationName } from '../../rbac/operations.js';
+import type { OperationName } from '../operations.js';
 import { originOf } from '../app.js';
 import { deletedKeyBundle, deletedKeyItem, keyBundle, keyId, keyItem } from '../key-bundles.js';
 import { b64, bodyOf, bytesField } from '../wire.js';

@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HsmError } from '../../hsm/errors.js';
 import { type AccessControl, type AssignmentFilter, type RoleDefinitionView } from '../../rbac/access-control.js';
-import type { OperationName } from '../../rbac/operations.js';
+import type { OperationName } from '../operations.js';
 import { parseScope } from '../../rbac/scopes.js';
 import type { RoleAssignmentRecord } from '../../store/access-store.js';
 import { bodyOf } from '../wire.js';

@@ -1,0 +1,85 @@
+// One audit line, shaped after the service's AuditEvent: what was done, by whom, from where, with
+// what result. Never request or response bodies, and never the query beyond the safe parameters.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+export interface AuditEntry {
+  time: string;
+  category: 'AuditEvent';
+  operationName: string;
+  /** The api-version of the request. */
+  operationVersion: string | null;
+  resultType: 'Success' | 'Failure';
+  resultSignature: string;
+  /** The error message sent to the caller, for failures. */
+  resultDescription?: string;
+  durationMs: number;
+  callerIpAddress: string;
+  /** The x-ms-request-id of the response. */
+  requestId: string;
+  identity: { claim: { oid: string; appid: string; tid: string } } | null;
+  properties: {
+    httpStatusCode: number;
+    requestUri: string;
+    key?: { name: string; version?: string };
+  };
+}
+
+/** Query parameters that may appear in the log; any other (a SAS signature, say) is left out. */
+const SAFE_QUERY = new Set(['api-version', 'maxresults', '$filter', '$skiptoken']);
+
+const SIGNATURES: Readonly<Record<number, string>> = {
+  200: 'OK',
+  201: 'Created',
+  202: 'Accepted',
+  204: 'NoContent',
+  400: 'BadRequest',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  405: 'MethodNotAllowed',
+  409: 'Conflict',
+  413: 'PayloadTooLarge',
+  429: 'TooManyRequests',
+  500: 'InternalServerError',
+  503: 'ServiceUnavailable',
+};
+
+export function safeRequestUri(origin: string, url: string): string {
+  const parsed = new URL(url, origin);
+  for (const name of [...parsed.searchParams.keys()]) {
+    if (!SAFE_QUERY.has(name.toLowerCase())) parsed.searchParams.delete(name);
+  }
+  return parsed.toString();
+}
+
+export interface AuditContext {
+  operationName: string;
+  origin: string;
+  caller?: { objectId: string; clientId: string; tenantId: string } | undefined;
+  errorMessage?: string | undefined;
+}
+
+export function auditEntry(request: FastifyRequest, reply: FastifyReply, context: AuditContext): AuditEntry {
+  const status = reply.statusCode;
+  const params = (request.params ?? {}) as { name?: string; version?: string };
+  const apiVersion = (request.query as Record<string, unknown> | undefined)?.['api-version'];
+  const isKeyRoute = /^\/(keys|deletedkeys)\/:name/i.test(request.routeOptions.url ?? '');
+  return {
+    time: new Date().toISOString(),
+    category: 'AuditEvent',
+    operationName: context.operationName,
+    operationVersion: typeof apiVersion === 'string' ? apiVersion.slice(0, 32) : null,
+    resultType: status < 400 ? 'Success' : 'Failure',
+    resultSignature: SIGNATURES[status] ?? String(status),
+    ...(status >= 400 && context.errorMessage ? { resultDescription: context.errorMessage } : {}),
+    durationMs: Math.round(reply.elapsedTime * 100) / 100,
+    callerIpAddress: request.ip,
+    requestId: request.id,
+    identity: context.caller ? { claim: { oid: context.caller.objectId, appid: context.caller.clientId, tid: context.caller.tenantId } } : null,
+    properties: {
+      httpStatusCode: status,
+      requestUri: safeRequestUri(context.origin, request.url),
+      ...(isKeyRoute && params.name ? { key: { name: params.name, ...(params.version ? { version: params.version } : {}) } } : {}),
+    },
+  };
+}
