@@ -8,6 +8,8 @@ import { startEmulator } from '../server/emulator.js';
 import { ConfigError, type ConfigFlags, DEFAULT_DATA_DIR, resolveConfig } from './config.js';
 import { openConfiguredToken } from './open-token.js';
 import { addAuditCommands } from './audit-commands.js';
+import { addClockCommands } from './clock-commands.js';
+import { ServiceError } from './rest-client.js';
 import { addPrincipalCommands } from './principal-commands.js';
 import { PrincipalError } from '../identity/principals.js';
 import { algorithmTable, capabilityMarkdown, mechanismTable, tokenReport } from './capability-report.js';
@@ -94,6 +96,7 @@ export function buildProgram(): Command {
 
   addPrincipalCommands(program);
   addAuditCommands(program);
+  addClockCommands(program);
   return program;
 }
 
@@ -102,7 +105,7 @@ export async function main(argv: string[]): Promise<number> {
     await buildProgram().parseAsync(argv);
     return 0;
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof TokenError || error instanceof PrincipalError) {
+    if (error instanceof ConfigError || error instanceof TokenError || error instanceof PrincipalError || error instanceof ServiceError) {
       console.error(`mhsm: error: ${error.message}`);
     } else {
       console.error(`mhsm: error: ${(error as Error).message ?? String(error)}`);

@@ -7,6 +7,8 @@ import type { KeyService } from '../hsm/key-service.js';
 import { HsmError } from '../hsm/errors.js';
 import { type Identity, IdentityError, type VerifiedCaller } from '../identity/identity.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import type { ClockControl } from '../hsm/clock-control.js';
+import { registerEmulatorRoutes } from './routes/emulator.js';
 import type { AccessControl } from '../rbac/access-control.js';
 import { registerAuditHooks } from './audit-hooks.js';
 import { OPERATIONS, type OperationName } from './operations.js';
@@ -22,6 +24,7 @@ export interface AppOptions {
   keys: KeyService;
   identity: Identity;
   access: AccessControl;
+  clock: ClockControl;
   /** Where every data-plane request is recorded; none in tests of the app alone. */
   audit?: AuditLog;
   /** The port clients reach us on (tokens name it in their issuer). */
@@ -142,5 +145,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
   registerIdentityRoutes(app, options.identity);
   registerKeyRoutes(app, options.keys);
   registerRbacRoutes(app, options.access);
+  registerEmulatorRoutes(app, options.clock);
   return app;
 }

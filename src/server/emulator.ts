@@ -1,10 +1,11 @@
 // The running emulator: token, metadata store, identity, key service, TLS and the HTTPS app,
 // wired together and taken down in reverse order.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ShiftableClock } from '../hsm/clock.js';
+import { ClockControl, restoreClockOffset } from '../hsm/clock-control.js';
 import { KeyService, type Reconciliation } from '../hsm/key-service.js';
 import { Identity } from '../identity/identity.js';
 import { AccessControl } from '../rbac/access-control.js';
@@ -43,6 +44,9 @@ export interface RunningEmulator {
   close(): Promise<void>;
 }
 
+/** DATA/server.json: the URL of the emulator running on this data directory. */
+export const SERVER_FILE = 'server.json';
+
 /** How often keys past their retention are purged and keys due for rotation are rotated. */
 const MAINTENANCE_INTERVAL_MS = 60_000;
 
@@ -51,6 +55,7 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
   const clock = new ShiftableClock();
   const store = new SqliteMetadataStore(path.join(dataDir, 'metadata.db'));
   try {
+    restoreClockOffset(clock, store.access);
     const keys = new KeyService(token, store, clock, { recoverableDays: config.recoverableDays, purgeProtection: config.purgeProtection });
     const reconciliation = await keys.reconcile();
     const identity = await Identity.open(dataDir, `https://${config.dnsSuffix}`, clock, store.access);
@@ -59,7 +64,8 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     const tls = await ensureTls(dataDir, ['localhost', '127.0.0.1', '::1', config.host, `${config.name}.${config.dnsSuffix}`, `*.${config.dnsSuffix}`]);
     let port = config.port;
     const audit = new AuditLog(dataDir, config.audit);
-    const app = buildApp({ keys, identity, access, audit, port: () => port, https: { key: tls.key, cert: tls.cert }, logLevel: process.env.MHSM_LOG_LEVEL ?? 'warn' });
+    const clockControl = new ClockControl(clock, store.access, keys);
+    const app = buildApp({ keys, identity, access, audit, clock: clockControl, port: () => port, https: { key: tls.key, cert: tls.cert }, logLevel: process.env.MHSM_LOG_LEVEL ?? 'warn' });
     await app.listen({ host: config.host, port: config.port });
     port = (app.server.address() as AddressInfo).port;
     // MHSM_REPORT_EVENT_LOOP=1: measure how long the JS thread was held; reported (and the
@@ -78,9 +84,13 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
       keys.maintain().catch((error: unknown) => app.log.error({ err: error }, 'key maintenance failed'));
     }, MAINTENANCE_INTERVAL_MS);
     maintenanceTimer.unref();
+    const url = `https://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    // Where `mhsm` commands find the running emulator.
+    const serverFile = path.join(dataDir, SERVER_FILE);
+    writeFileSync(serverFile, `${JSON.stringify({ url, pid: process.pid })}\n`, { mode: 0o600 });
     return {
       reconciliation,
-      url: `https://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
+      url,
       caPath: tls.caPath,
       adminPath: path.join(dataDir, 'admin.json'),
       clock,
@@ -91,6 +101,7 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
           eventLoop.disable();
           process.off('SIGUSR2', reportEventLoop);
         }
+        rmSync(serverFile, { force: true });
         await app.close();
         await audit.close();
         await store.close();

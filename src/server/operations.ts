@@ -61,6 +61,9 @@ export const OPERATIONS = {
   selectiveKeyRestore: rule(A.keysRestore, 'key', 'SelectiveKeyRestore'),
   getSettings: rule(A.settingsRead, 'hsm', 'SettingsGet'),
   updateSetting: rule(A.settingsWrite, 'hsm', 'SettingsUpdate'),
+  // The emulator's own: administrators, through the settings actions of their role.
+  getClock: rule(A.settingsRead, 'hsm', 'EmulatorClockGet'),
+  shiftClock: rule(A.settingsWrite, 'hsm', 'EmulatorClockShift'),
 } as const satisfies Record<string, OperationRule>;
 
 export type OperationName = keyof typeof OPERATIONS;

@@ -1,0 +1,57 @@
+// Moving the emulator's clock forward on request, so that 90-day flows take seconds: the offset
+// is kept in the store (a restart never moves time back), and the key maintenance that the new
+// time makes due (purges past retention, rotations) runs at once.
+import { HsmError } from './errors.js';
+import type { ShiftableClock } from './clock.js';
+import type { KeyService } from './key-service.js';
+
+const OFFSET_MARKER = 'clock-offset-seconds';
+/** Ten years: far enough for any retention or rotation flow. */
+const MAX_SHIFT_SECONDS = 10 * 366 * 86_400;
+
+export interface ClockState {
+  /** The emulator's time, ISO 8601. */
+  now: string;
+  offsetSeconds: number;
+}
+
+interface OffsetStore {
+  marker(name: string): string | undefined;
+  setMarker(name: string, value: string): void;
+}
+
+/** Applies the offset a previous run left, before anything reads the clock. */
+export function restoreClockOffset(clock: ShiftableClock, store: OffsetStore): void {
+  const saved = Number(store.marker(OFFSET_MARKER) ?? 0);
+  if (Number.isInteger(saved) && saved > clock.offsetSeconds) clock.shift(saved - clock.offsetSeconds);
+}
+
+export class ClockControl {
+  constructor(
+    private readonly clock: ShiftableClock,
+    private readonly store: OffsetStore,
+    private readonly keys: KeyService,
+  ) {}
+
+  state(): ClockState {
+    return { now: new Date(this.clock.now() * 1000).toISOString(), offsetSeconds: this.clock.offsetSeconds };
+  }
+
+  async shift(input: { days?: unknown; seconds?: unknown }): Promise<ClockState & { purged: string[]; rotated: string[] }> {
+    const seconds = shiftSeconds(input);
+    this.clock.shift(seconds);
+    this.store.setMarker(OFFSET_MARKER, String(this.clock.offsetSeconds));
+    const { purged, rotated } = await this.keys.maintain();
+    return { ...this.state(), purged, rotated };
+  }
+}
+
+function shiftSeconds({ days, seconds }: { days?: unknown; seconds?: unknown }): number {
+  if ((days === undefined) === (seconds === undefined)) throw new HsmError('BadParameter', 'give either days or seconds to move the clock forward by');
+  const value = days !== undefined ? days : seconds;
+  const total = days !== undefined ? Number(value) * 86_400 : Number(value);
+  if (typeof value !== 'number' || !Number.isInteger(total) || total <= 0 || total > MAX_SHIFT_SECONDS) {
+    throw new HsmError('BadParameter', `${days !== undefined ? 'days' : 'seconds'}: must be a positive number, at most ten years; the clock never moves back`);
+  }
+  return total;
+}
