@@ -1,5 +1,8 @@
 // One validated configuration: flags, then MHSM_* environment variables, then defaults.
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { HsmError } from '../hsm/errors.js';
+import { type NetworkRules, OPEN_NETWORK, parseNetworkRules } from '../network/network-rules.js';
 import type { ServerConfig } from '../server/emulator.js';
 
 export type TokenConfig =
@@ -23,6 +26,10 @@ export interface ConfigFlags {
   purgeProtection?: boolean | undefined;
   manualActivation?: boolean | undefined;
   auditStdout?: boolean | undefined;
+  networkRules?: string | undefined;
+  publicNetworkAccess?: string | undefined;
+  defaultAction?: string | undefined;
+  ipRule?: string[] | undefined;
   dataDir?: string | undefined;
   module?: string | undefined;
   tokenLabel?: string | undefined;
@@ -51,6 +58,24 @@ const isTrue = (value: string | undefined) => value === 'true' || value === '1';
 
 const DNS_LABELS = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 
+/** Network rules from --network-rules FILE (JSON) and the flags on top of it; none when nothing was given. */
+function resolveNetwork(flags: ConfigFlags, env: NodeJS.ProcessEnv): NetworkRules | undefined {
+  const file = pick(flags.networkRules, env.MHSM_NETWORK_RULES);
+  const overrides = {
+    ...(flags.publicNetworkAccess === undefined ? {} : { publicNetworkAccess: flags.publicNetworkAccess }),
+    ...(flags.defaultAction === undefined ? {} : { defaultAction: flags.defaultAction }),
+    ...(flags.ipRule === undefined ? {} : { ipRules: flags.ipRule }),
+  };
+  if (file === undefined && Object.keys(overrides).length === 0) return undefined;
+  try {
+    const base = file === undefined ? OPEN_NETWORK : parseNetworkRules(JSON.parse(readFileSync(file, 'utf8')));
+    return parseNetworkRules(overrides, base);
+  } catch (error) {
+    if (error instanceof HsmError || error instanceof SyntaxError) throw new ConfigError(`network rules${file ? ` (${file})` : ''}: ${error.message}`);
+    throw new ConfigError(`--network-rules: cannot read ${file}: ${(error as Error).message}`);
+  }
+}
+
 function resolveServer(flags: ConfigFlags, env: NodeJS.ProcessEnv): ServerConfig {
   const name = pick(flags.name, env.MHSM_NAME) ?? 'mhsm';
   const dnsSuffix = pick(flags.dnsSuffix, env.MHSM_DNS_SUFFIX) ?? 'managedhsm.azure.net';
@@ -58,6 +83,7 @@ function resolveServer(flags: ConfigFlags, env: NodeJS.ProcessEnv): ServerConfig
   if (!DNS_LABELS.test(dnsSuffix)) throw new ConfigError('--dns-suffix must be a DNS name such as managedhsm.azure.net');
   const purgeProtection = flags.purgeProtection ?? isTrue(env.MHSM_PURGE_PROTECTION);
   const manualActivation = flags.manualActivation ?? isTrue(env.MHSM_MANUAL_ACTIVATION);
+  const network = resolveNetwork(flags, env);
   return {
     host: pick(flags.host, env.MHSM_HOST) ?? 'localhost',
     port: integer(pick(flags.port, env.MHSM_PORT) ?? '8443', '--port (MHSM_PORT)', 0, 65535),
@@ -66,6 +92,7 @@ function resolveServer(flags: ConfigFlags, env: NodeJS.ProcessEnv): ServerConfig
     recoverableDays: integer(pick(flags.recoverableDays, env.MHSM_RECOVERABLE_DAYS) ?? '90', '--recoverable-days (MHSM_RECOVERABLE_DAYS)', 7, 90),
     purgeProtection,
     manualActivation,
+    ...(network ? { network } : {}),
     audit: {
       stdout: flags.auditStdout ?? isTrue(env.MHSM_AUDIT_STDOUT),
       ...(env.MHSM_AUDIT_MAX_BYTES ? { maxBytes: integer(env.MHSM_AUDIT_MAX_BYTES, 'MHSM_AUDIT_MAX_BYTES', 1024, 2 ** 40) } : {}),

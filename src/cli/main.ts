@@ -9,6 +9,7 @@ import { ConfigError, type ConfigFlags, DEFAULT_DATA_DIR, resolveConfig } from '
 import { openConfiguredToken } from './open-token.js';
 import { addAuditCommands } from './audit-commands.js';
 import { addClockCommands } from './clock-commands.js';
+import { addNetworkCommands } from './network-commands.js';
 import { ServiceError } from './rest-client.js';
 import { addPrincipalCommands } from './principal-commands.js';
 import { PrincipalError } from '../identity/principals.js';
@@ -50,6 +51,10 @@ export function buildProgram(): Command {
     .option('--dns-suffix <suffix>', 'DNS suffix of HSM names and the token resource (MHSM_DNS_SUFFIX, default managedhsm.azure.net)')
     .option('--recoverable-days <days>', 'soft-delete retention, 7 to 90 (MHSM_RECOVERABLE_DAYS, default 90)')
     .option('--purge-protection', 'refuse to purge soft-deleted keys (MHSM_PURGE_PROTECTION)')
+    .option('--network-rules <file>', 'network rules as JSON {publicNetworkAccess, defaultAction, ipRules} (MHSM_NETWORK_RULES)')
+    .option('--public-network-access <Enabled|Disabled>', 'refuse every data-plane call when Disabled')
+    .option('--default-action <Allow|Deny>', 'what callers no IP rule names get')
+    .option('--ip-rule <cidr>', 'an IPv4 or IPv6 address or range allowed when the default is Deny (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
     .option('--audit-stdout', 'also write each audit line to stdout (MHSM_AUDIT_STDOUT)')
     .option(
       '--manual-activation',
@@ -97,6 +102,7 @@ export function buildProgram(): Command {
   addPrincipalCommands(program);
   addAuditCommands(program);
   addClockCommands(program);
+  addNetworkCommands(program);
   return program;
 }
 

@@ -8,7 +8,9 @@ import { HsmError } from '../hsm/errors.js';
 import { type Identity, IdentityError, type VerifiedCaller } from '../identity/identity.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ClockControl } from '../hsm/clock-control.js';
+import type { NetworkPolicy } from '../network/network-policy.js';
 import { registerEmulatorRoutes } from './routes/emulator.js';
+import { callerAddress } from '../network/network-rules.js';
 import type { AccessControl } from '../rbac/access-control.js';
 import { registerAuditHooks } from './audit-hooks.js';
 import { OPERATIONS, type OperationName } from './operations.js';
@@ -25,6 +27,7 @@ export interface AppOptions {
   identity: Identity;
   access: AccessControl;
   clock: ClockControl;
+  network: NetworkPolicy;
   /** Where every data-plane request is recorded; none in tests of the app alone. */
   audit?: AuditLog;
   /** The port clients reach us on (tokens name it in their issuer). */
@@ -46,6 +49,8 @@ declare module 'fastify' {
     operation?: OperationName;
     /** For role routes: the scope their URL names. */
     scopePrefix?: ScopePrefix;
+    /** Reached whatever the network rules say (they are how the rules are changed). */
+    networkExempt?: boolean;
   }
 }
 
@@ -93,6 +98,21 @@ export function buildApp(options: AppOptions): FastifyInstance {
     reply.header('x-ms-request-id', request.id);
     reply.header('cache-control', 'no-cache');
     reply.header('x-content-type-options', 'nosniff');
+  });
+
+  // Network rules come first, before authentication, as the service's firewall does.
+  app.addHook('onRequest', async (request, reply) => {
+    const config = request.routeOptions.config;
+    if (config?.anonymous || config?.networkExempt) return undefined;
+    const decision = options.network.acl.decide(request.ip);
+    if (decision.allowed) return undefined;
+    const message =
+      decision.reason === 'ForbiddenByFirewall'
+        ? `Client address is not authorized and caller is not a trusted service.\r\nClient address: ${callerAddress(request.ip)}`
+        : 'Public network access is disabled and request is not from a trusted service nor via an approved private link.';
+    const body = envelope('Forbidden', message, request.id);
+    reply.code(403).send({ error: { ...body.error, innererror: { code: decision.reason } } });
+    return reply;
   });
 
   // Authentication comes before the body is read: the SDKs send their first request without a
@@ -145,6 +165,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
   registerIdentityRoutes(app, options.identity);
   registerKeyRoutes(app, options.keys);
   registerRbacRoutes(app, options.access);
-  registerEmulatorRoutes(app, options.clock);
+  registerEmulatorRoutes(app, options.clock, options.network);
   return app;
 }

@@ -10,6 +10,8 @@ import { KeyService, type Reconciliation } from '../hsm/key-service.js';
 import { Identity } from '../identity/identity.js';
 import { AccessControl } from '../rbac/access-control.js';
 import { AuditLog } from '../audit/audit-log.js';
+import { NetworkPolicy } from '../network/network-policy.js';
+import type { NetworkRules } from '../network/network-rules.js';
 import { SqliteMetadataStore } from '../store/sqlite-store.js';
 import type { Token } from '../token/token.js';
 import { buildApp } from './app.js';
@@ -32,6 +34,8 @@ export interface ServerConfig {
   manualActivation?: boolean;
   /** Copy audit lines to stdout; rotate DATA/audit/audit.log past this many bytes. */
   audit?: { stdout?: boolean; maxBytes?: number };
+  /** Network rules given at start; they replace the ones kept in the data directory. */
+  network?: NetworkRules;
 }
 
 export interface RunningEmulator {
@@ -65,7 +69,8 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     let port = config.port;
     const audit = new AuditLog(dataDir, config.audit);
     const clockControl = new ClockControl(clock, store.access, keys);
-    const app = buildApp({ keys, identity, access, audit, clock: clockControl, port: () => port, https: { key: tls.key, cert: tls.cert }, logLevel: process.env.MHSM_LOG_LEVEL ?? 'warn' });
+    const network = new NetworkPolicy(store.access, config.network);
+    const app = buildApp({ keys, identity, access, audit, clock: clockControl, network, port: () => port, https: { key: tls.key, cert: tls.cert }, logLevel: process.env.MHSM_LOG_LEVEL ?? 'warn' });
     await app.listen({ host: config.host, port: config.port });
     port = (app.server.address() as AddressInfo).port;
     // MHSM_REPORT_EVENT_LOOP=1: measure how long the JS thread was held; reported (and the

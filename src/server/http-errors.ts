@@ -14,7 +14,7 @@ export const STATUS_OF: Readonly<Record<HsmErrorCode, number>> = {
 };
 
 export interface ErrorEnvelope {
-  error: { code: string; message: string; innererror: null };
+  error: { code: string; message: string; innererror: { code: string } | null };
 }
 
 /** The service ends its messages with the request's id. */

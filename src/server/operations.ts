@@ -64,6 +64,8 @@ export const OPERATIONS = {
   // The emulator's own: administrators, through the settings actions of their role.
   getClock: rule(A.settingsRead, 'hsm', 'EmulatorClockGet'),
   shiftClock: rule(A.settingsWrite, 'hsm', 'EmulatorClockShift'),
+  getNetworkRules: rule(A.settingsRead, 'hsm', 'EmulatorNetworkRulesGet'),
+  setNetworkRules: rule(A.settingsWrite, 'hsm', 'EmulatorNetworkRulesSet'),
 } as const satisfies Record<string, OperationRule>;
 
 export type OperationName = keyof typeof OPERATIONS;

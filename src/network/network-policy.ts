@@ -1,0 +1,37 @@
+// The network rules in force: set at start (flags or a config file), changed at run time by an
+// administrator, kept in the store so that a restart keeps them.
+import { NetworkAcl, type NetworkRules, OPEN_NETWORK, parseNetworkRules } from './network-rules.js';
+
+const RULES_MARKER = 'network-rules';
+
+interface RulesStore {
+  marker(name: string): string | undefined;
+  setMarker(name: string, value: string): void;
+}
+
+export class NetworkPolicy {
+  #acl: NetworkAcl;
+
+  /** `configured`: rules given at start, which replace the kept ones; otherwise the kept ones apply. */
+  constructor(
+    private readonly store: RulesStore,
+    configured?: NetworkRules,
+  ) {
+    const kept = store.marker(RULES_MARKER);
+    const rules = configured ?? (kept ? parseNetworkRules(JSON.parse(kept)) : OPEN_NETWORK);
+    if (configured) store.setMarker(RULES_MARKER, JSON.stringify(configured));
+    this.#acl = new NetworkAcl(rules);
+  }
+
+  get acl(): NetworkAcl {
+    return this.#acl;
+  }
+
+  /** Replaces the fields given in `input`; the others stay. */
+  update(input: unknown): NetworkRules {
+    const rules = parseNetworkRules(input, this.#acl.rules);
+    this.store.setMarker(RULES_MARKER, JSON.stringify(rules));
+    this.#acl = new NetworkAcl(rules);
+    return rules;
+  }
+}
