@@ -10,6 +10,9 @@ import { openConfiguredToken } from './open-token.js';
 import { addAuditCommands } from './audit-commands.js';
 import { addClockCommands } from './clock-commands.js';
 import { addNetworkCommands } from './network-commands.js';
+import { addKeyCommands } from './key-commands.js';
+import { addRoleCommands } from './role-commands.js';
+import { addSettingsCommands } from './settings-commands.js';
 import { ServiceError } from './rest-client.js';
 import { addPrincipalCommands } from './principal-commands.js';
 import { PrincipalError } from '../identity/principals.js';
@@ -103,6 +106,9 @@ export function buildProgram(): Command {
   addAuditCommands(program);
   addClockCommands(program);
   addNetworkCommands(program);
+  addKeyCommands(program);
+  addRoleCommands(program);
+  addSettingsCommands(program);
   return program;
 }
 

@@ -104,3 +104,16 @@ export class RestClient {
     return response.body as T;
   }
 }
+
+/** Every item of a paged list, following nextLink ($skiptoken) to the end. */
+export async function listAll<T>(client: RestClient, route: string): Promise<T[]> {
+  const items: T[] = [];
+  let next: string | undefined = route;
+  while (next !== undefined) {
+    const page: { value: T[]; nextLink?: string | null } = await client.call('GET', next);
+    items.push(...page.value);
+    const token: string | null | undefined = page.nextLink ? new URL(page.nextLink).searchParams.get('$skiptoken') : undefined;
+    next = token ? `${route}${route.includes('?') ? '&' : '?'}$skiptoken=${encodeURIComponent(token)}` : undefined;
+  }
+  return items;
+}

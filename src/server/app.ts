@@ -9,6 +9,9 @@ import { type Identity, IdentityError, type VerifiedCaller } from '../identity/i
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ClockControl } from '../hsm/clock-control.js';
 import type { NetworkPolicy } from '../network/network-policy.js';
+import type { Settings } from '../hsm/settings.js';
+import { registerSettingsRoutes } from './routes/settings.js';
+import type { EmulatorStatus } from './status.js';
 import { registerEmulatorRoutes } from './routes/emulator.js';
 import { callerAddress } from '../network/network-rules.js';
 import type { AccessControl } from '../rbac/access-control.js';
@@ -28,6 +31,8 @@ export interface AppOptions {
   access: AccessControl;
   clock: ClockControl;
   network: NetworkPolicy;
+  settings: Settings;
+  status: () => EmulatorStatus;
   /** Where every data-plane request is recorded; none in tests of the app alone. */
   audit?: AuditLog;
   /** The port clients reach us on (tokens name it in their issuer). */
@@ -165,6 +170,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   registerIdentityRoutes(app, options.identity);
   registerKeyRoutes(app, options.keys);
   registerRbacRoutes(app, options.access);
-  registerEmulatorRoutes(app, options.clock, options.network);
+  registerEmulatorRoutes(app, options.clock, options.network, options.status);
+  registerSettingsRoutes(app, options.settings);
   return app;
 }

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ShiftableClock } from '../hsm/clock.js';
 import { ClockControl, restoreClockOffset } from '../hsm/clock-control.js';
+import { Settings } from '../hsm/settings.js';
 import { KeyService, type Reconciliation } from '../hsm/key-service.js';
 import { Identity } from '../identity/identity.js';
 import { AccessControl } from '../rbac/access-control.js';
@@ -15,6 +16,7 @@ import type { NetworkRules } from '../network/network-rules.js';
 import { SqliteMetadataStore } from '../store/sqlite-store.js';
 import type { Token } from '../token/token.js';
 import { buildApp } from './app.js';
+import { statusOf } from './status.js';
 import { ensureTls } from './tls.js';
 
 export interface ServerConfig {
@@ -70,7 +72,19 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     const audit = new AuditLog(dataDir, config.audit);
     const clockControl = new ClockControl(clock, store.access, keys);
     const network = new NetworkPolicy(store.access, config.network);
-    const app = buildApp({ keys, identity, access, audit, clock: clockControl, network, port: () => port, https: { key: tls.key, cert: tls.cert }, logLevel: process.env.MHSM_LOG_LEVEL ?? 'warn' });
+    const app = buildApp({
+      keys,
+      identity,
+      access,
+      audit,
+      clock: clockControl,
+      network,
+      settings: new Settings(store.access),
+      status: () => statusOf({ token, store, access: store.access, clock: clockControl, network }),
+      port: () => port,
+      https: { key: tls.key, cert: tls.cert },
+      logLevel: process.env.MHSM_LOG_LEVEL ?? 'warn',
+    });
     await app.listen({ host: config.host, port: config.port });
     port = (app.server.address() as AddressInfo).port;
     // MHSM_REPORT_EVENT_LOOP=1: measure how long the JS thread was held; reported (and the

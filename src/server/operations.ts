@@ -62,6 +62,7 @@ export const OPERATIONS = {
   getSettings: rule(A.settingsRead, 'hsm', 'SettingsGet'),
   updateSetting: rule(A.settingsWrite, 'hsm', 'SettingsUpdate'),
   // The emulator's own: administrators, through the settings actions of their role.
+  getStatus: rule(A.settingsRead, 'hsm', 'EmulatorStatusGet'),
   getClock: rule(A.settingsRead, 'hsm', 'EmulatorClockGet'),
   shiftClock: rule(A.settingsWrite, 'hsm', 'EmulatorClockShift'),
   getNetworkRules: rule(A.settingsRead, 'hsm', 'EmulatorNetworkRulesGet'),

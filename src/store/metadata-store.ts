@@ -36,5 +36,7 @@ export interface MetadataStore {
   /** Every CKA_ID the store refers to, for reconciliation with the token. */
   tokenIds(): Buffer[];
   versionsByTokenId(tokenId: Buffer): KeyVersionRecord[];
+  /** How many keys there are, live and soft-deleted, and how many versions in all. */
+  counts(): { keys: number; deletedKeys: number; versions: number };
   close(): Promise<void>;
 }

@@ -309,6 +309,12 @@ export class SqliteMetadataStore implements MetadataStore {
     return (this.#sql('SELECT * FROM key_versions WHERE token_id = ?').all(tokenId) as VersionRow[]).map(toVersion);
   }
 
+  counts(): { keys: number; deletedKeys: number; versions: number } {
+    const keys = this.#sql('SELECT COUNT(*) - COUNT(deleted_date) AS live, COUNT(deleted_date) AS deleted FROM keys').get() as { live: number; deleted: number };
+    const versions = (this.#sql('SELECT COUNT(*) AS n FROM key_versions').get() as { n: number }).n;
+    return { keys: keys.live, deletedKeys: keys.deleted, versions };
+  }
+
   /** SQLite's own consistency check: 'ok' when the file is sound. */
   integrityCheck(): string {
     return this.#db.pragma('integrity_check', { simple: true }) as string;

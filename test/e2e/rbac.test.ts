@@ -111,6 +111,15 @@ const OPERATIONS: Array<{ name: string; action: string; scope: OperationScope; m
   { name: 'create role assignment', action: 'roleAssignments/write/action', scope: '/', method: 'PUT', route: `${PROVIDER}/roleAssignments/not-a-guid`, body: {} },
   { name: 'delete role assignment', action: 'roleAssignments/delete/action', scope: '/', method: 'DELETE', route: `${PROVIDER}/roleAssignments/${randomUUID()}` },
   { name: 'list key role assignments', action: 'roleAssignments/read/action', scope: '/keys', method: 'GET', route: `/keys${PROVIDER}/roleAssignments` },
+  { name: 'get settings', action: 'settings/read/action', scope: '/', method: 'GET', route: '/settings' },
+  { name: 'get setting', action: 'settings/read/action', scope: '/', method: 'GET', route: '/settings/AllowKeyManagementOperationsThroughARM' },
+  { name: 'update setting', action: 'settings/write/action', scope: '/', method: 'PATCH', route: '/settings/AllowKeyManagementOperationsThroughARM', body: { value: 'maybe' } },
+  // The emulator's own endpoints, for administrators through the settings actions.
+  { name: 'emulator status', action: 'settings/read/action', scope: '/', method: 'GET', route: '/emulator/status' },
+  { name: 'emulator clock', action: 'settings/read/action', scope: '/', method: 'GET', route: '/emulator/clock' },
+  { name: 'emulator clock shift', action: 'settings/write/action', scope: '/', method: 'POST', route: '/emulator/clock/shift', body: { days: 0 } },
+  { name: 'emulator network rules', action: 'settings/read/action', scope: '/', method: 'GET', route: '/emulator/network' },
+  { name: 'set network rules', action: 'settings/write/action', scope: '/', method: 'PUT', route: '/emulator/network', body: { defaultAction: 'Maybe' } },
 ];
 
 const ASSIGNMENT_SCOPES = ['/', '/keys', '/keys/matrix-other'] as const;
