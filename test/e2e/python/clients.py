@@ -1,51 +1,47 @@
-"""Local RBAC through the Python azure-keyvault-administration client, as a user would drive it.
+"""Keys and local RBAC through the Python azure-keyvault-* clients and azure-identity, as a user
+would drive them.
 
 Reads MHSM_URL, MHSM_ADMIN (path of admin.json) and MHSM_PRINCIPAL_ID from the environment; the
 CA is trusted through REQUESTS_CA_BUNDLE. Exits non-zero on the first failed check.
 """
+import hashlib
 import json
 import os
-import time
 import uuid
 
-import requests
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError
+from azure.identity import ClientSecretCredential
+from azure.identity import __version__ as identity_version
 from azure.keyvault.administration import (
     KeyVaultAccessControlClient,
     KeyVaultDataAction,
     KeyVaultPermission,
     KeyVaultRoleScope,
 )
+from azure.keyvault.keys import KeyClient
+from azure.keyvault.keys.crypto import CryptographyClient, SignatureAlgorithm
 
 url = os.environ["MHSM_URL"]
 with open(os.environ["MHSM_ADMIN"], encoding="utf-8") as f:
     admin = json.load(f)
 principal_id = os.environ["MHSM_PRINCIPAL_ID"]
 
+# Instance discovery would go to login.microsoftonline.com. The 1.13 betas (Debian's package) call
+# the switch instance_discovery; releases since call it disable_instance_discovery.
+no_discovery = {"instance_discovery": False} if identity_version.startswith("1.13.0b") else {"disable_instance_discovery": True}
+credential = ClientSecretCredential(admin["tenantId"], admin["clientId"], admin["clientSecret"], authority=url, **no_discovery)
 
+# Keys through the Python keys client, to begin with.
+keys = KeyClient(url, credential, verify_challenge_resource=False)
+key = keys.create_ec_key("python-key", curve="P-256", hardware_protected=True)
+assert key.key_type == "EC-HSM", key.key_type
+digest = hashlib.sha256(b"signed from Python").digest()
+crypto = CryptographyClient(key, credential, verify_challenge_resource=False)
+signature = crypto.sign(SignatureAlgorithm.es256, digest).signature
+assert len(signature) == 64
+assert crypto.verify(SignatureAlgorithm.es256, digest, signature).is_valid
+assert "python-key" in [k.name for k in keys.list_properties_of_keys()]
 
-class EmulatorCredential:
-    """Client credentials against the emulator's tenant. (Debian's azure-identity 1.13 beta always
-    runs MSAL instance discovery against login.microsoftonline.com, which an offline machine lacks.)"""
-
-    def get_token(self, *scopes, **_kwargs):
-        response = requests.post(
-            f"{url}/{admin['tenantId']}/oauth2/v2.0/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": admin["clientId"],
-                "client_secret": admin["clientSecret"],
-                "scope": " ".join(scopes),
-            },
-            timeout=30,
-        )
-        response.raise_for_status()
-        body = response.json()
-        return AccessToken(body["access_token"], int(time.time()) + body["expires_in"])
-
-
-credential = EmulatorCredential()
 client = KeyVaultAccessControlClient(url, credential, verify_challenge_resource=False)
 
 definitions = list(client.list_role_definitions(KeyVaultRoleScope.GLOBAL))

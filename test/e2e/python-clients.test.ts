@@ -1,5 +1,5 @@
-// An extra check with another official client: Python's azure-keyvault-administration (Debian's
-// python3-azure) drives role definitions and assignments. Skipped, saying so, where the package
+// The official Python clients (Debian's python3-azure: azure-identity, azure-keyvault-keys and
+// azure-keyvault-administration) drive keys and roles. Skipped, saying so, where the package
 // is not installed; CI installs it.
 import { execFile, execFileSync } from 'node:child_process';
 import path from 'node:path';
@@ -9,11 +9,11 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type EmulatorProcess, removeDataDir, seededDataDir, startEmulatorProcess } from '../helpers/emulator.js';
 
 const PYTHON = '/usr/bin/python3';
-const SCRIPT = fileURLToPath(new URL('./python/access_control.py', import.meta.url));
+const SCRIPT = fileURLToPath(new URL('./python/clients.py', import.meta.url));
 
 function pythonClientInstalled(): boolean {
   try {
-    execFileSync(PYTHON, ['-c', 'import azure.keyvault.administration, azure.identity'], { stdio: 'ignore' });
+    execFileSync(PYTHON, ['-c', 'import azure.keyvault.administration, azure.keyvault.keys, azure.identity'], { stdio: 'ignore' });
     return true;
   } catch {
     return false;
@@ -33,7 +33,7 @@ afterAll(async () => {
   removeDataDir(emulator.dataDir);
 });
 
-it.skipIf(!installed)('Python KeyVaultAccessControlClient manages role definitions and assignments (needs python3-azure)', async () => {
+it.skipIf(!installed)('Python KeyClient, CryptographyClient and KeyVaultAccessControlClient with azure-identity (needs python3-azure)', async () => {
   const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     execFile(
       PYTHON,
