@@ -4,7 +4,8 @@ import { createHash, generateKeyPairSync, randomBytes, randomUUID } from 'node:c
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { MHSM_BIN, runCli } from '../helpers/cli.js';
 import { type EmulatorProcess, removeDataDir, seededDataDir, startEmulatorProcess } from '../helpers/emulator.js';
 import { API, accessToken, callJson } from '../helpers/rest.js';
 
@@ -124,6 +125,19 @@ describe('audit lines', () => {
     expect(lines[2]).toMatchObject({ operationName: 'KeyList', requestId: last.requestId });
     const table = await runCli(['audit', 'tail', '-n', '1', '--data-dir', emulator.dataDir]);
     expect(table.stdout).toMatch(/^\S+Z {2}200 {2}KeyList {2}/);
+
+    // --follow prints what comes after it started, until interrupted.
+    const follower = spawn(process.execPath, [MHSM_BIN, 'audit', 'tail', '-n', '0', '--follow', '--json', '--data-dir', emulator.dataDir]);
+    let output = '';
+    follower.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise((resolve) => follower.on('exit', resolve));
+    await new Promise((r) => setTimeout(r, 1000));
+    const later = await raw('GET', `/keys/audited?${API}`);
+    for (let i = 0; i < 50 && !output.includes(later.requestId); i++) await new Promise((r) => setTimeout(r, 100));
+    follower.kill('SIGINT');
+    expect(await exited).toBe(0);
+    const followed = output.trim().split('\n').map((l) => JSON.parse(l));
+    expect(followed.map((l: any) => l.requestId)).toEqual([later.requestId]);
   });
 });
 

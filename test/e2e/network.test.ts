@@ -1,6 +1,6 @@
 // Network rules: public access, default action and IPv4/IPv6 rules, evaluated before
 // authentication; set at start or at run time by an administrator; kept across restarts.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
@@ -96,6 +96,18 @@ it('takes rules from start-up flags, which replace the kept ones', async () => {
   } finally {
     await started.stop();
     removeDataDir(started.dataDir);
+  }
+  // A rules file, with a flag on top of it.
+  const fileDir = seededDataDir();
+  writeFileSync(path.join(fileDir, 'rules.json'), JSON.stringify({ defaultAction: 'Deny', ipRules: ['127.0.0.1'] }));
+  const fromFile = await startEmulatorProcess(fileDir, ['--host', '::', '--network-rules', path.join(fileDir, 'rules.json'), '--ip-rule', '::1']);
+  try {
+    const p = new URL(fromFile.url).port;
+    expect((await status(`https://127.0.0.1:${p}`)).status).toBe(403);
+    expect((await status(`https://[::1]:${p}`)).status).toBe(401);
+  } finally {
+    await fromFile.stop();
+    removeDataDir(fileDir);
   }
   const unused = seededDataDir();
   const refused = await runCli(['start', '--data-dir', unused, '--port', '0', '--ip-rule', 'not-an-address']);
