@@ -45,7 +45,8 @@ const SIGNATURES: Readonly<Record<number, string>> = {
 };
 
 export function safeRequestUri(origin: string, url: string): string {
-  const parsed = new URL(url, origin);
+  // Concatenated, not resolved: a path that starts with '//' is a path here, not a host.
+  const parsed = new URL(`${origin}${url}`);
   for (const name of [...parsed.searchParams.keys()]) {
     if (!SAFE_QUERY.has(name.toLowerCase())) parsed.searchParams.delete(name);
   }

@@ -39,7 +39,9 @@ function writeSecret(file: string, content: string): void {
 async function loadOrCreateCa(caPath: string, caKeyPath: string): Promise<{ cert: x509.X509Certificate; key: CryptoKey }> {
   if (existsSync(caPath) && existsSync(caKeyPath)) {
     const key = await webcrypto.subtle.importKey('pkcs8', derOf(readFileSync(caKeyPath, 'utf8')), ALGORITHM, false, ['sign']);
-    return { cert: new x509.X509Certificate(readFileSync(caPath, 'utf8')), key: key as CryptoKey };
+    const caPem = readFileSync(caPath, 'utf8');
+    if (!caPem.endsWith('\n')) writeFileSync(caPath, withNewline(caPem));
+    return { cert: new x509.X509Certificate(caPem), key: key as CryptoKey };
   }
   const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;
   const now = Date.now();
@@ -57,8 +59,13 @@ async function loadOrCreateCa(caPath: string, caKeyPath: string): Promise<{ cert
     ],
   });
   writeSecret(caKeyPath, pem('PRIVATE KEY', (await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)) as ArrayBuffer));
-  writeFileSync(caPath, cert.toString('pem'));
+  writeFileSync(caPath, withNewline(cert.toString('pem')));
   return { cert, key: keys.privateKey };
+}
+
+/** PEM files end with a newline, so that `cat ca.pem other.pem` makes a valid bundle. */
+function withNewline(pemText: string): string {
+  return pemText.endsWith('\n') ? pemText : `${pemText}\n`;
 }
 
 /** The CA (made once) and a server certificate for these names (DNS names and IP addresses). */
@@ -91,7 +98,7 @@ export async function ensureTls(dataDir: string, names: readonly string[]): Prom
   const key = pem('PRIVATE KEY', (await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)) as ArrayBuffer);
   writeSecret(path.join(dir, 'server-key.pem'), key);
   const certPem = cert.toString('pem');
-  writeFileSync(path.join(dir, 'server.pem'), certPem);
+  writeFileSync(path.join(dir, 'server.pem'), withNewline(certPem));
   const caPem = ca.cert.toString('pem');
   // A sanity check with node's own parser: the chain must verify before we serve it.
   if (!new X509Certificate(certPem).verify(new X509Certificate(caPem).publicKey)) throw new Error('the new server certificate does not verify under the CA');

@@ -190,6 +190,28 @@ describe('TLS', () => {
     expect((await handshake({ servername: 'other.managedhsm.azure.net', maxVersion: 'TLSv1.2' })).protocol).toBe('TLSv1.2');
     await expect(handshake({ servername: 'localhost', minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' })).rejects.toThrow();
   });
+
+  it('writes ca.pem ending in a newline, so that it can be concatenated into a bundle', () => {
+    expect(readFileSync(path.join(emulator.dataDir, 'ca.pem'), 'utf8')).toMatch(/-----END CERTIFICATE-----\n$/);
+  });
+});
+
+describe('what the Azure CLI asks beside the data plane', () => {
+  it('serves OpenID discovery at /adfs, for an authority without instance discovery, and an empty subscription list', async () => {
+    const adfs = await fetch(`${emulator.url}/adfs/.well-known/openid-configuration`);
+    expect(await adfs.json()).toMatchObject({ token_endpoint: `${emulator.url}/${emulator.admin.tenantId}/oauth2/v2.0/token` });
+    const subscriptions = await fetch(`${emulator.url}/subscriptions?api-version=2019-11-01`);
+    expect(await subscriptions.json()).toEqual({ value: [] });
+  });
+
+  it('serves role definitions at /keys and /keys/{name}, where the CLI looks roles up', async () => {
+    for (const prefix of ['/keys', '/keys/some-key']) {
+      const response = await call('GET', `${prefix}/providers/Microsoft.Authorization/roleDefinitions?${API}&$filter=${encodeURIComponent("roleName eq 'Managed HSM Crypto User'")}`);
+      expect(response.status).toBe(200);
+      expect(((await response.json()) as { value: Array<{ name: string }> }).value.map((d) => d.name)).toEqual(['21dbd100-6940-42c2-9190-5d6cb909625b']);
+    }
+    expect((await call('PUT', `/keys/providers/Microsoft.Authorization/roleDefinitions/${randomUUID()}?${API}`, { properties: { permissions: [] } })).status).toBe(404);
+  });
 });
 
 describe('restart', () => {

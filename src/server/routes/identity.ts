@@ -1,6 +1,6 @@
 // The emulated Entra ID's endpoints: OpenID discovery, JWKS and the token endpoint, enough for
 // @azure/identity's ClientSecretCredential (authorityHost = the emulator, instance discovery off).
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type Identity, IdentityError } from '../../identity/identity.js';
 import { originOf } from '../app.js';
 
@@ -11,10 +11,8 @@ export function registerIdentityRoutes(app: FastifyInstance, identity: Identity)
     done(null, new URLSearchParams(body as string));
   });
 
-  app.get('/:tenant/v2.0/.well-known/openid-configuration', anonymous, async (request, reply) => {
-    const { tenant } = request.params as { tenant: string };
-    if (tenant !== identity.tenantId) return reply.code(400).send({ error: 'invalid_tenant', error_description: `AADSTS90002: Tenant '${tenant}' not found.` });
-    const base = `${originOf(request)}/${tenant}`;
+  const discovery = (request: FastifyRequest) => {
+    const base = `${originOf(request)}/${identity.tenantId}`;
     return {
       issuer: identity.issuer(originOf(request)),
       token_endpoint: `${base}/oauth2/v2.0/token`,
@@ -26,7 +24,21 @@ export function registerIdentityRoutes(app: FastifyInstance, identity: Identity)
       token_endpoint_auth_methods_supported: ['client_secret_post'],
       tenant_region_scope: 'emulator',
     };
+  };
+
+  app.get('/:tenant/v2.0/.well-known/openid-configuration', anonymous, async (request, reply) => {
+    const { tenant } = request.params as { tenant: string };
+    if (tenant !== identity.tenantId) return reply.code(400).send({ error: 'invalid_tenant', error_description: `AADSTS90002: Tenant '${tenant}' not found.` });
+    return discovery(request);
   });
+
+  // An authority of the ADFS kind (https://HOST/adfs) needs no instance discovery, which clients
+  // without a switch for it (the Azure CLI 2.45) would send to login.microsoftonline.com.
+  app.get('/adfs/.well-known/openid-configuration', anonymous, async (request) => discovery(request));
+
+  // What `az login` asks of Azure Resource Manager, when a cloud registered for the emulator points
+  // its resourceManager endpoint here: this tenant has no subscriptions.
+  app.get('/subscriptions', anonymous, async () => ({ value: [] }));
 
   app.get('/:tenant/discovery/v2.0/keys', anonymous, async () => identity.jwks);
 

@@ -86,16 +86,21 @@ export function registerRbacRoutes(app: FastifyInstance, access: AccessControl):
     return value as Record<string, unknown>;
   };
 
-  // Role definitions live at '/' only.
+  // Role definitions are made at '/' only; they are read at every scope (the Azure CLI reads them
+  // at the scope it assigns at).
   const definitions = `${PROVIDER}/roleDefinitions`;
-  app.get(definitions, config('listRoleDefinitions', '/'), async (request) => {
-    checkApiVersion(request);
-    return { value: access.listRoleDefinitions(definitionFilter(filterOf(request))).map(definitionBody) };
-  });
-  app.get(`${definitions}/:definition`, config('getRoleDefinition', '/'), async (request) => {
-    checkApiVersion(request);
-    return definitionBody(access.getRoleDefinition((request.params as { definition: string }).definition));
-  });
+  for (const prefix of ['/', '/keys', '/keys/:scopeKey'] as const) {
+    const at = `${prefix === '/' ? '' : prefix}${definitions}`;
+    app.get(at, config('listRoleDefinitions', prefix), async (request) => {
+      checkApiVersion(request);
+      routeScope(prefix, request.params);
+      return { value: access.listRoleDefinitions(definitionFilter(filterOf(request))).map(definitionBody) };
+    });
+    app.get(`${at}/:definition`, config('getRoleDefinition', prefix), async (request) => {
+      checkApiVersion(request);
+      return definitionBody(access.getRoleDefinition((request.params as { definition: string }).definition));
+    });
+  }
   app.put(`${definitions}/:definition`, config('setRoleDefinition', '/'), async (request, reply) => {
     checkApiVersion(request);
     const definition = access.setRoleDefinition((request.params as { definition: string }).definition, properties(request));
