@@ -216,7 +216,7 @@ describe('secrets stay out of the audit log', () => {
 
 describe('rotation', () => {
   it('rotates DATA/audit/audit.log by size, keeping every line', async () => {
-    const rotating = await startEmulatorProcess(seededDataDir(), [], { MHSM_AUDIT_MAX_BYTES: '4096' });
+    const rotating = await startEmulatorProcess(seededDataDir(), ['--audit-stdout'], { MHSM_AUDIT_MAX_BYTES: '4096' });
     try {
       const token = await accessToken(rotating.url, rotating.admin);
       const ids: string[] = [];
@@ -225,6 +225,9 @@ describe('rotation', () => {
         ids.push(response.headers.get('x-ms-request-id') as string);
       }
       expect(await rotating.stop()).toBe(0);
+      // --audit-stdout: the same lines on stdout too.
+      const printed = rotating.output().split('\n').filter((l) => l.startsWith('{"time"')).map((l) => JSON.parse(l).requestId);
+      expect(printed).toEqual(ids);
       const dir = path.join(rotating.dataDir, 'audit');
       expect(existsSync(path.join(dir, 'audit.log.1'))).toBe(true);
       for (const f of readdirSync(dir)) expect(statSync(path.join(dir, f)).size).toBeLessThanOrEqual(4096);
