@@ -121,6 +121,8 @@ export class Token {
   #recovering: Promise<void> | undefined;
   #recoveries = 0;
   #closed = false;
+  /** The tail of the queue of token-object writes (see #writing). */
+  #writes: Promise<unknown> = Promise.resolve();
 
   readonly description: TokenDescription;
   readonly capabilities: Capabilities;
@@ -212,22 +214,24 @@ export class Token {
     const cost = costOf({ operation: 'generate', key: spec, writesTokenObject: !ephemeral });
     const generation = this.#pool.generation;
     const id = templateOptions.id;
-    if (isKeyPair(spec)) {
-      const { mechanism, publicTemplate, privateTemplate } = keyPairTemplate(spec, templateOptions);
-      const pair = await this.#run<{ publicKey: number; privateKey: number }>(cost, (s) => [
-        'generateKeyPair',
-        s,
-        mechanism,
-        publicTemplate,
-        privateTemplate,
-      ]);
-      this.#remember(generation, publicClassOf(spec), id, pair.publicKey);
-      this.#remember(generation, secretClassOf(spec), id, pair.privateKey);
-    } else {
-      const { mechanism, template } = secretKeyTemplate(spec, templateOptions);
-      const handle = await this.#run<number>(cost, (s) => ['generateKey', s, mechanism, template]);
-      this.#remember(generation, secretClassOf(spec), id, handle);
-    }
+    await this.#writing(!ephemeral, async () => {
+      if (isKeyPair(spec)) {
+        const { mechanism, publicTemplate, privateTemplate } = keyPairTemplate(spec, templateOptions);
+        const pair = await this.#run<{ publicKey: number; privateKey: number }>(cost, (s) => [
+          'generateKeyPair',
+          s,
+          mechanism,
+          publicTemplate,
+          privateTemplate,
+        ]);
+        this.#remember(generation, publicClassOf(spec), id, pair.publicKey);
+        this.#remember(generation, secretClassOf(spec), id, pair.privateKey);
+      } else {
+        const { mechanism, template } = secretKeyTemplate(spec, templateOptions);
+        const handle = await this.#run<number>(cost, (s) => ['generateKey', s, mechanism, template]);
+        this.#remember(generation, secretClassOf(spec), id, handle);
+      }
+    });
     return ephemeral ? { id, spec, ephemeral } : { id, spec };
   }
 
@@ -243,17 +247,23 @@ export class Token {
     const { publicTemplate, secretTemplate } = importTemplate(spec, material, templateOptions);
     const cost = costOf({ operation: 'generate', key: spec, writesTokenObject: !ephemeral });
     const generation = this.#pool.generation;
-    if (publicTemplate) {
-      const handle = await this.#run<number>(cost, (s) => ['createObject', s, publicTemplate]);
-      this.#remember(generation, publicClassOf(spec), id, handle);
-    }
-    try {
-      const handle = await this.#run<number>(cost, (s) => ['createObject', s, secretTemplate]);
-      this.#remember(generation, secretClassOf(spec), id, handle);
-    } catch (error) {
+    const created = await this.#writing(!ephemeral, async () => {
+      if (publicTemplate) {
+        const handle = await this.#run<number>(cost, (s) => ['createObject', s, publicTemplate]);
+        this.#remember(generation, publicClassOf(spec), id, handle);
+      }
+      try {
+        const handle = await this.#run<number>(cost, (s) => ['createObject', s, secretTemplate]);
+        this.#remember(generation, secretClassOf(spec), id, handle);
+        return undefined;
+      } catch (error) {
+        return error;
+      }
+    });
+    if (created !== undefined) {
       // No half-written key: remove the public part when the private part was refused.
       if (publicTemplate) await this.destroyKey({ id, spec, ...(ephemeral ? { ephemeral } : {}) }).catch(() => undefined);
-      throw error;
+      throw created;
     }
     return ephemeral ? { id, spec, ephemeral } : { id, spec };
   }
@@ -271,8 +281,11 @@ export class Token {
   /** Destroys every object, of any class, with this CKA_ID; returns how many there were. */
   async destroyObjectsWithId(id: Buffer): Promise<number> {
     const template = toNativeTemplate({ id });
-    const handles = await this.#run<number[]>('heavy', (s) => ['findObjects', s, template]);
-    for (const handle of handles) await this.#run('heavy', (s) => ['destroyObject', s, handle]);
+    const handles = await this.#writing(true, async () => {
+      const found = await this.#run<number[]>('heavy', (s) => ['findObjects', s, template]);
+      for (const handle of found) await this.#run('heavy', (s) => ['destroyObject', s, handle]);
+      return found;
+    });
     for (const objectClass of [CKO.PUBLIC_KEY, CKO.PRIVATE_KEY, CKO.SECRET_KEY]) this.#handles.delete(this.#cacheKey(objectClass, id));
     return handles.length;
   }
@@ -388,7 +401,9 @@ export class Token {
     const cost = costOf({ operation: 'unwrap', key: unwrappingKey.spec, payloadBytes: wrapped.length, writesTokenObject: !ephemeral });
     const refs: ObjectRef[] = [[secretClassOf(unwrappingKey.spec), unwrappingKey.id]];
     const generation = this.#pool.generation;
-    const handle = await this.#withObjects<number>(refs, cost, ([unwrapping], s) => ['unwrapKey', s, mechanism, unwrapping as number, wrapped, template]);
+    const handle = await this.#writing(!ephemeral, () =>
+      this.#withObjects<number>(refs, cost, ([unwrapping], s) => ['unwrapKey', s, mechanism, unwrapping as number, wrapped, template]),
+    );
     this.#remember(generation, secretClassOf(spec), templateOptions.id, handle);
     return ephemeral ? { id: templateOptions.id, spec, ephemeral } : { id: templateOptions.id, spec };
   }
@@ -508,6 +523,18 @@ export class Token {
         await this.#recover(generation);
       }
     }
+  }
+
+  /**
+   * Token-object writes (generate, create, unwrap into, destroy) run one at a time. SoftHSM2
+   * 2.6.1 answers CKR_GENERAL_ERROR now and then when two threads write objects of one token
+   * at once (the crash campaign found it); reads and cryptography are not held up.
+   */
+  #writing<T>(persistent: boolean, work: () => Promise<T>): Promise<T> {
+    if (!persistent) return work();
+    const result = this.#writes.then(work, work);
+    this.#writes = result.catch(() => undefined);
+    return result;
   }
 
   #scheduled<T>(cost: CallCost, build: (session: number) => SessionCall): T | Promise<T> {
