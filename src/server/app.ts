@@ -2,7 +2,7 @@
 // request id → authentication (a 401 challenge before any body is read) → route and body
 // parsing → api-version → handler (domain call) → JSON. Errors leave through one handler.
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { KeyService } from '../hsm/key-service.js';
 import { HsmError } from '../hsm/errors.js';
 import { type Identity, IdentityError, type VerifiedCaller } from '../identity/identity.js';
@@ -86,6 +86,18 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // maxParamLength: key names may be 127 characters; longer ones get the service's rule, not a 414.
     routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 1024 },
     genReqId: () => randomUUID(),
+    // Requests the router cannot take (a malformed %-escape, a segment past maxParamLength) get
+    // the service's envelope too, not fastify's own error body.
+    frameworkErrors: (error, request, reply) => {
+      reply.header('x-ms-request-id', request.id);
+      const message =
+        error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? 'A segment of the request path is longer than any name the service takes'
+          : error.code === 'FST_ERR_BAD_URL'
+            ? 'The request path is not a valid URL: a %-escape is malformed'
+            : 'The request could not be read';
+      void (reply as unknown as FastifyReply).code(400).send(envelope('BadParameter', message, request.id));
+    },
   });
 
   // A request without a body but with content-type: application/json (a DELETE from some

@@ -129,6 +129,8 @@ describe('bad input gets a 4xx envelope naming the problem, and the server keeps
     ['GET', `/keys?${API}&maxresults=26`, undefined, 400, 'BadParameter', /^maxresults: must be a whole number from 1 to 25/],
     ['POST', `/rng?${API}`, { count: 129 }, 400, 'BadParameter', /^count: must be a whole number from 1 to 128/],
     ['POST', `/nothing/here?${API}`, {}, 404, 'NotFound', /is not an operation of this service/],
+    ['GET', `/keys/%ZZ?${API}`, undefined, 400, 'BadParameter', /a %-escape is malformed/],
+    ['GET', `/keys/${'x'.repeat(2000)}?${API}`, undefined, 400, 'BadParameter', /longer than any name/],
   ] as const)('%s %s', async (method, route, body, status, code, message) => {
     await expectError(await call(method, route, body), status, code, message);
   });

@@ -3,7 +3,8 @@
 // runs them one at a time. Many concurrent generations, imports and destructions all succeed.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { Token, TokenKey } from '../../src/token/token.js';
+import type { TokenKey } from '../../src/token/key-spec.js';
+import type { Token } from '../../src/token/token.js';
 import { type OpenTestToken, openTestToken } from '../helpers/test-token.js';
 
 let opened: OpenTestToken | undefined;

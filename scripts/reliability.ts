@@ -1,0 +1,62 @@
+// npm run reliability — the long forms of the three campaigns, one table:
+//   crash safety (RELIABILITY_KILLS SIGKILLs, default 24), hostile input (RELIABILITY_CASES cases,
+//   default 10,000), sustained load (RELIABILITY_LOAD_SECONDS, default 60, 64 connections).
+// `npm run reliability -- crash|hostile|load` runs one. Exits 1 if any check failed.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { formatTable } from './bench/measure.js';
+import { type CrashReport, runCrashCampaign } from './reliability/crash.js';
+import { type HostileReport, runHostileCampaign } from './reliability/hostile.js';
+import { type LoadReport, runLoad } from './reliability/load.js';
+
+const only = process.argv[2];
+const wanted = (name: string) => only === undefined || only === name;
+const int = (name: string, fallback: number) => Number.parseInt(process.env[name] ?? '', 10) || fallback;
+const progress = (line: string) => process.stderr.write(`${line}\n`);
+
+let crash: CrashReport | undefined;
+let hostile: HostileReport | undefined;
+let load: LoadReport | undefined;
+if (wanted('crash')) crash = await runCrashCampaign({ kills: int('RELIABILITY_KILLS', 24), log: progress });
+if (wanted('hostile')) hostile = await runHostileCampaign({ runs: int('RELIABILITY_CASES', 10_000) });
+if (wanted('load')) load = await runLoad({ seconds: int('RELIABILITY_LOAD_SECONDS', 60), warmupSeconds: 15 });
+
+const failures: string[] = [];
+const rows: Array<[string, string, string]> = [];
+if (crash) {
+  rows.push(['crash safety', 'kills survived', String(crash.kills)]);
+  rows.push(['crash safety', 'operations acknowledged', String(crash.acknowledged)]);
+  rows.push(['crash safety', 'violations', String(crash.violations.length)]);
+  if (crash.violations.length > 0) failures.push(...crash.violations.slice(0, 20));
+}
+if (hostile) {
+  rows.push(['hostile input', 'cases tried', String(hostile.cases)]);
+  rows.push(['hostile input', '5xx or broken connections', String(hostile.serverErrors)]);
+  rows.push(['hostile input', '4xx without the error envelope', String(hostile.badEnvelopes)]);
+  rows.push(['hostile input', 'server answering afterwards', hostile.aliveAfter ? 'yes' : 'NO']);
+  if (hostile.serverErrors > 0 || hostile.badEnvelopes > 0 || !hostile.aliveAfter) failures.push(...hostile.examples);
+  if (!hostile.aliveAfter) failures.push('the server did not answer after the hostile run');
+}
+if (load) {
+  rows.push(['sustained load', `requests in ${load.seconds} s, ${load.connections} connections`, load.requests.toLocaleString('en-US')]);
+  rows.push(['sustained load', 'errors (failed, timed out, non-2xx)', String(load.errors + load.non2xx)]);
+  rows.push(['sustained load', 'latency p50 / p99', `${load.p50Ms} ms / ${load.p99Ms} ms`]);
+  rows.push(['sustained load', 'memory after warm-up → after run', `${load.rssAfterWarmupMb} MB → ${load.rssAfterMb} MB (${load.memoryGrowthPercent >= 0 ? '+' : ''}${load.memoryGrowthPercent} %)`]);
+  rows.push(['sustained load', 'file descriptors after warm-up → after run', `${load.fdsAfterWarmup} → ${load.fdsAfter}`]);
+  if (load.errors + load.non2xx > 0) failures.push(`${load.errors + load.non2xx} requests failed under load`);
+  if (load.memoryGrowthPercent > 10) failures.push(`resident memory grew ${load.memoryGrowthPercent} % under load (limit 10 %)`);
+  if (load.fdsAfter > load.fdsAfterWarmup) failures.push(`file descriptors grew from ${load.fdsAfterWarmup} to ${load.fdsAfter}`);
+}
+
+console.log(`\nreliability — node ${process.version}\n`);
+console.log(formatTable(['campaign', 'measure', 'value'], rows));
+if (failures.length > 0) {
+  console.log('\nfailed:');
+  for (const failure of failures) console.log(`- ${failure}`);
+}
+const dir = path.resolve(import.meta.dirname, '..', 'bench', 'results');
+mkdirSync(dir, { recursive: true });
+const file = path.join(dir, `reliability-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+writeFileSync(file, `${JSON.stringify({ crash, hostile, load, failures }, null, 2)}\n`);
+console.log(`\nwritten: ${path.relative(process.cwd(), file)}`);
+process.exitCode = failures.length > 0 ? 1 : 0;

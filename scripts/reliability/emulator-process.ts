@@ -1,0 +1,148 @@
+// The emulator as a child process for the reliability campaigns, and a keep-alive HTTPS client
+// that trusts its CA. The CA is made before the first start, so the client knows it up front.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Pool } from 'undici';
+import { ensureTls } from '../../src/server/tls.js';
+
+const root = path.resolve(import.meta.dirname, '../..');
+export const API = 'api-version=7.6';
+
+export interface Admin {
+  tenantId: string;
+  clientId: string;
+  clientSecret: string;
+  objectId: string;
+}
+
+export interface Reply {
+  status: number;
+  body: any;
+  text: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export class EmulatorProcess {
+  child: ChildProcess | undefined;
+  url = '';
+  output = '';
+  #pool: Pool | undefined;
+  #ca = '';
+
+  private constructor(readonly dataDir: string) {}
+
+  /** A fresh data directory with its CA. */
+  static async create(prefix: string): Promise<EmulatorProcess> {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), prefix));
+    const emulator = new EmulatorProcess(dataDir);
+    emulator.#ca = (await ensureTls(dataDir, ['localhost'])).ca;
+    return emulator;
+  }
+
+  get admin(): Admin {
+    return JSON.parse(readFileSync(path.join(this.dataDir, 'admin.json'), 'utf8')) as Admin;
+  }
+
+  /** Starts `mhsm start` and waits for its listening line; what it printed before is kept in `output`. */
+  start(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<void> {
+    this.output = '';
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [path.join(root, 'bin/mhsm.js'), 'start', '--data-dir', this.dataDir, '--port', '0', ...args], {
+        env: { ...process.env, ...env },
+      });
+      this.child = child;
+      const timer = setTimeout(() => reject(new Error(`not listening after 30 s:\n${this.output}`)), 30_000);
+      const onData = (chunk: Buffer) => {
+        this.output += chunk.toString();
+        const match = /listening on (https:\/\/\S+)/.exec(this.output);
+        if (match && this.url !== match[1]) {
+          clearTimeout(timer);
+          this.url = match[1] as string;
+          void this.#pool?.destroy();
+          this.#pool = new Pool(this.url, { connections: 128, pipelining: 1, connect: { ca: this.#ca } });
+          resolve();
+        }
+      };
+      child.stdout.on('data', onData);
+      child.stderr.on('data', onData);
+      child.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        if (!this.url) reject(new Error(`exited (${code ?? signal}) before listening:\n${this.output}`));
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.child?.pid ?? 0;
+  }
+
+  /** Sends a signal and waits for the process to end. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill(signal);
+    const code = await exited;
+    this.url = '';
+    return code;
+  }
+
+  async request(method: string, route: string, options: { body?: unknown; raw?: string | Buffer; headers?: Record<string, string> } = {}): Promise<Reply> {
+    if (!this.#pool) throw new Error('the emulator is not running');
+    const payload = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
+    const response = await this.#pool.request({
+      method: method as 'GET',
+      path: route,
+      headers: { ...(payload === undefined ? {} : { 'content-type': 'application/json' }), ...options.headers },
+      body: payload,
+    });
+    const text = await response.body.text();
+    let body: unknown;
+    try {
+      body = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    return { status: response.statusCode, body, text, headers: response.headers };
+  }
+
+  async token(credentials: { tenantId: string; clientId: string; clientSecret: string } = this.admin): Promise<string> {
+    const form = new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: credentials.clientId,
+      client_secret: credentials.clientSecret,
+      scope: 'https://managedhsm.azure.net/.default',
+    });
+    const reply = await this.request('POST', `/${credentials.tenantId}/oauth2/v2.0/token`, {
+      raw: form.toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    if (reply.status !== 200) throw new Error(`no token: ${reply.status} ${reply.text}`);
+    return reply.body.access_token as string;
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    await this.#pool?.destroy();
+    this.#pool = undefined;
+  }
+
+  remove(): void {
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+/** Resident memory and open file descriptors of a process (Linux /proc). */
+export function processFootprint(pid: number): { rssMb: number; fds: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  let fds = 0;
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    fds = -1;
+  }
+  return { rssMb: Math.round(rssKb / 102.4) / 10, fds };
+}

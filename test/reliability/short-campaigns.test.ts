@@ -1,0 +1,31 @@
+// The short forms of the reliability campaigns (npm run reliability runs the long ones): a few
+// SIGKILLs under concurrent writes, a few hundred hostile requests, a few seconds of 64-connection
+// mixed load. Each checks what its long form checks.
+import { expect, it } from 'vitest';
+import { runCrashCampaign } from '../../scripts/reliability/crash.js';
+import { runHostileCampaign } from '../../scripts/reliability/hostile.js';
+import { runLoad } from '../../scripts/reliability/load.js';
+
+it('crash safety: every acknowledged change survives SIGKILL, nothing half-done, token and store agree', async () => {
+  const report = await runCrashCampaign({ kills: 3, lanes: 6 });
+  expect(report.violations).toEqual([]);
+  expect(report.kills).toBe(3);
+  expect(report.acknowledged).toBeGreaterThan(30);
+}, 180_000);
+
+it('hostile input: no 5xx, every 4xx with the error envelope, and the server still answers', async () => {
+  const report = await runHostileCampaign({ runs: 400 });
+  expect(report.examples).toEqual([]);
+  expect(report.cases).toBe(400);
+  expect(report.serverErrors).toBe(0);
+  expect(report.badEnvelopes).toBe(0);
+  expect(report.aliveAfter).toBe(true);
+}, 120_000);
+
+it('sustained load: 64 connections of mixed traffic without an error or a leaked descriptor', async () => {
+  const report = await runLoad({ seconds: 4, warmupSeconds: 2 });
+  expect(report.requests).toBeGreaterThan(1000);
+  expect(report.errors).toBe(0);
+  expect(report.non2xx).toBe(0);
+  expect(report.fdsAfter).toBeLessThanOrEqual(report.fdsAfterWarmup);
+}, 120_000);
