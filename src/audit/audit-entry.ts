@@ -44,13 +44,22 @@ const SIGNATURES: Readonly<Record<number, string>> = {
   503: 'ServiceUnavailable',
 };
 
+/** How much of an error message a line keeps: messages may repeat the caller's input. */
+const MAX_DESCRIPTION = 512;
+
 export function safeRequestUri(origin: string, url: string): string {
   // Concatenated, not resolved: a path that starts with '//' is a path here, not a host.
-  const parsed = new URL(`${origin}${url}`);
+  let parsed: URL;
+  try {
+    parsed = new URL(`${origin}${url}`);
+  } catch {
+    return `${origin}${url.split(/[?#]/)[0]}`.slice(0, 2048);
+  }
+  parsed.hash = '';
   for (const name of [...parsed.searchParams.keys()]) {
     if (!SAFE_QUERY.has(name.toLowerCase())) parsed.searchParams.delete(name);
   }
-  return parsed.toString();
+  return parsed.toString().slice(0, 2048);
 }
 
 export interface AuditContext {
@@ -72,7 +81,7 @@ export function auditEntry(request: FastifyRequest, reply: FastifyReply, context
     operationVersion: typeof apiVersion === 'string' ? apiVersion.slice(0, 32) : null,
     resultType: status < 400 ? 'Success' : 'Failure',
     resultSignature: SIGNATURES[status] ?? String(status),
-    ...(status >= 400 && context.errorMessage ? { resultDescription: context.errorMessage } : {}),
+    ...(status >= 400 && context.errorMessage ? { resultDescription: context.errorMessage.slice(0, MAX_DESCRIPTION) } : {}),
     durationMs: Math.round(reply.elapsedTime * 100) / 100,
     callerIpAddress: request.ip,
     requestId: request.id,

@@ -1,9 +1,8 @@
 // The audit log: one JSON line per data-plane request in DATA/audit/audit.log, rotated by size
-// (audit.log.1 is the newest rotated file), optionally copied to stdout. Writes are buffered and
-// asynchronous (sonic-boom): a request never waits for the disk.
-import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+// (audit.log.1 is the newest rotated file), optionally copied to stdout. Lines go through a write
+// stream: a request never waits for the disk.
+import { type WriteStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
-import SonicBoomModule from 'sonic-boom';
 import type { AuditEntry } from './audit-entry.js';
 
 export interface AuditLogOptions {
@@ -14,10 +13,6 @@ export interface AuditLogOptions {
   /** Also write each line to stdout. */
   stdout?: boolean;
 }
-
-// sonic-boom is CommonJS: its class is the module's default export at run time.
-const SonicBoom = SonicBoomModule as unknown as typeof SonicBoomModule.SonicBoom;
-type SonicBoom = InstanceType<typeof SonicBoom>;
 
 export const AUDIT_FILE = 'audit.log';
 const DEFAULT_MAX_BYTES = 10 * 1024 * 1024;
@@ -32,7 +27,7 @@ export class AuditLog {
   readonly #maxBytes: number;
   readonly #keep: number;
   readonly #stdout: boolean;
-  readonly #destination: SonicBoom;
+  #stream: WriteStream;
   #bytes: number;
 
   constructor(dataDir: string, options: AuditLogOptions = {}) {
@@ -43,34 +38,51 @@ export class AuditLog {
     this.#keep = options.keep ?? DEFAULT_KEEP;
     this.#stdout = options.stdout ?? false;
     this.#bytes = existsSync(this.file) ? statSync(this.file).size : 0;
-    this.#destination = new SonicBoom({ dest: this.file, append: true, mkdir: true, mode: 0o600, sync: false });
+    this.#stream = this.#open();
+  }
+
+  #open(): WriteStream {
+    const stream = createWriteStream(this.file, { flags: 'a', mode: 0o600 });
+    stream.on('error', (error) => process.stderr.write(`mhsm: audit log: ${error.message}\n`));
+    return stream;
   }
 
   record(entry: AuditEntry): void {
     const line = `${JSON.stringify(entry)}\n`;
     const bytes = Buffer.byteLength(line);
-    if (this.#bytes > 0 && this.#bytes + bytes > this.#maxBytes) this.#rotate();
-    this.#destination.write(line);
+    // A stream still opening its file has no descriptor yet to carry over a rename: rotate later.
+    if (this.#bytes > 0 && this.#bytes + bytes > this.#maxBytes && !this.#stream.pending) this.#rotate();
+    this.#stream.write(line);
     this.#bytes += bytes;
     if (this.#stdout) process.stdout.write(line);
   }
 
-  /** audit.log → audit.log.1 → … → audit.log.{keep}; the oldest goes. The open file moves with its name. */
+  /**
+   * audit.log → audit.log.1 → … → audit.log.{keep}; the oldest goes. The open stream keeps its
+   * descriptor, so what it still has to write lands in audit.log.1; a new audit.log is opened.
+   */
   #rotate(): void {
-    rmSync(`${this.file}.${this.#keep}`, { force: true });
-    for (let n = this.#keep - 1; n >= 1; n--) {
-      if (existsSync(`${this.file}.${n}`)) renameSync(`${this.file}.${n}`, `${this.file}.${n + 1}`);
-    }
-    renameSync(this.file, `${this.file}.1`);
-    this.#destination.reopen();
     this.#bytes = 0;
+    const old = this.#stream;
+    try {
+      if (existsSync(this.file)) {
+        rmSync(`${this.file}.${this.#keep}`, { force: true });
+        for (let n = this.#keep - 1; n >= 1; n--) {
+          if (existsSync(`${this.file}.${n}`)) renameSync(`${this.file}.${n}`, `${this.file}.${n + 1}`);
+        }
+        renameSync(this.file, `${this.file}.1`);
+      }
+    } catch (error) {
+      process.stderr.write(`mhsm: audit log rotation failed: ${(error as Error).message}\n`);
+    }
+    this.#stream = this.#open();
+    old.end();
   }
 
   /** Writes out what is buffered and closes the file. */
   close(): Promise<void> {
     return new Promise((resolve) => {
-      this.#destination.once('close', () => resolve());
-      this.#destination.end();
+      this.#stream.end(() => resolve());
     });
   }
 }

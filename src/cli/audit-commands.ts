@@ -10,6 +10,8 @@ import { ConfigError, DEFAULT_DATA_DIR, resolveDataDir } from './config.js';
 type Flags = { dataDir?: string; lines: string; follow?: boolean; json?: boolean };
 
 const FOLLOW_INTERVAL_MS = 200;
+/** More than the emulator keeps, so that a custom setting is covered too. */
+const ROTATED_FILES_LOOKED_AT = 20;
 
 function readable(line: string): string {
   let entry: AuditEntry;
@@ -29,32 +31,58 @@ function printer(json: boolean): (line: string) => void {
   return (line) => console.log(json ? line : readable(line));
 }
 
-/** Prints what is appended to `file` from `offset` on, until interrupted. */
+/** Reads `path` from `position` to its end; returns the text and the new position. */
+function readFrom(path: string, position: number): { text: string; position: number } {
+  const size = statSync(path).size;
+  if (size <= position) return { text: '', position };
+  const fd = openSync(path, 'r');
+  try {
+    const buffer = Buffer.alloc(size - position);
+    const read = readSync(fd, buffer, 0, buffer.length, position);
+    return { text: buffer.subarray(0, read).toString('utf8'), position: position + read };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Prints what is appended to `file` from `offset` on, until interrupted, across rotations. */
 function follow(file: string, offset: number, print: (line: string) => void): Promise<void> {
   return new Promise((resolve) => {
+    // A file is known by its inode and birth time: a removed file's inode number comes back soon.
+    const identity = (f: string) => {
+      const stat = statSync(f);
+      return { id: `${stat.ino}:${stat.birthtimeMs}`, born: stat.birthtimeMs };
+    };
+    let reading = existsSync(file) ? identity(file) : { id: '', born: Date.now() };
     let position = offset;
-    let inode = existsSync(file) ? statSync(file).ino : 0;
     let partial = '';
+    const emit = (text: string) => {
+      const lines = (partial + text).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) if (line !== '') print(line);
+    };
     const timer = setInterval(() => {
       if (!existsSync(file)) return;
-      const stat = statSync(file);
-      if (stat.ino !== inode || stat.size < position) {
-        inode = stat.ino; // rotated: the new file from its start
-        position = 0;
+      const current = identity(file);
+      if (current.id !== reading.id) {
+        // Rotated, perhaps several times since the last look: the rest of the file we were
+        // reading is now audit.log.N, and the files rotated after it come whole, oldest first.
+        const rotated = Array.from({ length: ROTATED_FILES_LOOKED_AT }, (_, i) => `${file}.${i + 1}`)
+          .filter((f) => existsSync(f))
+          .map((f) => ({ f, ...identity(f) }));
+        const ours = rotated.findIndex((r) => r.id === reading.id);
+        if (ours >= 0) emit(readFrom((rotated[ours] as { f: string }).f, position).text);
+        const newer = rotated.filter((r, i) => (ours >= 0 ? i < ours : r.born >= reading.born && r.id !== reading.id));
+        for (const r of newer.reverse()) emit(readFrom(r.f, 0).text);
         partial = '';
+        reading = current;
+        position = 0;
+      } else if (statSync(file).size < position) {
+        position = 0; // truncated in place
       }
-      if (stat.size === position) return;
-      const fd = openSync(file, 'r');
-      try {
-        const buffer = Buffer.alloc(stat.size - position);
-        readSync(fd, buffer, 0, buffer.length, position);
-        position = stat.size;
-        const lines = (partial + buffer.toString('utf8')).split('\n');
-        partial = lines.pop() ?? '';
-        for (const line of lines) if (line !== '') print(line);
-      } finally {
-        closeSync(fd);
-      }
+      const next = readFrom(file, position);
+      position = next.position;
+      emit(next.text);
     }, FOLLOW_INTERVAL_MS);
     const stop = () => {
       clearInterval(timer);

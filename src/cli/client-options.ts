@@ -9,8 +9,8 @@ export function addClientOptions(command: Command): Command {
   return command
     .option('--data-dir <dir>', `data directory of the running emulator (MHSM_DATA_DIR, default ${DEFAULT_DATA_DIR})`)
     .option('--url <url>', 'the emulator URL (default: the one running on the data directory)')
-    .option('--client-id <id>', "a principal's client id (default: the initial administrator in admin.json)")
-    .option('--client-secret <secret>', 'its client secret')
+    .option('--client-id <id>', "a principal's client id (MHSM_CLIENT_ID; default: the initial administrator in admin.json)")
+    .option('--client-secret <secret>', 'its client secret (MHSM_CLIENT_SECRET; prefer the variable: flags show in ps)')
     .option('--json', 'machine-readable output');
 }
 

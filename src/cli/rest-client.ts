@@ -7,6 +7,8 @@ import { SERVER_FILE } from '../server/emulator.js';
 import { ConfigError } from './config.js';
 
 export const API_VERSION = '7.6';
+/** RSA-4096 generation on a busy token takes seconds; a minute means something is wrong. */
+const REQUEST_TIMEOUT_MS = 60_000;
 
 export interface ClientFlags {
   url?: string | undefined;
@@ -48,8 +50,12 @@ export class RestClient {
     const serverFile = path.join(dataDir, SERVER_FILE);
     const url = flags.url ?? (existsSync(serverFile) ? (JSON.parse(readFileSync(serverFile, 'utf8')) as { url: string }).url : undefined);
     if (!url) throw new ConfigError(`no emulator is running on ${dataDir}; start one, or give --url`);
-    if ((flags.clientId === undefined) !== (flags.clientSecret === undefined)) throw new ConfigError('--client-id and --client-secret go together');
-    const credentials = flags.clientId ? { tenantId: admin.tenantId, clientId: flags.clientId, clientSecret: flags.clientSecret as string } : admin;
+    const clientId = flags.clientId ?? process.env.MHSM_CLIENT_ID;
+    const clientSecret = flags.clientSecret ?? process.env.MHSM_CLIENT_SECRET;
+    if ((clientId === undefined) !== (clientSecret === undefined)) {
+      throw new ConfigError('--client-id and --client-secret (MHSM_CLIENT_ID, MHSM_CLIENT_SECRET) go together');
+    }
+    const credentials = clientId ? { tenantId: admin.tenantId, clientId, clientSecret: clientSecret as string } : admin;
     return new RestClient(url.replace(/\/+$/, ''), readFileSync(caFile, 'utf8'), credentials);
   }
 
@@ -70,6 +76,7 @@ export class RestClient {
           resolve({ status: response.statusCode ?? 0, body: parsed });
         });
       });
+      request.setTimeout(REQUEST_TIMEOUT_MS, () => request.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
       request.on('error', (error) => reject(new ConfigError(`cannot reach the emulator at ${this.url}: ${error.message}`)));
       request.end(body);
     });
@@ -84,8 +91,8 @@ export class RestClient {
       scope: 'https://managedhsm.azure.net/.default',
     });
     const response = await this.#send('POST', `/${this.credentials.tenantId}/oauth2/v2.0/token`, form.toString(), { 'content-type': 'application/x-www-form-urlencoded' });
-    const body = response.body as { access_token?: string; error?: string; error_description?: string };
-    if (response.status !== 200 || !body.access_token) throw new ServiceError(response.status, body.error ?? 'invalid_client', body.error_description ?? 'no token');
+    const body = response.body as { access_token?: string; error?: string; error_description?: string } | undefined;
+    if (response.status !== 200 || typeof body?.access_token !== 'string') throw new ServiceError(response.status, body?.error ?? 'invalid_client', body?.error_description ?? `the token endpoint of ${this.url} gave no token`);
     this.#token = body.access_token;
     return this.#token;
   }
@@ -100,6 +107,10 @@ export class RestClient {
     if (response.status >= 400) {
       const error = (response.body as { error?: { code?: string; message?: string } } | undefined)?.error;
       throw new ServiceError(response.status, error?.code ?? `HTTP ${response.status}`, error?.message ?? 'the request failed');
+    }
+    // Every answer the commands read is a JSON object; a purge's 204 has no body.
+    if (response.status !== 204 && (typeof response.body !== 'object' || response.body === null)) {
+      throw new ServiceError(response.status, 'UnexpectedAnswer', `${method} ${route} answered ${response.status} without a JSON object; is ${this.url} the emulator?`);
     }
     return response.body as T;
   }

@@ -6,8 +6,9 @@ import type { ShiftableClock } from './clock.js';
 import type { KeyService } from './key-service.js';
 
 const OFFSET_MARKER = 'clock-offset-seconds';
-/** Ten years: far enough for any retention or rotation flow. */
+/** Ten years in one shift, a hundred in all: far enough for any retention or rotation flow. */
 const MAX_SHIFT_SECONDS = 10 * 366 * 86_400;
+const MAX_OFFSET_SECONDS = 10 * MAX_SHIFT_SECONDS;
 
 export interface ClockState {
   /** The emulator's time, ISO 8601. */
@@ -22,8 +23,14 @@ interface OffsetStore {
 
 /** Applies the offset a previous run left, before anything reads the clock. */
 export function restoreClockOffset(clock: ShiftableClock, store: OffsetStore): void {
-  const saved = Number(store.marker(OFFSET_MARKER) ?? 0);
-  if (Number.isInteger(saved) && saved > clock.offsetSeconds) clock.shift(saved - clock.offsetSeconds);
+  const text = store.marker(OFFSET_MARKER);
+  if (text === undefined) return;
+  const saved = /^\d{1,12}$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isInteger(saved) || saved > MAX_OFFSET_SECONDS) {
+    // Refusing to start beats running with time moved back, or so far ahead nothing works.
+    throw new Error(`the stored clock offset '${text.slice(0, 40)}' is not a number of seconds from 0 to ${MAX_OFFSET_SECONDS}`);
+  }
+  if (saved > clock.offsetSeconds) clock.shift(saved - clock.offsetSeconds);
 }
 
 export class ClockControl {
@@ -39,6 +46,9 @@ export class ClockControl {
 
   async shift(input: { days?: unknown; seconds?: unknown }): Promise<ClockState & { purged: string[]; rotated: string[] }> {
     const seconds = shiftSeconds(input);
+    if (this.clock.offsetSeconds + seconds > MAX_OFFSET_SECONDS) {
+      throw new HsmError('BadParameter', `the clock may run at most ${MAX_OFFSET_SECONDS / 86_400} days ahead in all; it is ${this.clock.offsetSeconds / 86_400} days ahead now`);
+    }
     this.clock.shift(seconds);
     this.store.setMarker(OFFSET_MARKER, String(this.clock.offsetSeconds));
     const { purged, rotated } = await this.keys.maintain();

@@ -45,7 +45,7 @@ function family(kty: unknown): 'RSA' | 'EC' | 'oct' {
     case 'oct-HSM':
       return 'oct';
     default:
-      throw new HsmError('BadParameter', `key.kty: must be one of RSA, RSA-HSM, EC, EC-HSM, oct, oct-HSM, not ${JSON.stringify(kty)}`);
+      throw new HsmError('BadParameter', `key.kty: must be one of RSA, RSA-HSM, EC, EC-HSM, oct, oct-HSM, not ${JSON.stringify(kty)?.slice(0, 60)}`);
   }
 }
 
@@ -76,7 +76,7 @@ export function keyMaterialFromJwk(jwk: JsonWebKeyInput): { spec: KeySpec; mater
     }
     case 'EC': {
       const curve = typeof jwk.crv === 'string' ? JWK_CURVES[jwk.crv] : undefined;
-      if (!curve) throw new HsmError('BadParameter', `key.crv: must be one of P-256, P-256K, P-384, P-521, not ${JSON.stringify(jwk.crv)}`);
+      if (!curve) throw new HsmError('BadParameter', `key.crv: must be one of P-256, P-256K, P-384, P-521, not ${JSON.stringify(jwk.crv)?.slice(0, 60)}`);
       const size = CURVES[curve].fieldBytes;
       const point = Buffer.concat([Buffer.from([4]), fixed(bytes(jwk, 'x'), size, 'x'), fixed(bytes(jwk, 'y'), size, 'y')]);
       return { spec: { type: 'ec', curve }, material: { type: 'ec', curve, privateValue: fixed(bytes(jwk, 'd'), size, 'd'), point } };

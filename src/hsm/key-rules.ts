@@ -140,6 +140,6 @@ export function specForCreate(kty: unknown, keySize: unknown, crv: unknown, keyO
       return wantsHmac(keyOps) ? { type: 'generic-secret', bits } : { type: 'aes', bits };
     }
     default:
-      throw bad(`kty: must be one of RSA-HSM, EC-HSM, oct-HSM (or RSA, EC, oct), not ${JSON.stringify(kty)}`);
+      throw bad(`kty: must be one of RSA-HSM, EC-HSM, oct-HSM (or RSA, EC, oct), not ${JSON.stringify(kty)?.slice(0, 60)}`);
   }
 }

@@ -25,8 +25,8 @@ export function parseIpRule(text: unknown, field: string): string {
   const [address = '', prefixText, extra] = text.trim().split('/');
   const family = isIP(address);
   const max = family === 4 ? 32 : 128;
-  const prefix = prefixText === undefined ? max : Number(prefixText);
-  if (family === 0 || extra !== undefined || !/^\d{1,3}$/.test(String(prefix)) || prefix > max) {
+  const prefix = prefixText === undefined ? max : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : Number.NaN;
+  if (family === 0 || extra !== undefined || !Number.isInteger(prefix) || prefix > max) {
     throw bad(`${field}: '${String(text).slice(0, 60)}' is not an IPv4 or IPv6 address or CIDR range`);
   }
   return `${address.toLowerCase()}/${prefix}`;

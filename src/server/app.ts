@@ -73,9 +73,13 @@ function targetScope(request: FastifyRequest, operation: OperationName): string 
   }
 }
 
+/** A Host header that is a host name or address with an optional port, nothing else. */
+const HOST_HEADER = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
 /** https://host[:port] as the client addressed us, for kids, nextLinks and issuers. */
 export function originOf(request: FastifyRequest): string {
-  return `https://${request.headers.host ?? 'localhost'}`;
+  const host = request.headers.host;
+  return `https://${typeof host === 'string' && HOST_HEADER.test(host) ? host : 'localhost'}`;
 }
 
 export function buildApp(options: AppOptions): FastifyInstance {

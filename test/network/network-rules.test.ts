@@ -7,7 +7,7 @@ describe('network rules', () => {
     expect(parseIpRule('10.0.0.0/8', 'r')).toBe('10.0.0.0/8');
     expect(parseIpRule('FD00::/8', 'r')).toBe('fd00::/8');
     expect(parseIpRule('::1', 'r')).toBe('::1/128');
-    for (const bad of ['10.0.0.0/33', '::/129', '10.0.0.0/8/1', 'host', '1.2.3.4/-1', '', 5]) {
+    for (const bad of ['10.0.0.0/33', '::/129', '10.0.0.0/8/1', 'host', '1.2.3.4/-1', '1.2.3.4/', '1.2.3.4/-0', '1.2.3.4/ 8', '', 5]) {
       expect(() => parseIpRule(bad, 'ipRules[0]')).toThrow(/^ipRules\[0\]: /);
     }
     // The service's shape {value} is read too.
