@@ -18,7 +18,10 @@ let crash: CrashReport | undefined;
 let hostile: HostileReport | undefined;
 let load: LoadReport | undefined;
 if (wanted('crash')) crash = await runCrashCampaign({ kills: int('RELIABILITY_KILLS', 24), log: progress });
-if (wanted('hostile')) hostile = await runHostileCampaign({ runs: int('RELIABILITY_CASES', 10_000) });
+if (wanted('hostile')) {
+  const seed = Number.parseInt(process.env.RELIABILITY_SEED ?? '', 10);
+  hostile = await runHostileCampaign({ runs: int('RELIABILITY_CASES', 10_000), ...(Number.isNaN(seed) ? {} : { seed }) });
+}
 if (wanted('load')) load = await runLoad({ seconds: int('RELIABILITY_LOAD_SECONDS', 60), warmupSeconds: 15 });
 
 const failures: string[] = [];
@@ -30,7 +33,7 @@ if (crash) {
   if (crash.violations.length > 0) failures.push(...crash.violations.slice(0, 20));
 }
 if (hostile) {
-  rows.push(['hostile input', 'cases tried', String(hostile.cases)]);
+  rows.push(['hostile input', `cases tried (seed ${hostile.seed})`, String(hostile.cases)]);
   rows.push(['hostile input', '5xx or broken connections', String(hostile.serverErrors)]);
   rows.push(['hostile input', '4xx without the error envelope', String(hostile.badEnvelopes)]);
   rows.push(['hostile input', 'server answering afterwards', hostile.aliveAfter ? 'yes' : 'NO']);

@@ -11,6 +11,8 @@ import { ALGORITHMS } from '../../src/hsm/algorithms/registry.js';
 import { EmulatorProcess, type Reply } from './emulator-process.js';
 
 export interface HostileReport {
+  /** fast-check's seed: the same seed generates the same cases. */
+  seed: number;
   cases: number;
   /** Requests whose connection broke instead of answering (allowed only for oversize bodies, which the server refuses before reading them whole). */
   connectionErrors: number;
@@ -137,7 +139,8 @@ const encoding = fc.oneof(
 
 export async function runHostileCampaign(options: { runs: number; seed?: number; concurrency?: number }): Promise<HostileReport> {
   const emulator = await EmulatorProcess.create('mhsm-hostile-');
-  const report: HostileReport = { cases: 0, connectionErrors: 0, serverErrors: 0, badEnvelopes: 0, aliveAfter: false, examples: [] };
+  const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const report: HostileReport = { seed, cases: 0, connectionErrors: 0, serverErrors: 0, badEnvelopes: 0, aliveAfter: false, examples: [] };
   try {
     await emulator.start();
     const admin = emulator.admin;
@@ -196,7 +199,7 @@ export async function runHostileCampaign(options: { runs: number; seed?: number;
         const separator = route.includes('?') ? '&' : '?';
         return { method, path: v ? `${route}${separator}${v}` : route, auth: a, contentType, body: method === 'GET' || method === 'HEAD' ? undefined : payload };
       }),
-      { numRuns: options.runs, ...(options.seed === undefined ? {} : { seed: options.seed }) },
+      { numRuns: options.runs, seed },
     );
 
     const check = (c: Case, reply: Reply) => {
@@ -244,6 +247,10 @@ export async function runHostileCampaign(options: { runs: number; seed?: number;
     );
     const after = await emulator.request('GET', '/keys?api-version=7.6', { headers: { authorization: headers.valid as string } });
     report.aliveAfter = after.status === 200 && emulator.child?.exitCode === null;
+    // The server's own account of each unexpected failure.
+    for (const line of emulator.output.split('\n')) {
+      if (line.includes('unexpected failure') && report.examples.length < 20) report.examples.push(`server log: ${line.slice(0, 800)}`);
+    }
     return report;
   } finally {
     await emulator.close();

@@ -11,8 +11,10 @@ import { type KeySpec, type TokenKey, isKeyPair } from '../token/key-spec.js';
 import type { Token } from '../token/token.js';
 import type { CipherResult } from './algorithms/types.js';
 import type { Clock } from './clock.js';
+import { isPkcs11Error } from '../native/errors.js';
 import { HsmError, fromTokenError } from './errors.js';
 import { keyMaterialFromJwk, publicJwk, publicPartsFromJwk } from './jwk.js';
+import { checkKeyMaterial } from './key-material-check.js';
 import { BACKUP_FORMAT, type VersionBackup, decodeBackup, encodeBackup } from './key-backup.js';
 import { TRUSTED_WRAPPING_KEY } from '../token/trusted-wrapping-key.js';
 import { decryptWith, encryptWith, signDigest, verifyDigest } from './key-crypto.js';
@@ -60,6 +62,9 @@ export const MAX_PAGE = 25;
 
 /** CKA_LABEL of every token object the key service makes: reconciliation touches only these. */
 export const TOKEN_OBJECT_LABEL = 'mhsm-key';
+
+/** What a token answers to key material it will not take. */
+const REFUSED_MATERIAL: ReadonlySet<string> = new Set(['CKR_ATTRIBUTE_VALUE_INVALID', 'CKR_TEMPLATE_INCONSISTENT', 'CKR_DOMAIN_PARAMS_INVALID', 'CKR_KEY_SIZE_RANGE']);
 
 /** Every Managed HSM key can leave the token only wrapped under its trusted key (backups). */
 const KEY_OBJECT_OPTIONS = { exportPolicy: 'wrap-with-trusted', label: TOKEN_OBJECT_LABEL } as const;
@@ -110,10 +115,19 @@ export class KeyService {
     checkKeyName(name);
     if (typeof input.jwk !== 'object' || input.jwk === null) throw new HsmError('BadParameter', 'key: required, a JSON Web Key');
     const { spec, material } = keyMaterialFromJwk(input.jwk);
+    checkKeyMaterial(material);
     const keyOps = keyOperations(spec, input.jwk.key_ops);
     this.#assertNameUsable(name);
     const prepared = this.#prepareVersion(input.attributes, input.tags, input.releasePolicy);
-    const tokenKey = await this.#tokenCall(`import key ${name}`, () => this.token.importKey(spec, material, KEY_OBJECT_OPTIONS));
+    const tokenKey = await this.#tokenCall(`import key ${name}`, () =>
+      this.token.importKey(spec, material, KEY_OBJECT_OPTIONS).catch((error: unknown) => {
+        // Material that passed our checks and the token still refuses is the caller's, not ours.
+        if (isPkcs11Error(error) && REFUSED_MATERIAL.has(error.code)) {
+          throw new HsmError('BadParameter', `key: the token refused this key material (${error.code})`, { cause: error });
+        }
+        throw error;
+      }),
+    );
     return this.#commitVersion(name, spec, tokenKey, keyOps, prepared);
   }
 

@@ -130,6 +130,7 @@ describe('bad input gets a 4xx envelope naming the problem, and the server keeps
     ['POST', `/rng?${API}`, { count: 129 }, 400, 'BadParameter', /^count: must be a whole number from 1 to 128/],
     ['POST', `/nothing/here?${API}`, {}, 404, 'NotFound', /is not an operation of this service/],
     ['GET', `/keys/%ZZ?${API}`, undefined, 400, 'BadParameter', /a %-escape is malformed/],
+    ['PUT', `/keys/not-a-key?${API}`, { key: { kty: 'EC', crv: 'P-256', x: 'A'.repeat(43), y: 'A'.repeat(43), d: 'Aw' } }, 400, 'BadParameter', /^key: x and y are not the public point of d on P-256/],
     ['GET', `/keys/${'x'.repeat(2000)}?${API}`, undefined, 400, 'BadParameter', /longer than any name/],
   ] as const)('%s %s', async (method, route, body, status, code, message) => {
     await expectError(await call(method, route, body), status, code, message);
