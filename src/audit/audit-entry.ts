@@ -49,17 +49,17 @@ const MAX_DESCRIPTION = 512;
 
 export function safeRequestUri(origin: string, url: string): string {
   // Concatenated, not resolved: a path that starts with '//' is a path here, not a host.
-  let parsed: URL;
-  try {
-    parsed = new URL(`${origin}${url}`);
-  } catch {
-    return `${origin}${url.split(/[?#]/)[0]}`.slice(0, 2048);
+  const target = url.split('#')[0] ?? '';
+  const at = target.indexOf('?');
+  const path = at < 0 ? target : target.slice(0, at);
+  const query = at < 0 ? '' : target.slice(at + 1);
+  if (query === '') return `${origin}${path}`.slice(0, 2048);
+  const kept = new URLSearchParams();
+  for (const [name, value] of new URLSearchParams(query)) {
+    if (SAFE_QUERY.has(name.toLowerCase())) kept.append(name, value);
   }
-  parsed.hash = '';
-  for (const name of [...parsed.searchParams.keys()]) {
-    if (!SAFE_QUERY.has(name.toLowerCase())) parsed.searchParams.delete(name);
-  }
-  return parsed.toString().slice(0, 2048);
+  const rest = kept.toString();
+  return `${origin}${path}${rest ? `?${rest}` : ''}`.slice(0, 2048);
 }
 
 export interface AuditContext {

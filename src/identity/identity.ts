@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { type JWK, SignJWT, calculateJwkThumbprint, exportJWK, importPKCS8, importSPKI, jwtVerify } from 'jose';
 import type { Clock } from '../hsm/clock.js';
-import type { AccessStore } from '../store/access-store.js';
+import type { AccessStore, PrincipalRecord } from '../store/access-store.js';
 import { hashSecret, secretMatches } from './secrets.js';
 
 export const TOKEN_LIFETIME_SECONDS = 3600;
@@ -56,6 +56,9 @@ interface VerifiedToken {
 
 export class Identity {
   readonly #verified = new Map<string, VerifiedToken>();
+  /** Principals by client id, read from the store once and dropped when anything changed it. */
+  readonly #principalCache = new Map<string, PrincipalRecord | null>();
+  #storeVersion = -1;
 
   private constructor(
     readonly tenantId: string,
@@ -125,7 +128,7 @@ export class Identity {
     }
     const clientId = form.get('client_id') ?? '';
     const secret = form.get('client_secret') ?? '';
-    const principal = this.principals.principalByClientId(clientId);
+    const principal = this.#principal(clientId);
     if (!principal || !(await secretMatches(secret, principal.secretHash))) {
       throw new IdentityError('invalid_client', 'AADSTS7000215: Invalid client secret or unknown client_id.');
     }
@@ -160,7 +163,7 @@ export class Identity {
       this.#verified.delete(token);
       throw new IdentityError('invalid_token', 'the bearer token is expired or not yet valid');
     }
-    const principal = this.principals.principalByClientId(claims.appid);
+    const principal = this.#principal(claims.appid);
     if (!principal || principal.objectId !== claims.oid) {
       this.#verified.delete(token);
       throw new IdentityError('invalid_token', 'the bearer token names a principal this tenant does not have');
@@ -170,6 +173,21 @@ export class Identity {
       this.#verified.set(token, claims);
     }
     return { objectId: principal.objectId, clientId: principal.clientId, tenantId: this.tenantId };
+  }
+
+  #principal(clientId: string): PrincipalRecord | undefined {
+    const version = this.principals.changesByOthers();
+    if (version !== this.#storeVersion) {
+      this.#principalCache.clear();
+      this.#storeVersion = version;
+    }
+    let principal = this.#principalCache.get(clientId);
+    if (principal === undefined) {
+      principal = this.principals.principalByClientId(clientId) ?? null;
+      if (this.#principalCache.size >= VERIFIED_CACHE_SIZE) this.#principalCache.clear();
+      this.#principalCache.set(clientId, principal);
+    }
+    return principal ?? undefined;
   }
 
   async #verifySignedToken(token: string, port: number): Promise<VerifiedToken> {

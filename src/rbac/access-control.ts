@@ -88,16 +88,56 @@ function globMatches(pattern: string, action: string): boolean {
   return true;
 }
 
-function matches(patterns: readonly string[], action: string): boolean {
-  return patterns.some((pattern) => globMatches(pattern, action));
+/** A permission's action lists, lower-cased once: exact actions in a set, wildcards apart. */
+class ActionMatcher {
+  readonly #exact = new Set<string>();
+  readonly #patterns: string[] = [];
+
+  constructor(actions: readonly string[]) {
+    for (const action of actions) {
+      if (action.includes('*')) this.#patterns.push(action.toLowerCase());
+      else this.#exact.add(action.toLowerCase());
+    }
+  }
+
+  matches(action: string): boolean {
+    return this.#exact.has(action) || this.#patterns.some((pattern) => globMatches(pattern, action));
+  }
 }
 
-function grants(definition: RoleDefinitionRecord, action: string): boolean {
-  return definition.permissions.some((p) => matches(p.dataActions, action) && !matches(p.notDataActions, action));
+/** A definition ready to answer: allowed when a permission grants the action and does not take it away. */
+type CompiledDefinition = Array<{ allow: ActionMatcher; deny: ActionMatcher }>;
+
+function compile(definition: RoleDefinitionRecord): CompiledDefinition {
+  return definition.permissions.map((p) => ({ allow: new ActionMatcher(p.dataActions), deny: new ActionMatcher(p.notDataActions) }));
+}
+
+function grants(definition: CompiledDefinition, action: string): boolean {
+  const lower = action.toLowerCase();
+  return definition.some((p) => p.allow.matches(lower) && !p.deny.matches(lower));
 }
 
 export class AccessControl {
+  /** Compiled definitions and each principal's assignments, kept until something changes them. */
+  readonly #compiled = new Map<string, CompiledDefinition | null>();
+  readonly #assignments = new Map<string, RoleAssignmentRecord[]>();
+  #storeVersion = -1;
+
   constructor(private readonly store: AccessStore) {}
+
+  /** Drops the caches: after our own writes, or when another connection wrote. */
+  #invalidate(): void {
+    this.#compiled.clear();
+    this.#assignments.clear();
+  }
+
+  #fresh(): void {
+    const version = this.store.changesByOthers();
+    if (version !== this.#storeVersion) {
+      this.#invalidate();
+      this.#storeVersion = version;
+    }
+  }
 
   /**
    * The first start of a data directory assigns the initial administrator the Administrator role
@@ -115,16 +155,33 @@ export class AccessControl {
       }
       this.store.setMarker(INITIAL_ASSIGNMENTS_MARKER, manualActivation ? 'manual-activation' : 'default');
     });
+    this.#invalidate();
   }
 
   /** Whether any of the principal's assignments covering `scope` grants `action`. */
   isAllowed(principalId: string, action: string, scope: string): boolean {
-    for (const assignment of this.store.roleAssignmentsOf(principalId)) {
+    this.#fresh();
+    let assignments = this.#assignments.get(principalId);
+    if (!assignments) {
+      assignments = this.store.roleAssignmentsOf(principalId);
+      this.#assignments.set(principalId, assignments);
+    }
+    for (const assignment of assignments) {
       if (!covers(assignment.scope, scope)) continue;
-      const definition = this.#definition(assignment.roleDefinitionName);
+      const definition = this.#compiledDefinition(assignment.roleDefinitionName);
       if (definition && grants(definition, action)) return true;
     }
     return false;
+  }
+
+  #compiledDefinition(name: string): CompiledDefinition | undefined {
+    let compiled = this.#compiled.get(name);
+    if (compiled === undefined) {
+      const definition = this.#definition(name);
+      compiled = definition ? compile(definition) : null;
+      this.#compiled.set(name, compiled);
+    }
+    return compiled ?? undefined;
   }
 
   /** Throws the service's AccessDenied unless the principal may perform `action` at `scope`. */
@@ -178,6 +235,7 @@ export class AccessControl {
       assignableScopes: ['/'],
     };
     this.store.putRoleDefinition(record);
+    this.#invalidate();
     return { ...record, type: 'CustomRole' };
   }
 
@@ -187,6 +245,7 @@ export class AccessControl {
     const inUse = this.store.assignmentsOfRole(definition.name);
     if (inUse > 0) throw new HsmError('Conflict', `The role definition is used by ${inUse} role assignment(s); delete them first`);
     this.store.removeRoleDefinition(definition.name);
+    this.#invalidate();
     return definition;
   }
 
@@ -228,12 +287,14 @@ export class AccessControl {
       .find((a) => sameScope(a.scope, scope) && a.roleDefinitionName === definition.name);
     if (duplicate) throw new HsmError('Conflict', `The role assignment already exists as ${duplicate.name}`);
     this.store.addRoleAssignment(record);
+    this.#invalidate();
     return record;
   }
 
   deleteRoleAssignment(name: string, scope: string): RoleAssignmentRecord {
     const assignment = this.getRoleAssignment(name, scope);
     this.store.removeRoleAssignment(assignment.name);
+    this.#invalidate();
     return assignment;
   }
 }

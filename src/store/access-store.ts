@@ -56,6 +56,12 @@ export interface AccessStore {
   addRoleAssignment(assignment: RoleAssignmentRecord): void;
   removeRoleAssignment(name: string): boolean;
 
+  /**
+   * A number that changes whenever another connection (a `mhsm principal` command) has committed
+   * a change since the last call, so that caches of this connection's readers know to refresh.
+   */
+  changesByOthers(): number;
+
   /** Runs `work` as one transaction: all of its writes or none. */
   atomically<T>(work: () => T): T;
 

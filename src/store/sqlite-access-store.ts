@@ -40,6 +40,10 @@ export class SqliteAccessStore implements AccessStore {
     private readonly db: Database.Database,
   ) {}
 
+  changesByOthers(): number {
+    return this.sql('PRAGMA data_version').pluck().get() as number;
+  }
+
   atomically<T>(work: () => T): T {
     return this.db.transaction(work)();
   }

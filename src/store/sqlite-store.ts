@@ -231,16 +231,12 @@ export class SqliteMetadataStore implements MetadataStore {
 
   addVersion(version: KeyVersionRecord, key: { recoverableDays: number }): void {
     this.#db.transaction(() => {
-      this.#db
-        .prepare('INSERT INTO keys (name, recoverable_days) VALUES (?, ?) ON CONFLICT (name) DO NOTHING')
-        .run(version.name, key.recoverableDays);
+      this.#sql('INSERT INTO keys (name, recoverable_days) VALUES (?, ?) ON CONFLICT (name) DO NOTHING').run(version.name, key.recoverableDays);
       const seq = (this.#sql('SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM key_versions WHERE name = ?').get(version.name) as { seq: number }).seq;
-      this.#db
-        .prepare(
-          `INSERT INTO key_versions (name, version, seq, token_id, spec, public_jwk, key_ops, enabled, not_before, expires,
-             exportable, release_policy, tags, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
+      this.#sql(
+        `INSERT INTO key_versions (name, version, seq, token_id, spec, public_jwk, key_ops, enabled, not_before, expires,
+           exportable, release_policy, tags, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
           version.name,
           version.version,
           seq,
