@@ -13,6 +13,7 @@ import { ensureTls } from '../src/server/tls.js';
 import { Token } from '../src/token/token.js';
 import { formatTable } from './bench/measure.js';
 import { measureLatency, measurePair } from './bench/latency.js';
+import { processFootprint } from './reliability/emulator-process.js';
 
 const DURATION_MS = Number.parseInt(process.env.BENCH_MS ?? '', 10) || 500;
 const ROUNDS = Number.parseInt(process.env.BENCH_ROUNDS ?? '', 10) || 5;
@@ -68,11 +69,6 @@ async function stopServer(server: Server): Promise<string> {
   server.child.kill('SIGTERM');
   await exited;
   return /event loop delay: max ([\d.]+) ms/.exec(server.output())?.[1] ?? 'n/a';
-}
-
-function residentMb(pid: number | undefined): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }
 
 let server = await startServer();
@@ -198,7 +194,7 @@ let next = 0;
 const getRightAfter = await measureLatency(() => api('GET', `/keys/scale-${next++ % SCALE_KEYS}?${API}`), 16, 2000);
 await new Promise((resolve) => setTimeout(resolve, 5000));
 const getAmong = await measureLatency(() => api('GET', `/keys/scale-${next++ % SCALE_KEYS}?${API}`), 16, 2000);
-const rssAfterLoad = residentMb(server.child.pid);
+const rssAfterLoad = processFootprint(server.child.pid ?? 0).rssMb;
 const scaleEventLoopMaxMs = await stopServer(server);
 await pool.close();
 server = await startServer();
@@ -206,7 +202,7 @@ pool = new Pool(server.url, { connections: 4, pipelining: 1, connect: { ca } });
 bearer = await token();
 await api('GET', `/keys/scale-${SCALE_KEYS - 1}?${API}`);
 const restartMs = server.startedInMs;
-const rssAfterRestart = residentMb(server.child.pid);
+const rssAfterRestart = processFootprint(server.child.pid ?? 0).rssMb;
 await stopServer(server);
 await pool.close();
 

@@ -4,6 +4,7 @@
 import { HsmError } from './errors.js';
 import type { ShiftableClock } from './clock.js';
 import type { KeyService } from './key-service.js';
+import type { MarkerStore } from '../store/access-store.js';
 
 const OFFSET_MARKER = 'clock-offset-seconds';
 /** Ten years in one shift, a hundred in all: far enough for any retention or rotation flow. */
@@ -16,13 +17,8 @@ export interface ClockState {
   offsetSeconds: number;
 }
 
-interface OffsetStore {
-  marker(name: string): string | undefined;
-  setMarker(name: string, value: string): void;
-}
-
 /** Applies the offset a previous run left, before anything reads the clock. */
-export function restoreClockOffset(clock: ShiftableClock, store: OffsetStore): void {
+export function restoreClockOffset(clock: ShiftableClock, store: MarkerStore): void {
   const text = store.marker(OFFSET_MARKER);
   if (text === undefined) return;
   const saved = /^\d{1,12}$/.test(text) ? Number(text) : Number.NaN;
@@ -36,7 +32,7 @@ export function restoreClockOffset(clock: ShiftableClock, store: OffsetStore): v
 export class ClockControl {
   constructor(
     private readonly clock: ShiftableClock,
-    private readonly store: OffsetStore,
+    private readonly store: MarkerStore,
     private readonly keys: KeyService,
   ) {}
 

@@ -1,6 +1,7 @@
 // HSM settings (GET /settings, PATCH /settings/{name}): named boolean values kept as the strings
 // "true" and "false", as the service does.
 import { HsmError } from './errors.js';
+import type { MarkerStore } from '../store/access-store.js';
 
 export interface Setting {
   name: string;
@@ -13,15 +14,10 @@ const KNOWN: Readonly<Record<string, string>> = {
   AllowKeyManagementOperationsThroughARM: 'false',
 };
 
-interface SettingStore {
-  marker(name: string): string | undefined;
-  setMarker(name: string, value: string): void;
-}
-
 const markerOf = (name: string) => `setting:${name}`;
 
 export class Settings {
-  constructor(private readonly store: SettingStore) {}
+  constructor(private readonly store: MarkerStore) {}
 
   list(): Setting[] {
     return Object.keys(KNOWN).map((name) => this.get(name));

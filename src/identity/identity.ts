@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { type JWK, SignJWT, calculateJwkThumbprint, exportJWK, importPKCS8, importSPKI, jwtVerify } from 'jose';
 import type { Clock } from '../hsm/clock.js';
 import type { AccessStore, PrincipalRecord } from '../store/access-store.js';
+import { ExternalChanges } from '../store/external-changes.js';
 import { hashSecret, secretMatches } from './secrets.js';
 
 export const TOKEN_LIFETIME_SECONDS = 3600;
@@ -58,7 +59,7 @@ export class Identity {
   readonly #verified = new Map<string, VerifiedToken>();
   /** Principals by client id, read from the store once and dropped when anything changed it. */
   readonly #principalCache = new Map<string, PrincipalRecord | null>();
-  #storeVersion = -1;
+  readonly #externalChanges: ExternalChanges;
 
   private constructor(
     readonly tenantId: string,
@@ -69,7 +70,9 @@ export class Identity {
     private readonly clock: Clock,
     /** Principals live in the store, where `mhsm principal` adds and removes them. */
     private readonly principals: AccessStore,
-  ) {}
+  ) {
+    this.#externalChanges = new ExternalChanges(principals);
+  }
 
   /** Loads the tenant from the data directory, making the signing key and admin.json on first start. */
   static async open(dataDir: string, resource: string, clock: Clock, principals: AccessStore): Promise<Identity> {
@@ -176,11 +179,7 @@ export class Identity {
   }
 
   #principal(clientId: string): PrincipalRecord | undefined {
-    const version = this.principals.changesByOthers();
-    if (version !== this.#storeVersion) {
-      this.#principalCache.clear();
-      this.#storeVersion = version;
-    }
+    if (this.#externalChanges.happened()) this.#principalCache.clear();
     let principal = this.#principalCache.get(clientId);
     if (principal === undefined) {
       principal = this.principals.principalByClientId(clientId) ?? null;

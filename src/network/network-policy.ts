@@ -1,20 +1,16 @@
 // The network rules in force: set at start (flags or a config file), changed at run time by an
 // administrator, kept in the store so that a restart keeps them.
 import { NetworkAcl, type NetworkRules, OPEN_NETWORK, parseNetworkRules } from './network-rules.js';
+import type { MarkerStore } from '../store/access-store.js';
 
 const RULES_MARKER = 'network-rules';
-
-interface RulesStore {
-  marker(name: string): string | undefined;
-  setMarker(name: string, value: string): void;
-}
 
 export class NetworkPolicy {
   #acl: NetworkAcl;
 
   /** `configured`: rules given at start, which replace the kept ones; otherwise the kept ones apply. */
   constructor(
-    private readonly store: RulesStore,
+    private readonly store: MarkerStore,
     configured?: NetworkRules,
   ) {
     const kept = store.marker(RULES_MARKER);

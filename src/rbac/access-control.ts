@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { HsmError } from '../hsm/errors.js';
 import type { AccessStore, Permission, RoleAssignmentRecord, RoleDefinitionRecord } from '../store/access-store.js';
+import { ExternalChanges } from '../store/external-changes.js';
 import { BUILT_IN_ROLES, BUILT_IN_ROLE_LIST, builtInRole } from './built-in-roles.js';
 import { covers, parseScope, sameScope } from './scopes.js';
 
@@ -121,9 +122,11 @@ export class AccessControl {
   /** Compiled definitions and each principal's assignments, kept until something changes them. */
   readonly #compiled = new Map<string, CompiledDefinition | null>();
   readonly #assignments = new Map<string, RoleAssignmentRecord[]>();
-  #storeVersion = -1;
+  readonly #externalChanges: ExternalChanges;
 
-  constructor(private readonly store: AccessStore) {}
+  constructor(private readonly store: AccessStore) {
+    this.#externalChanges = new ExternalChanges(store);
+  }
 
   /** Drops the caches: after our own writes, or when another connection wrote. */
   #invalidate(): void {
@@ -131,13 +134,6 @@ export class AccessControl {
     this.#assignments.clear();
   }
 
-  #fresh(): void {
-    const version = this.store.changesByOthers();
-    if (version !== this.#storeVersion) {
-      this.#invalidate();
-      this.#storeVersion = version;
-    }
-  }
 
   /**
    * The first start of a data directory assigns the initial administrator the Administrator role
@@ -160,7 +156,7 @@ export class AccessControl {
 
   /** Whether any of the principal's assignments covering `scope` grants `action`. */
   isAllowed(principalId: string, action: string, scope: string): boolean {
-    this.#fresh();
+    if (this.#externalChanges.happened()) this.#invalidate();
     let assignments = this.#assignments.get(principalId);
     if (!assignments) {
       assignments = this.store.roleAssignmentsOf(principalId);

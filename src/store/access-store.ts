@@ -69,3 +69,6 @@ export interface AccessStore {
   marker(name: string): string | undefined;
   setMarker(name: string, value: string): void;
 }
+
+/** The part of the store that keeps single named values (settings, the clock offset, network rules). */
+export type MarkerStore = Pick<AccessStore, 'marker' | 'setMarker'>;
