@@ -9,7 +9,7 @@ export type TokenConfig =
   /** SoftHSM2 provisioned in the data directory. */
   | { kind: 'embedded' }
   /** Any PKCS#11 module and an existing token on it. */
-  | { kind: 'module'; modulePath: string; label: string; pin: string };
+  | { kind: 'module'; modulePath: string; label: string; pin: string; soPin?: string | undefined };
 
 export interface Config {
   dataDir: string;
@@ -34,6 +34,7 @@ export interface ConfigFlags {
   module?: string | undefined;
   tokenLabel?: string | undefined;
   pin?: string | undefined;
+  soPin?: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -110,15 +111,16 @@ export function resolveConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = proce
   const modulePath = pick(flags.module, env.MHSM_MODULE);
   const label = pick(flags.tokenLabel, env.MHSM_TOKEN_LABEL);
   const pin = pick(flags.pin, env.MHSM_PIN);
+  const soPin = pick(flags.soPin, env.MHSM_SO_PIN);
 
   if (modulePath === undefined) {
-    if (label !== undefined || pin !== undefined) {
-      throw new ConfigError('--token-label and --pin (MHSM_TOKEN_LABEL, MHSM_PIN) go with --module (MHSM_MODULE)');
+    if (label !== undefined || pin !== undefined || soPin !== undefined) {
+      throw new ConfigError('--token-label, --pin and --so-pin (MHSM_TOKEN_LABEL, MHSM_PIN, MHSM_SO_PIN) go with --module (MHSM_MODULE)');
     }
     return { dataDir, token: { kind: 'embedded' }, server };
   }
   const missing = [label === undefined && '--token-label (MHSM_TOKEN_LABEL)', pin === undefined && '--pin (MHSM_PIN)'].filter(Boolean);
   if (missing.length > 0) throw new ConfigError(`--module needs ${missing.join(' and ')}`);
   if ((label as string).length > 32) throw new ConfigError('--token-label must be at most 32 characters (a PKCS#11 token label)');
-  return { dataDir, token: { kind: 'module', modulePath: path.resolve(modulePath), label: label as string, pin: pin as string }, server };
+  return { dataDir, token: { kind: 'module', modulePath: path.resolve(modulePath), label: label as string, pin: pin as string, soPin }, server };
 }

@@ -6,13 +6,14 @@ import { TokenError } from '../token/errors.js';
 import type { Token } from '../token/token.js';
 import { startEmulator } from '../server/emulator.js';
 import { ConfigError, type ConfigFlags, DEFAULT_DATA_DIR, resolveConfig } from './config.js';
-import { openConfiguredToken } from './open-token.js';
+import { openConfiguredToken, openConfiguredTokenWithSecrets } from './open-token.js';
 import { addAuditCommands } from './audit-commands.js';
 import { addClockCommands } from './clock-commands.js';
 import { addNetworkCommands } from './network-commands.js';
 import { addKeyCommands } from './key-commands.js';
 import { addRoleCommands } from './role-commands.js';
 import { addSettingsCommands } from './settings-commands.js';
+import { addSecurityDomainCommands } from './sd-commands.js';
 import { ServiceError } from './rest-client.js';
 import { addPrincipalCommands } from './principal-commands.js';
 import { PrincipalError } from '../identity/principals.js';
@@ -23,7 +24,8 @@ function addTokenOptions(command: Command): Command {
     .option('--data-dir <dir>', `data directory (MHSM_DATA_DIR, default ${DEFAULT_DATA_DIR})`)
     .option('--module <path>', 'PKCS#11 module to use instead of the embedded SoftHSM2 (MHSM_MODULE)')
     .option('--token-label <label>', 'label of the token in that module (MHSM_TOKEN_LABEL)')
-    .option('--pin <pin>', 'user PIN of that token (MHSM_PIN; prefer the variable: flags show in ps)');
+    .option('--pin <pin>', 'user PIN of that token (MHSM_PIN; prefer the variable: flags show in ps)')
+    .option('--so-pin <pin>', "security-officer PIN of that token, for the security domain's activation (MHSM_SO_PIN; prefer the variable)");
 }
 
 async function withToken<T>(flags: ConfigFlags, use: (token: Token) => Promise<T>): Promise<T> {
@@ -65,14 +67,25 @@ export function buildProgram(): Command {
     )
     .action(async (flags: ConfigFlags) => {
       const config = resolveConfig(flags);
-      await withToken(flags, async (token) => {
+      const { token, secrets } = await openConfiguredTokenWithSecrets(config);
+      try {
         const stopped = waitForSignal(); // listening before the URL is printed
-        const emulator = await startEmulator(config.dataDir, token, config.server);
+        const emulator = await startEmulator(config.dataDir, token, config.server, secrets);
         for (const line of tokenReport(token)) console.log(line);
         const { removedOrphans, missing } = emulator.reconciliation;
         if (removedOrphans > 0) console.log(`start-up: removed ${removedOrphans} token objects that no committed key version named`);
         for (const version of missing) {
           console.error(`mhsm: warning: key ${version.name} version ${version.version} has no key material in the token; it cannot be used`);
+        }
+        const { activation } = emulator;
+        if (activation.ceremony) {
+          console.log(
+            `security domain: activated on first start with 3 keys and quorum 2; the domain file and the keys that recover this HSM are in ${activation.ceremony.dir}`,
+          );
+        } else if (activation.warning) {
+          console.error(`mhsm: warning: ${activation.warning}`);
+        } else if (activation.state === 'NotActivated') {
+          console.log('security domain: not activated; download the security domain (mhsm sd download) or upload one (mhsm sd upload) to activate the HSM');
         }
         console.log(`data directory: ${config.dataDir}`);
         console.log(`CA certificate: ${emulator.caPath}`);
@@ -81,7 +94,9 @@ export function buildProgram(): Command {
         const signal = await stopped;
         console.log(`${signal}: stopping`);
         await emulator.close();
-      });
+      } finally {
+        token.close();
+      }
     });
 
   addTokenOptions(program.command('capabilities'))
@@ -109,6 +124,7 @@ export function buildProgram(): Command {
   addKeyCommands(program);
   addRoleCommands(program);
   addSettingsCommands(program);
+  addSecurityDomainCommands(program);
   return program;
 }
 

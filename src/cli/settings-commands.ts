@@ -8,7 +8,7 @@ import { textTable } from './text-table.js';
 function readableStatus(status: EmulatorStatus): string[] {
   const levels = (level: string) => status.algorithms.filter((a) => a.level === level).map((a) => a.name);
   return [
-    `activation:   ${status.activation.state} (initial roles: ${status.activation.initialRoles})`,
+    `activation:   ${status.activation.state} (security domain: ${status.activation.securityDomain}; initial roles: ${status.activation.initialRoles})`,
     `token:        '${status.token.label}' (${status.token.manufacturer} ${status.token.model}, serial ${status.token.serialNumber})`,
     `module:       ${status.token.module}, ${status.token.mechanisms} mechanisms`,
     `native:       ${levels('native').join(' ')}`,

@@ -1,6 +1,5 @@
 // The domain's errors: one code per condition the service reports, mapped to HTTP in server/.
-import { isPkcs11Error } from '../native/errors.js';
-import { TokenError } from '../token/errors.js';
+import { TokenError, tokenFailureCode } from '../token/errors.js';
 
 export type HsmErrorCode =
   | 'BadParameter'
@@ -46,10 +45,9 @@ const INPUT_ERRORS: Readonly<Record<string, string>> = {
  */
 export function fromTokenError(error: unknown, context: string): Error {
   if (error instanceof HsmError) return error;
-  if (isPkcs11Error(error)) {
-    const message = INPUT_ERRORS[error.code];
-    if (message) return new HsmError('BadParameter', `${context}: ${message}`, { cause: error });
-  }
+  const code = tokenFailureCode(error);
+  const message = code === undefined ? undefined : INPUT_ERRORS[code];
+  if (message) return new HsmError('BadParameter', `${context}: ${message}`, { cause: error });
   if (error instanceof TokenError && error.code === 'OBJECT_NOT_FOUND') {
     return new HsmError('KeyNotFound', `${context}: the key material is missing from the token`, { cause: error });
   }

@@ -11,13 +11,12 @@ import { type KeySpec, type TokenKey, isKeyPair } from '../token/key-spec.js';
 import type { Token } from '../token/token.js';
 import type { CipherResult } from './algorithms/types.js';
 import type { Clock } from './clock.js';
-import { isPkcs11Error } from '../native/errors.js';
 import { HsmError, fromTokenError } from './errors.js';
-import { keyMaterialFromJwk, publicJwk, publicPartsFromJwk } from './jwk.js';
+import { tokenFailureCode } from '../token/errors.js';
+import { keyMaterialFromJwk, publicJwk } from './jwk.js';
 import { checkKeyMaterial } from './key-material-check.js';
-import { BACKUP_FORMAT, type VersionBackup, decodeBackup, encodeBackup } from './key-backup.js';
-import { TRUSTED_WRAPPING_KEY } from '../token/trusted-wrapping-key.js';
 import { decryptWith, encryptWith, signDigest, verifyDigest } from './key-crypto.js';
+import { KEY_OBJECT_OPTIONS, TOKEN_OBJECT_LABEL } from './key-objects.js';
 import { type RotationPolicy, checkRotationPolicy, rotationDue } from './rotation-policy.js';
 import { durationSeconds } from './durations.js';
 import { type CheckedAttributes, type KeyOperation, checkAttributes, checkKeyName, checkTags, keyOperations, specForCreate } from './key-rules.js';
@@ -59,15 +58,12 @@ export interface KeyServiceOptions {
 }
 
 export const MAX_PAGE = 25;
+export { TOKEN_OBJECT_LABEL } from './key-objects.js';
 
-/** CKA_LABEL of every token object the key service makes: reconciliation touches only these. */
-export const TOKEN_OBJECT_LABEL = 'mhsm-key';
 
 /** What a token answers to key material it will not take. */
 const REFUSED_MATERIAL: ReadonlySet<string> = new Set(['CKR_ATTRIBUTE_VALUE_INVALID', 'CKR_TEMPLATE_INCONSISTENT', 'CKR_DOMAIN_PARAMS_INVALID', 'CKR_KEY_SIZE_RANGE']);
 
-/** Every Managed HSM key can leave the token only wrapped under its trusted key (backups). */
-const KEY_OBJECT_OPTIONS = { exportPolicy: 'wrap-with-trusted', label: TOKEN_OBJECT_LABEL } as const;
 
 export interface Reconciliation {
   /** Token objects no committed version names (a crash between making them and committing). */
@@ -122,8 +118,9 @@ export class KeyService {
     const tokenKey = await this.#tokenCall(`import key ${name}`, () =>
       this.token.importKey(spec, material, KEY_OBJECT_OPTIONS).catch((error: unknown) => {
         // Material that passed our checks and the token still refuses is the caller's, not ours.
-        if (isPkcs11Error(error) && REFUSED_MATERIAL.has(error.code)) {
-          throw new HsmError('BadParameter', `key: the token refused this key material (${error.code})`, { cause: error });
+        const code = tokenFailureCode(error);
+        if (code !== undefined && REFUSED_MATERIAL.has(code)) {
+          throw new HsmError('BadParameter', `key: the token refused this key material (${code})`, { cause: error });
         }
         throw error;
       }),
@@ -237,69 +234,6 @@ export class KeyService {
       if (!present.has(hex)) missing.push(...this.store.versionsByTokenId(id));
     }
     return { removedOrphans, missing };
-  }
-
-  // ---- backup and restore -------------------------------------------------------------------
-
-  /** Every version of the key, its material wrapped under the token's trusted wrapping key. */
-  async backup(name: string): Promise<Buffer> {
-    const key = this.#liveKey(name);
-    const mechanism = { type: await this.#backupMechanism() };
-    const versions: VersionBackup[] = [];
-    // Oldest first, so that a restore makes the same version the newest.
-    for (const version of this.store.versionsOldestFirst(key.name)) {
-      const wrapped = await this.#tokenCall(`backup key ${name}`, () => this.token.wrapKey(TRUSTED_WRAPPING_KEY, mechanism, this.#tokenKey(version)));
-      const { name: _name, tokenId: _tokenId, ...fields } = version;
-      versions.push({ ...fields, wrapped: wrapped.toString('base64url') });
-    }
-    return encodeBackup({
-      format: BACKUP_FORMAT,
-      hsm: this.token.description.serialNumber,
-      name: key.name,
-      recoverableDays: key.recoverableDays,
-      rotationPolicy: key.rotationPolicy,
-      versions,
-    });
-  }
-
-  /** Restores a backup made by this HSM under its own name and version ids; 409 if the name is taken. */
-  async restore(blob: Buffer): Promise<KeyView> {
-    const backup = decodeBackup(blob);
-    if (this.store.getKey(backup.name)) throw new HsmError('Conflict', `Key ${backup.name} already exists; delete and purge it before restoring`);
-    const mechanism = { type: await this.#backupMechanism() };
-    const made: TokenKey[] = [];
-    try {
-      for (const version of backup.versions) {
-        const tokenKey = await this.#tokenCall(`restore key ${backup.name}`, () =>
-          this.token.unwrapKey(TRUSTED_WRAPPING_KEY, mechanism, Buffer.from(version.wrapped, 'base64url'), version.spec, KEY_OBJECT_OPTIONS),
-        );
-        made.push(tokenKey);
-        if (version.publicJwk) await this.token.createPublicKey(tokenKey, publicPartsFromJwk(version.publicJwk), TOKEN_OBJECT_LABEL);
-      }
-      backup.versions.forEach((version, index) => {
-        const { wrapped: _wrapped, ...fields } = version;
-        this.store.addVersion({ ...fields, name: backup.name, tokenId: (made[index] as TokenKey).id }, { recoverableDays: backup.recoverableDays });
-      });
-      if (backup.rotationPolicy !== undefined) this.store.setRotationPolicy(backup.name, backup.rotationPolicy);
-    } catch (error) {
-      this.store.removeKey(backup.name);
-      for (const tokenKey of made) await this.token.destroyKey(tokenKey).catch(() => undefined);
-      throw error instanceof HsmError ? error : new HsmError('BadParameter', 'value: this backup cannot be restored into this HSM', { cause: error });
-    }
-    return this.get(backup.name);
-  }
-
-  /** The wrap mechanism for backups, once the token is known to be able to make them. */
-  async #backupMechanism(): Promise<number> {
-    const mechanism = this.token.capabilities.aesKeyWrapPad;
-    if (mechanism === undefined) throw new HsmError('NotSupported', 'backup needs AES key wrap with padding, which this token lacks');
-    if (!(await this.token.hasKey(TRUSTED_WRAPPING_KEY))) {
-      throw new HsmError(
-        'NotSupported',
-        `backup needs a trusted wrapping key in the token: an AES-256 key with CKA_TRUSTED, CKA_ID '${TRUSTED_WRAPPING_KEY.id.toString()}', made by the security officer`,
-      );
-    }
-    return mechanism;
   }
 
   // ---- rotation -----------------------------------------------------------------------------

@@ -11,6 +11,10 @@ import type { ClockControl } from '../hsm/clock-control.js';
 import type { NetworkPolicy } from '../network/network-policy.js';
 import type { Settings } from '../hsm/settings.js';
 import { registerSettingsRoutes } from './routes/settings.js';
+import { originOf } from './origin.js';
+import { registerSecurityDomainRoutes } from './routes/security-domain.js';
+import { NOT_ACTIVATED_MESSAGE, type SecurityDomain } from '../hsm/security-domain/security-domain.js';
+import type { SingleKeyBackup } from '../hsm/backup/single-key-backup.js';
 import type { EmulatorStatus } from './status.js';
 import { registerEmulatorRoutes } from './routes/emulator.js';
 import { callerAddress } from '../network/network-rules.js';
@@ -27,6 +31,8 @@ export const BODY_LIMIT = 1024 * 1024;
 
 export interface AppOptions {
   keys: KeyService;
+  backups: SingleKeyBackup;
+  domain: SecurityDomain;
   identity: Identity;
   access: AccessControl;
   clock: ClockControl;
@@ -71,15 +77,6 @@ function targetScope(request: FastifyRequest, operation: OperationName): string 
     case 'path':
       return routeScope(request.routeOptions.config.scopePrefix ?? '/', request.params);
   }
-}
-
-/** A Host header that is a host name or address with an optional port, nothing else. */
-const HOST_HEADER = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
-
-/** https://host[:port] as the client addressed us, for kids, nextLinks and issuers. */
-export function originOf(request: FastifyRequest): string {
-  const host = request.headers.host;
-  return `https://${typeof host === 'string' && HOST_HEADER.test(host) ? host : 'localhost'}`;
 }
 
 export function buildApp(options: AppOptions): FastifyInstance {
@@ -159,6 +156,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
     if (request.is404) return undefined;
     const operation = request.routeOptions.config?.operation;
     if (!operation) throw new HsmError('AccessDenied', `Not authorized to access ${request.method} ${request.routeOptions.url ?? ''}`);
+    // Until the security domain is downloaded (or uploaded), the HSM answers only its
+    // security-domain endpoints and the emulator's own: it has nothing to authorize against.
+    if (!options.domain.isActive && !OPERATIONS[operation].beforeActivation) throw new HsmError('Forbidden', NOT_ACTIVATED_MESSAGE);
     options.access.authorize(request.caller.objectId, OPERATIONS[operation].action, targetScope(request, operation));
     return undefined;
   });
@@ -184,7 +184,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
 
   registerIdentityRoutes(app, options.identity);
-  registerKeyRoutes(app, options.keys);
+  registerKeyRoutes(app, options.keys, options.backups);
+  registerSecurityDomainRoutes(app, options.domain);
   registerRbacRoutes(app, options.access);
   registerEmulatorRoutes(app, options.clock, options.network, options.status);
   registerSettingsRoutes(app, options.settings);

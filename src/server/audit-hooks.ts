@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { auditEntry } from '../audit/audit-entry.js';
 import type { AuditLog } from '../audit/audit-log.js';
-import { originOf } from './app.js';
+import { originOf } from './origin.js';
 import { OPERATIONS } from './operations.js';
 
 declare module 'fastify' {

@@ -17,7 +17,10 @@ import { SqliteMetadataStore } from '../store/sqlite-store.js';
 import type { Token } from '../token/token.js';
 import { buildApp } from './app.js';
 import { statusOf } from './status.js';
-import { ensureTls } from './tls.js';
+import { certifyPublicKey, ensureTls } from './tls.js';
+import { SecurityDomain } from '../hsm/security-domain/security-domain.js';
+import { type CeremonyResult, runFirstStartCeremony } from '../hsm/security-domain/first-start-ceremony.js';
+import { SingleKeyBackup } from '../hsm/backup/single-key-backup.js';
 
 export interface ServerConfig {
   host: string;
@@ -40,8 +43,23 @@ export interface ServerConfig {
   network?: NetworkRules;
 }
 
+/** Secrets of the token that the server needs beyond its user PIN. */
+export interface TokenSecrets {
+  /** The security officer's PIN: activation makes the domain's CKA_TRUSTED key with it. */
+  soPin?: string | undefined;
+}
+
+export interface ActivationReport {
+  state: 'Active' | 'NotActivated';
+  /** The first start ran the activation ceremony itself. */
+  ceremony?: CeremonyResult;
+  /** Why the HSM was left not activated, when the user did not ask for that. */
+  warning?: string;
+}
+
 export interface RunningEmulator {
   url: string;
+  activation: ActivationReport;
   /** What start-up found when it compared the store with the token. */
   reconciliation: Reconciliation;
   caPath: string;
@@ -56,7 +74,7 @@ export const SERVER_FILE = 'server.json';
 /** How often keys past their retention are purged and keys due for rotation are rotated. */
 const MAINTENANCE_INTERVAL_MS = 60_000;
 
-export async function startEmulator(dataDir: string, token: Token, config: ServerConfig): Promise<RunningEmulator> {
+export async function startEmulator(dataDir: string, token: Token, config: ServerConfig, secrets: TokenSecrets = {}): Promise<RunningEmulator> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const clock = new ShiftableClock();
   const store = new SqliteMetadataStore(path.join(dataDir, 'metadata.db'));
@@ -67,6 +85,11 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     const identity = await Identity.open(dataDir, `https://${config.dnsSuffix}`, clock, store.access);
     const access = new AccessControl(store.access);
     access.bootstrap(identity.admin.objectId, config.manualActivation ?? false);
+    const domain = await SecurityDomain.open(token, store.access, (spki, subject) => certifyPublicKey(dataDir, spki, subject), clock, {
+      soPin: secrets.soPin,
+      initialAdminObjectId: identity.admin.objectId,
+    });
+    const activation = await activateOnFirstStart(domain, dataDir, config.manualActivation ?? false, secrets.soPin !== undefined);
     const tls = await ensureTls(dataDir, ['localhost', '127.0.0.1', '::1', config.host, `${config.name}.${config.dnsSuffix}`, `*.${config.dnsSuffix}`]);
     let port = config.port;
     const audit = new AuditLog(dataDir, config.audit);
@@ -74,13 +97,15 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     const network = new NetworkPolicy(store.access, config.network);
     const app = buildApp({
       keys,
+      backups: new SingleKeyBackup(token, store, keys, domain),
+      domain,
       identity,
       access,
       audit,
       clock: clockControl,
       network,
       settings: new Settings(store.access),
-      status: () => statusOf({ token, store, access: store.access, clock: clockControl, network }),
+      status: () => statusOf({ token, store, access: store.access, clock: clockControl, network, domain }),
       port: () => port,
       https: { key: tls.key, cert: tls.cert },
       logLevel: process.env.MHSM_LOG_LEVEL ?? 'warn',
@@ -108,6 +133,7 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     const serverFile = path.join(dataDir, SERVER_FILE);
     writeFileSync(serverFile, `${JSON.stringify({ url, pid: process.pid })}\n`, { mode: 0o600 });
     return {
+      activation,
       reconciliation,
       url,
       caPath: tls.caPath,
@@ -130,4 +156,24 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     await store.close();
     throw error;
   }
+}
+
+/**
+ * A data directory's first start: the ceremony, unless the user asked for a manual activation
+ * (then the HSM waits for a download or an upload) or the token's SO PIN is not known.
+ */
+async function activateOnFirstStart(domain: SecurityDomain, dataDir: string, manual: boolean, haveSoPin: boolean): Promise<ActivationReport> {
+  const summary = domain.summary();
+  if (!summary.firstStart) return { state: summary.state };
+  if (manual) {
+    domain.markNotActivated();
+    return { state: 'NotActivated' };
+  }
+  if (!haveSoPin) {
+    return {
+      state: 'NotActivated',
+      warning: "the HSM is not activated: activation makes the security domain's CKA_TRUSTED wrapping key, which needs the token's security-officer PIN (--so-pin or MHSM_SO_PIN)",
+    };
+  }
+  return { state: 'Active', ceremony: await runFirstStartCeremony(domain, dataDir) };
 }

@@ -11,9 +11,12 @@ export interface OperationRule {
   scope: ScopeSource;
   /** The operationName the service writes in its audit log. */
   auditName: string;
+  /** Answered before the HSM is activated: the security domain's endpoints and the emulator's own. */
+  beforeActivation?: true;
 }
 
 const rule = (action: DataAction, scope: ScopeSource, auditName: string): OperationRule => ({ action, scope, auditName });
+const early = (action: DataAction, scope: ScopeSource, auditName: string): OperationRule => ({ action, scope, auditName, beforeActivation: true });
 
 export const OPERATIONS = {
   createKey: rule(A.keysCreate, 'key', 'KeyCreate'),
@@ -48,25 +51,26 @@ export const OPERATIONS = {
   getRoleAssignment: rule(A.roleAssignmentsRead, 'path', 'RoleAssignmentGet'),
   createRoleAssignment: rule(A.roleAssignmentsWrite, 'path', 'RoleAssignmentCreate'),
   deleteRoleAssignment: rule(A.roleAssignmentsDelete, 'path', 'RoleAssignmentDelete'),
-  // Operations whose routes arrive with the security-domain, backup and settings work.
-  downloadSecurityDomain: rule(A.securityDomainDownload, 'hsm', 'SecurityDomainDownload'),
-  securityDomainDownloadStatus: rule(A.securityDomainDownloadRead, 'hsm', 'SecurityDomainDownloadStatus'),
-  getTransferKey: rule(A.securityDomainTransferKeyRead, 'hsm', 'SecurityDomainTransferKeyGet'),
-  uploadSecurityDomain: rule(A.securityDomainUpload, 'hsm', 'SecurityDomainUpload'),
-  securityDomainUploadStatus: rule(A.securityDomainUploadRead, 'hsm', 'SecurityDomainUploadStatus'),
+  downloadSecurityDomain: early(A.securityDomainDownload, 'hsm', 'SecurityDomainDownload'),
+  securityDomainDownloadStatus: early(A.securityDomainDownloadRead, 'hsm', 'SecurityDomainDownloadStatus'),
+  getTransferKey: early(A.securityDomainTransferKeyRead, 'hsm', 'SecurityDomainTransferKeyGet'),
+  uploadSecurityDomain: early(A.securityDomainUpload, 'hsm', 'SecurityDomainUpload'),
+  securityDomainUploadStatus: early(A.securityDomainUploadRead, 'hsm', 'SecurityDomainUploadStatus'),
+  // Operations whose routes arrive with the full backup work.
   startFullBackup: rule(A.backupStart, 'hsm', 'BackupCreate'),
   fullBackupStatus: rule(A.backupStatus, 'hsm', 'BackupStatus'),
   startFullRestore: rule(A.restoreStart, 'hsm', 'RestoreCreate'),
   restoreStatus: rule(A.restoreStatus, 'hsm', 'RestoreStatus'),
   selectiveKeyRestore: rule(A.keysRestore, 'key', 'SelectiveKeyRestore'),
+  // Settings.
   getSettings: rule(A.settingsRead, 'hsm', 'SettingsGet'),
   updateSetting: rule(A.settingsWrite, 'hsm', 'SettingsUpdate'),
   // The emulator's own: administrators, through the settings actions of their role.
-  getStatus: rule(A.settingsRead, 'hsm', 'EmulatorStatusGet'),
-  getClock: rule(A.settingsRead, 'hsm', 'EmulatorClockGet'),
-  shiftClock: rule(A.settingsWrite, 'hsm', 'EmulatorClockShift'),
-  getNetworkRules: rule(A.settingsRead, 'hsm', 'EmulatorNetworkRulesGet'),
-  setNetworkRules: rule(A.settingsWrite, 'hsm', 'EmulatorNetworkRulesSet'),
+  getStatus: early(A.settingsRead, 'hsm', 'EmulatorStatusGet'),
+  getClock: early(A.settingsRead, 'hsm', 'EmulatorClockGet'),
+  shiftClock: early(A.settingsWrite, 'hsm', 'EmulatorClockShift'),
+  getNetworkRules: early(A.settingsRead, 'hsm', 'EmulatorNetworkRulesGet'),
+  setNetworkRules: early(A.settingsWrite, 'hsm', 'EmulatorNetworkRulesSet'),
 } as const satisfies Record<string, OperationRule>;
 
 export type OperationName = keyof typeof OPERATIONS;

@@ -7,9 +7,10 @@ import type { NetworkRules } from '../network/network-rules.js';
 import type { AccessStore } from '../store/access-store.js';
 import type { MetadataStore } from '../store/metadata-store.js';
 import type { Token } from '../token/token.js';
+import type { SecurityDomain } from '../hsm/security-domain/security-domain.js';
 
 export interface EmulatorStatus {
-  activation: { state: 'Active'; initialRoles: string };
+  activation: { state: 'Active' | 'NotActivated'; securityDomain: 'downloaded' | 'uploaded' | 'legacy' | 'none'; downloadable: boolean; initialRoles: string };
   token: { label: string; manufacturer: string; model: string; serialNumber: string; module: string; mechanisms: number };
   algorithms: Array<{ name: string; level: string; detail: string }>;
   counts: { keys: number; deletedKeys: number; keyVersions: number; principals: number; roleAssignments: number; customRoleDefinitions: number };
@@ -17,11 +18,19 @@ export interface EmulatorStatus {
   network: NetworkRules;
 }
 
-export function statusOf(parts: { token: Token; store: MetadataStore; access: AccessStore; clock: ClockControl; network: NetworkPolicy }): EmulatorStatus {
+const ORIGIN_NAMES = { download: 'downloaded', upload: 'uploaded', legacy: 'legacy' } as const;
+
+export function statusOf(parts: { token: Token; store: MetadataStore; access: AccessStore; clock: ClockControl; network: NetworkPolicy; domain: SecurityDomain }): EmulatorStatus {
   const { description } = parts.token;
   const counts = parts.store.counts();
+  const domain = parts.domain.summary();
   return {
-    activation: { state: 'Active', initialRoles: parts.access.marker('initial-role-assignments') ?? 'default' },
+    activation: {
+      state: domain.state,
+      securityDomain: domain.origin === undefined ? 'none' : ORIGIN_NAMES[domain.origin],
+      downloadable: domain.downloadable,
+      initialRoles: parts.access.marker('initial-role-assignments') ?? 'default',
+    },
     token: {
       label: description.label,
       manufacturer: description.manufacturerId,

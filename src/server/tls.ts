@@ -104,3 +104,30 @@ export async function ensureTls(dataDir: string, names: readonly string[]): Prom
   if (!new X509Certificate(certPem).verify(new X509Certificate(caPem).publicKey)) throw new Error('the new server certificate does not verify under the CA');
   return { key, cert: certPem, ca: caPem, caPath };
 }
+
+/**
+ * A certificate from the local CA for a public key held elsewhere (the security domain's transfer
+ * key, whose private half is in the token): the form in which the Azure CLI reads that key.
+ */
+export async function certifyPublicKey(dataDir: string, spkiDer: Buffer, subject: string): Promise<Buffer> {
+  mkdirSync(path.join(dataDir, 'tls'), { recursive: true, mode: 0o700 });
+  const ca = await loadOrCreateCa(path.join(dataDir, 'ca.pem'), path.join(dataDir, 'tls', 'ca-key.pem'));
+  const publicKey = await webcrypto.subtle.importKey('spki', spkiDer, { name: 'RSA-OAEP', hash: 'SHA-256' }, true, ['encrypt']);
+  const now = Date.now();
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^[89a-f]/, '1'),
+    subject,
+    issuer: ca.cert.subject,
+    notBefore: new Date(now - DAY_MS),
+    notAfter: new Date(now + 365 * DAY_MS),
+    signingKey: ca.key,
+    publicKey,
+    signingAlgorithm: ALGORITHM,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyEncipherment | x509.KeyUsageFlags.dataEncipherment, true),
+      await x509.AuthorityKeyIdentifierExtension.create(ca.cert),
+    ],
+  });
+  return Buffer.from(cert.rawData);
+}

@@ -6,7 +6,6 @@ import path from 'node:path';
 import { CKF, CKU } from './constants.js';
 import { TokenError } from './errors.js';
 import { acquireModule, releaseModule } from './module-registry.js';
-import { ensureTrustedWrappingKey } from './trusted-wrapping-key.js';
 
 /** Where distributions put libsofthsm2: Debian/Ubuntu, Fedora/RHEL, Homebrew, /usr/local. */
 export const SOFTHSM_MODULE_CANDIDATES = [
@@ -113,8 +112,8 @@ export async function provisionEmbeddedToken(dataDir: string, env: NodeJS.Proces
   process.env.SOFTHSM2_CONF = configPath;
   const module = acquireModule(modulePath);
   try {
+    // The trusted wrapping key is no longer made here: the security domain installs its own.
     if (!(await hasToken(module, pins.label))) await initialiseToken(module, pins);
-    await ensureTrustedWrappingKey(module, await slotOf(module, pins.label), pins.soPin);
   } finally {
     releaseModule(module);
   }
@@ -122,14 +121,6 @@ export async function provisionEmbeddedToken(dataDir: string, env: NodeJS.Proces
 }
 
 type Module = ReturnType<typeof acquireModule>;
-
-async function slotOf(module: Module, label: string): Promise<number> {
-  for (const slot of module.getSlotList(true)) {
-    const info = await module.getTokenInfo(slot);
-    if ((info.flags & CKF.TOKEN_INITIALIZED) !== 0 && info.label === label) return slot;
-  }
-  throw new TokenError('TOKEN_NOT_FOUND', `token '${label}' is not in the SoftHSM2 token directory`);
-}
 
 async function hasToken(module: Module, label: string): Promise<boolean> {
   for (const slot of module.getSlotList(true)) {

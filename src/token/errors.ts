@@ -5,6 +5,7 @@ export type TokenErrorCode =
   | 'MODULE_UNAVAILABLE'
   | 'TOKEN_NOT_FOUND'
   | 'PIN_INCORRECT'
+  | 'SO_PIN_INCORRECT'
   | 'OBJECT_NOT_FOUND'
   | 'OBJECT_AMBIGUOUS'
   | 'TOKEN_CLOSED';
@@ -36,4 +37,12 @@ export function isSessionLost(error: unknown): boolean {
 /** A cached object handle no longer names an object. */
 export function isHandleInvalid(error: unknown): boolean {
   return isPkcs11Error(error) && HANDLE_INVALID.has(error.code);
+}
+
+/**
+ * The CKR_* name of a failed token call, or undefined for any other error: what the layers above
+ * the token read, so that none of them needs the addon's error objects.
+ */
+export function tokenFailureCode(error: unknown): string | undefined {
+  return isPkcs11Error(error) ? error.code : undefined;
 }

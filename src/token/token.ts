@@ -22,6 +22,7 @@ import {
 } from './key-spec.js';
 import { type ExportPolicy, type KeyMaterial, type KeyTemplateOptions, importTemplate, keyPairTemplate, publicObjectTemplate, secretKeyTemplate } from './key-templates.js';
 import { acquireModule, releaseModule } from './module-registry.js';
+import { trustedKeyTemplate } from './trusted-wrapping-key.js';
 import { SessionPool } from './session-pool.js';
 
 export interface TokenOptions {
@@ -62,6 +63,15 @@ export interface KeyProtection {
   alwaysSensitive: boolean;
   neverExtractable: boolean;
   wrapWithTrusted: boolean;
+}
+
+/** The shape of a key's secret part, as the token reports it. */
+export interface SecretShape {
+  keyType: number;
+  modulus?: Buffer;
+  publicExponent?: Buffer;
+  curve?: CurveName | undefined;
+  valueLen?: number;
 }
 
 const PROTECTION_ATTRIBUTES = [
@@ -331,6 +341,43 @@ export class Token {
     this.#remember(generation, publicClassOf(key.spec), key.id, handle);
   }
 
+  /**
+   * Creates a CKA_TRUSTED AES-256 wrapping key with this value, as the security officer (only
+   * the SO may set CKA_TRUSTED). PKCS#11 logs an application in as one user at a time, so the
+   * user is logged out meanwhile and logged in again after: call it only while nothing else uses
+   * the token (the security domain does, before the HSM is active). Throws TokenError
+   * SO_PIN_INCORRECT for a wrong SO PIN.
+   */
+  async createTrustedKey(soPin: string | Buffer, key: TokenKey, label: string, value: Buffer): Promise<void> {
+    const template = trustedKeyTemplate(key.id, label, value);
+    await this.#writing(true, async () => {
+      const session = this.#module.openSession(this.#slot, CKF.RW_SESSION);
+      this.#module.logout(session);
+      this.#handles.clear(); // handles of private objects die with the logout
+      try {
+        try {
+          await this.#module.login(session, CKU.SO, soPin);
+        } catch (error) {
+          if (isPkcs11Error(error, 'CKR_PIN_INCORRECT') || isPkcs11Error(error, 'CKR_PIN_LEN_RANGE')) {
+            throw new TokenError('SO_PIN_INCORRECT', `login to token '${this.description.label}' as security officer failed: wrong SO PIN`, { cause: error });
+          }
+          throw error;
+        }
+        try {
+          await this.#module.createObject(session, template);
+        } finally {
+          this.#module.logout(session);
+        }
+      } finally {
+        try {
+          await Token.#login(this.#module, session, this.#pin, this.description.label);
+        } finally {
+          this.#module.closeSession(session);
+        }
+      }
+    });
+  }
+
   async hasKey(key: TokenKey): Promise<boolean> {
     return (await this.#find(secretClassOf(key.spec), key.id)).length > 0;
   }
@@ -345,6 +392,26 @@ export class Token {
     const { ecParams, ecPoint } = await this.#attributes(publicClassOf(spec), key.id, ['ecParams', 'ecPoint']);
     const curve = curveByParams(ecParams) ?? spec.curve;
     return { type: 'ec', curve, point: uncompressedPoint(ecPoint, curve) };
+  }
+
+  /**
+   * What the secret part itself says of its shape (key type; an RSA key's modulus and exponent,
+   * an EC key's curve, a secret key's length), to check material unwrapped into the token
+   * against what it was declared to be.
+   */
+  async secretShape(key: TokenKey): Promise<SecretShape> {
+    const objectClass = secretClassOf(key.spec);
+    const { keyType } = await this.#attributes(objectClass, key.id, ['keyType']);
+    if (key.spec.type === 'rsa') {
+      const { modulus, publicExponent } = await this.#attributes(objectClass, key.id, ['modulus', 'publicExponent']);
+      return { keyType, modulus, publicExponent };
+    }
+    if (key.spec.type === 'ec') {
+      const { ecParams } = await this.#attributes(objectClass, key.id, ['ecParams']);
+      return { keyType, curve: curveByParams(ecParams) };
+    }
+    const { valueLen } = await this.#attributes(objectClass, key.id, ['valueLen']);
+    return { keyType, valueLen };
   }
 
   async keyProtection(key: TokenKey): Promise<KeyProtection> {

@@ -1,20 +1,23 @@
-// The token's trusted wrapping key: an AES-256 key the security officer makes at provisioning with
-// CKA_TRUSTED, the only key under which keys created 'wrap-with-trusted' can leave the token. The
-// SO must make it (PKCS#11 lets only the SO set CKA_TRUSTED), and as a public object, so that the
-// user's sessions can find and use it.
-import type { NativeModule } from '../native/addon.js';
+// Trusted wrapping keys: AES-256 keys with CKA_TRUSTED, the only keys under which keys created
+// 'wrap-with-trusted' can leave the token. PKCS#11 lets only the security officer set
+// CKA_TRUSTED, and SoftHSM2 makes the SO's objects public, so the user's sessions can find and
+// use them. The security domain installs its own (with the value it carries); data directories
+// made before the domain existed hold one generated at provisioning (LEGACY_TRUSTED_KEY).
 import { toNativeTemplate } from './attributes.js';
-import { CKF, CKK, CKM, CKO, CKU } from './constants.js';
+import { CKK, CKO } from './constants.js';
 import type { TokenKey } from './key-spec.js';
 
-export const TRUSTED_WRAPPING_KEY_LABEL = 'mhsm-trusted-wrapping-key';
-export const TRUSTED_WRAPPING_KEY: TokenKey = { id: Buffer.from('mhsm-trusted-wrapping-key'), spec: { type: 'aes', bits: 256 } };
+export const LEGACY_TRUSTED_KEY_LABEL = 'mhsm-trusted-wrapping-key';
+/** The trusted key made inside the token at provisioning by earlier versions: it cannot be exported. */
+export const LEGACY_TRUSTED_KEY: TokenKey = { id: Buffer.from('mhsm-trusted-wrapping-key'), spec: { type: 'aes', bits: 256 } };
 
-export function trustedWrappingKeyTemplate() {
+/** The template of a trusted AES-256 wrapping key with a given value, for the SO's C_CreateObject. */
+export function trustedKeyTemplate(id: Buffer, label: string, value: Buffer) {
+  if (value.length !== 32) throw new RangeError('a trusted wrapping key is an AES-256 key: 32 bytes');
   return toNativeTemplate({
     class: CKO.SECRET_KEY,
     keyType: CKK.AES,
-    valueLen: 32,
+    value,
     token: true,
     private: false,
     sensitive: true,
@@ -24,25 +27,7 @@ export function trustedWrappingKeyTemplate() {
     unwrap: true,
     encrypt: false,
     decrypt: false,
-    id: TRUSTED_WRAPPING_KEY.id,
-    label: TRUSTED_WRAPPING_KEY_LABEL,
+    id,
+    label,
   });
-}
-
-/** Makes the trusted wrapping key as the SO unless the token has it; the user must not be logged in. */
-export async function ensureTrustedWrappingKey(module: NativeModule, slot: number, soPin: string): Promise<boolean> {
-  const session = module.openSession(slot, CKF.RW_SESSION);
-  try {
-    const found = await module.findObjects(session, toNativeTemplate({ class: CKO.SECRET_KEY, label: TRUSTED_WRAPPING_KEY_LABEL }));
-    if (found.length > 0) return false;
-    await module.login(session, CKU.SO, soPin);
-    try {
-      await module.generateKey(session, { type: CKM.AES_KEY_GEN }, trustedWrappingKeyTemplate());
-    } finally {
-      module.logout(session);
-    }
-    return true;
-  } finally {
-    module.closeSession(session);
-  }
 }

@@ -132,12 +132,12 @@ describe('mhsm role, settings and status', () => {
     expect(bad.stderr).toMatch(/^mhsm: error: BadParameter: value: /);
 
     const status = await ok('status');
-    expect(status.activation).toEqual({ state: 'Active', initialRoles: 'default' });
+    expect(status.activation).toEqual({ state: 'Active', securityDomain: 'downloaded', downloadable: true, initialRoles: 'default' });
     expect(status.token.label).toBe('mhsm');
     expect(status.counts).toMatchObject({ keys: 30, deletedKeys: 0, principals: 2 });
     expect(status.algorithms.find((a: any) => a.name === 'RSA-OAEP-256').level).toBe('fallback');
     const readable = await mhsm('status');
-    expect(readable.stdout).toMatch(/^activation: {3}Active \(initial roles: default\)\ntoken: {8}'mhsm' \(SoftHSM/);
+    expect(readable.stdout).toMatch(/^activation: {3}Active \(security domain: downloaded; initial roles: default\)\ntoken: {8}'mhsm' \(SoftHSM/);
     expect(readFileSync(path.join(emulator.dataDir, 'audit', 'audit.log'), 'utf8')).toContain('"operationName":"EmulatorStatusGet"');
   });
 });

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { type EmulatorProcess, removeDataDir, seededDataDir, startEmulatorProcess } from '../helpers/emulator.js';
 import { accessToken, callJson } from '../helpers/rest.js';
+import { ceremonyPairs } from '../helpers/test-domain.js';
 
 const PROVIDER = '/providers/Microsoft.Authorization';
 const DEFINITION_ID = 'Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/';
@@ -116,9 +117,12 @@ describe('mhsm principal', () => {
 });
 
 describe('bootstrap', () => {
-  it('--manual-activation: the administrator manages roles but cannot touch keys until it assigns itself a crypto role', async () => {
+  it('--manual-activation: once the domain is downloaded, the administrator manages roles but cannot touch keys until it assigns itself a crypto role', async () => {
     const emulator = await start(seededDataDir(), ['--manual-activation']);
     const admin = await accessToken(emulator.url, emulator.admin);
+    expect((await callJson(emulator.url, admin, 'GET', `${PROVIDER}/roleAssignments`)).body.error.message).toMatch(/^The managed HSM is not activated/);
+    const certificates = (await ceremonyPairs()).map((pair) => pair.jwk);
+    expect((await callJson(emulator.url, admin, 'POST', '/securitydomain/download', { certificates, required: 2 })).status).toBe(202);
     const mine = await callJson(emulator.url, admin, 'GET', `${PROVIDER}/roleAssignments`);
     expect(mine.status).toBe(200);
     expect(mine.body.value.map((a: any) => a.properties.roleDefinitionId)).toEqual([`${DEFINITION_ID}${ADMINISTRATOR}`]);

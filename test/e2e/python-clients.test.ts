@@ -33,6 +33,11 @@ afterAll(async () => {
   removeDataDir(emulator.dataDir);
 });
 
+// In CI a missing tool is a failure, never a skip.
+it('needs python3-azure in CI', () => {
+  if (process.env.CI === 'true') expect(installed, 'python3-azure is needed in CI (apt-get install python3-azure)').toBe(true);
+});
+
 it.skipIf(!installed)('Python KeyClient, CryptographyClient and KeyVaultAccessControlClient with azure-identity (needs python3-azure)', async () => {
   const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
     execFile(

@@ -1,6 +1,7 @@
 // An independent look at keys through another binding (pkcs11js), in a process of its own:
 // reads each key's protection attributes and tries to get its secret out two ways.
-// Input (env): MODULE, LABEL, PIN, KEYS = JSON [{ id: hex, class: number, secretAttribute: number }].
+// Input (env): MODULE, LABEL, PIN, KEYS = JSON [{ id: hex, class: number, secretAttribute: number,
+// names?: [CKA_* names to read instead of the default protection attributes] }].
 // Output (stdout): JSON [{ id, attributes: {...}, readSecret: CKR name | 'read', wrap: CKR name | 'wrapped' }].
 'use strict';
 const pkcs11js = require('pkcs11js');
@@ -24,7 +25,7 @@ try {
     { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
     { type: pkcs11js.CKA_WRAP, value: true },
   ]);
-  const names = ['CKA_TOKEN', 'CKA_PRIVATE', 'CKA_SENSITIVE', 'CKA_EXTRACTABLE', 'CKA_ALWAYS_SENSITIVE', 'CKA_NEVER_EXTRACTABLE'];
+  const defaultNames = ['CKA_TOKEN', 'CKA_PRIVATE', 'CKA_SENSITIVE', 'CKA_EXTRACTABLE', 'CKA_ALWAYS_SENSITIVE', 'CKA_NEVER_EXTRACTABLE'];
   const results = JSON.parse(process.env.KEYS).map((key) => {
     p.C_FindObjectsInit(session, [
       { type: pkcs11js.CKA_CLASS, value: key.class },
@@ -35,7 +36,7 @@ try {
     if (handles.length !== 1) return { id: key.id, found: handles.length };
     const handle = handles[0];
     const attributes = {};
-    for (const name of names) {
+    for (const name of key.names || defaultNames) {
       const [attribute] = p.C_GetAttributeValue(session, handle, [{ type: pkcs11js[name] }]);
       attributes[name] = attribute.value[0] === 1;
     }

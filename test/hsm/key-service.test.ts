@@ -7,11 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ShiftableClock } from '../../src/hsm/clock.js';
 import { KeyService } from '../../src/hsm/key-service.js';
 import { SqliteMetadataStore } from '../../src/store/sqlite-store.js';
-import { CKA } from '../../src/token/constants.js';
-import { acquireModule, releaseModule } from '../../src/token/module-registry.js';
-import { TRUSTED_WRAPPING_KEY } from '../../src/token/trusted-wrapping-key.js';
 import type { Token } from '../../src/token/token.js';
-import { openUserSession, slotByLabel } from '../helpers/pkcs11.js';
 import { type OpenTestToken, openTestToken } from '../helpers/test-token.js';
 
 let opened: OpenTestToken | undefined;
@@ -241,76 +237,3 @@ describe('start-up reconciliation', () => {
   });
 });
 
-describe('backup and restore', () => {
-  it.each([
-    ['RSA', { kty: 'RSA', keySize: 2048 }, 'RS256', 32],
-    ['EC P-521', { kty: 'EC', crv: 'P-521' }, 'ES512', 64],
-    ['EC P-256K', { kty: 'EC', crv: 'P-256K' }, 'ES256K', 32],
-  ] as const)('%s: every version comes back with its ids, public key and usable private key', async (_label, create, alg, digestBytes) => {
-    const name = unique('backed-up');
-    const first = await keys.create(name, create);
-    const second = await keys.create(name, { ...create, tags: { n: '2' } });
-    const blob = await keys.backup(name);
-    expect(blob.toString('utf8')).not.toContain(first.version.tokenId.toString('hex'));
-    keys.delete(name);
-    await keys.purge(name);
-
-    const restored = await keys.restore(blob);
-    expect(restored.version.version).toBe(second.version.version);
-    expect(restored.version.publicJwk).toEqual(second.version.publicJwk);
-    expect(restored.version.tags).toEqual({ n: '2' });
-    expect(keys.get(name, first.version.version).version.publicJwk).toEqual(first.version.publicJwk);
-    const digest = Buffer.alloc(digestBytes, 3);
-    const { value } = await keys.sign(name, first.version.version, alg, digest);
-    expect((await keys.verify(name, first.version.version, alg, digest, value)).value).toBe(true);
-    expect(await token.keyProtection({ id: restored.version.tokenId, spec: restored.version.spec })).toMatchObject({ sensitive: true, wrapWithTrusted: true });
-  });
-
-  it('restores an AES key that then decrypts what it encrypted before', async () => {
-    const name = unique('aes-backup');
-    await keys.create(name, { kty: 'oct', keySize: 256 });
-    const sealed = await keys.encrypt(name, undefined, 'encrypt', 'A256GCM', { plaintext: Buffer.from('before backup') });
-    const blob = await keys.backup(name);
-    keys.delete(name);
-    await keys.purge(name);
-    await keys.restore(blob);
-    const { value } = await keys.decrypt(name, undefined, 'decrypt', 'A256GCM', { ciphertext: sealed.result.value, iv: sealed.result.iv, tag: sealed.result.tag });
-    expect(value.toString()).toBe('before backup');
-  });
-
-  it('refuses a taken name, a tampered blob and garbage, leaving nothing behind', async () => {
-    const name = unique('conflicted');
-    await keys.create(name, { kty: 'EC' });
-    const blob = await keys.backup(name);
-    await expect(keys.restore(blob)).rejects.toMatchObject({ code: 'Conflict' });
-    const before = store.tokenIds().length;
-    const tampered = JSON.parse(blob.toString()) as { name: string; versions: Array<{ wrapped: string }> };
-    tampered.name = unique('tampered');
-    const wrapped = Buffer.from(tampered.versions[0]!.wrapped, 'base64url');
-    wrapped[10] = (wrapped[10] as number) ^ 1;
-    tampered.versions[0]!.wrapped = wrapped.toString('base64url');
-    await expect(keys.restore(Buffer.from(JSON.stringify(tampered)))).rejects.toMatchObject({ code: 'BadParameter' });
-    expect(keys.listVersions(tampered.name, undefined).items).toEqual([]);
-    expect(store.tokenIds()).toHaveLength(before);
-    await expect(keys.restore(Buffer.from('not json'))).rejects.toMatchObject({ code: 'BadParameter', message: 'value: not a key backup made by this HSM' });
-    await expect(keys.restore(Buffer.from('{"format":"mhsm-key-backup/1"}'))).rejects.toMatchObject({ code: 'BadParameter' });
-  });
-});
-
-describe('backup without a trusted wrapping key', () => {
-  it('says what the token lacks instead of failing obscurely', async () => {
-    const name = unique('no-trusted-key');
-    await keys.create(name, { kty: 'EC' });
-    // The trusted wrapping key is a public object the SO made; remove it through the addon to
-    // stand for a vendor token that never had one.
-    const module = acquireModule(opened!.testToken.modulePath);
-    const session = await openUserSession(module, await slotByLabel(module, opened!.testToken.label), opened!.testToken.pin);
-    const [handle] = await module.findObjects(session, [{ type: CKA.ID, value: TRUSTED_WRAPPING_KEY.id }]);
-    const blob = await keys.backup(name);
-    await module.destroyObject(session, handle as number);
-    module.closeSession(session);
-    releaseModule(module);
-    await expect(keys.backup(name)).rejects.toMatchObject({ code: 'NotSupported', message: expect.stringContaining('trusted wrapping key') });
-    await expect(keys.restore(blob)).rejects.toMatchObject({ code: 'Conflict' });
-  });
-});

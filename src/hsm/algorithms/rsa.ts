@@ -1,7 +1,7 @@
 // RSA algorithms: RS*, PS* signatures; RSA-OAEP, RSA-OAEP-256, RSA1_5 encryption. Every RSA
 // operation runs in the token; where the module's OAEP takes no SHA-2 (SoftHSM2 2.6.1), OAEP is
 // coded here around raw RSA (CKM_RSA_X_509) in the token.
-import { isPkcs11Error } from '../../native/errors.js';
+import { tokenFailureCode } from '../../token/errors.js';
 import type { Capabilities } from '../../token/capabilities.js';
 import { CKF, CKG, CKM } from '../../token/constants.js';
 import type { KeySpec } from '../../token/key-spec.js';
@@ -59,7 +59,8 @@ export function rsaPss(name: string, hash: HashName): SignatureAlgorithm {
 const oaepTakesHash = new WeakMap<Token, Map<HashName, boolean>>();
 
 function isParameterRefusal(error: unknown): boolean {
-  return isPkcs11Error(error, 'CKR_ARGUMENTS_BAD') || isPkcs11Error(error, 'CKR_MECHANISM_PARAM_INVALID');
+  const code = tokenFailureCode(error);
+  return code === 'CKR_ARGUMENTS_BAD' || code === 'CKR_MECHANISM_PARAM_INVALID';
 }
 
 async function nativeOrFallback<T>(token: Token, hash: HashName, native: () => Promise<T>, fallback: () => Promise<T>): Promise<T> {

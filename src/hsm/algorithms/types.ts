@@ -1,6 +1,6 @@
 // The shape of one algorithm registry entry. Code below the registry receives a resolved entry,
 // never an algorithm name.
-import { isPkcs11Error } from '../../native/errors.js';
+import { tokenFailureCode } from '../../token/errors.js';
 import type { Capabilities } from '../../token/capabilities.js';
 import type { KeySpec, TokenKey } from '../../token/key-spec.js';
 import type { Token } from '../../token/token.js';
@@ -81,7 +81,7 @@ export async function decryptOrRefuse(decrypt: () => Promise<Buffer>, message: s
   try {
     return await decrypt();
   } catch (error) {
-    if (isPkcs11Error(error) && CIPHERTEXT_REFUSALS.has(error.code)) {
+    if (CIPHERTEXT_REFUSALS.has(tokenFailureCode(error) ?? '')) {
       throw new AlgorithmInputError(message);
     }
     throw error;

@@ -2,7 +2,7 @@
 // @azure/identity's ClientSecretCredential (authorityHost = the emulator, instance discovery off).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type Identity, IdentityError } from '../../identity/identity.js';
-import { originOf } from '../app.js';
+import { originOf } from '../origin.js';
 
 export function registerIdentityRoutes(app: FastifyInstance, identity: Identity): void {
   const anonymous = { config: { anonymous: true } };

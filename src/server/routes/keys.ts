@@ -2,9 +2,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HsmError } from '../../hsm/errors.js';
 import type { KeyService, KeyView } from '../../hsm/key-service.js';
+import type { SingleKeyBackup } from '../../hsm/backup/single-key-backup.js';
 import type { RotationPolicy } from '../../hsm/rotation-policy.js';
 import type { OperationName } from '../operations.js';
-import { originOf } from '../app.js';
+import { originOf } from '../origin.js';
 import { deletedKeyBundle, deletedKeyItem, keyBundle, keyId, keyItem } from '../key-bundles.js';
 import { b64, bodyOf, bytesField } from '../wire.js';
 import { checkApiVersion } from './api-version.js';
@@ -33,7 +34,7 @@ function nextLink(request: FastifyRequest, path: string, apiVersion: string, nex
   return `${originOf(request)}${path}?${query.toString()}`;
 }
 
-export function registerKeyRoutes(app: FastifyInstance, keys: KeyService): void {
+export function registerKeyRoutes(app: FastifyInstance, keys: KeyService, backups: SingleKeyBackup): void {
   const bundle = (request: FastifyRequest, view: KeyView) => keyBundle(view, originOf(request), keys.purgeProtection);
 
   app.post('/keys/:name/create', op('createKey'), async (request) => {
@@ -164,12 +165,12 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService): void 
   app.post('/keys/:name/backup', op('backupKey'), async (request) => {
     checkApiVersion(request);
     const { name } = request.params as Params;
-    return { value: b64(await keys.backup(name)) };
+    return { value: b64(await backups.backup(name)) };
   });
 
   app.post('/keys/restore', op('restoreKey'), async (request) => {
     checkApiVersion(request);
-    return bundle(request, await keys.restore(bytesField(bodyOf(request.body), 'value', true)));
+    return bundle(request, await backups.restore(bytesField(bodyOf(request.body), 'value', true)));
   });
 
   app.post('/keys/:name/rotate', op('rotateKey'), async (request) => {

@@ -1,10 +1,12 @@
-// Single-key backup blobs: every version's metadata in the clear, and its key material wrapped
-// by the token under this HSM's trusted wrapping key (RFC 5649). Only a token holding the same
-// wrapping key can restore the material; the security domain will make that key shared.
-import type { KeyVersionRecord } from '../store/key-records.js';
-import { HsmError } from './errors.js';
+// The content of a single-key backup: every version's metadata and its key material wrapped by
+// the token under the domain's trusted wrapping key (RFC 5649). The whole is then sealed under
+// the domain's sealing key (security-domain/sealer.ts), so that nothing in it can be edited and
+// only an HSM of the same domain can open it; decodeBackup checks only its structure, and
+// restore-checks.ts checks its content as create and import would.
+import type { KeyVersionRecord } from '../../store/key-records.js';
+import { HsmError } from '../errors.js';
 
-export const BACKUP_FORMAT = 'mhsm-key-backup/1';
+export const BACKUP_FORMAT = 'mhsm-key-backup/2';
 
 /** A version as the store keeps it, less what belongs to this token (its CKA_ID), plus its material. */
 export type VersionBackup = Omit<KeyVersionRecord, 'name' | 'tokenId'> & {
@@ -14,11 +16,10 @@ export type VersionBackup = Omit<KeyVersionRecord, 'name' | 'tokenId'> & {
 
 export interface KeyBackup {
   format: typeof BACKUP_FORMAT;
-  /** The serial number of the token that made it. */
-  hsm: string;
   name: string;
   recoverableDays: number;
   rotationPolicy: unknown;
+  /** Oldest first, so that a restore makes the same version the newest. */
   versions: VersionBackup[];
 }
 
@@ -26,7 +27,7 @@ export function encodeBackup(backup: KeyBackup): Buffer {
   return Buffer.from(JSON.stringify(backup), 'utf8');
 }
 
-const NOT_A_BACKUP = 'value: not a key backup made by this HSM';
+const NOT_A_BACKUP = 'value: not a key backup made by a Managed HSM emulator';
 
 function isVersion(value: unknown): value is VersionBackup {
   const v = value as Partial<VersionBackup> | null;
@@ -34,7 +35,6 @@ function isVersion(value: unknown): value is VersionBackup {
     typeof v === 'object' &&
     v !== null &&
     typeof v.version === 'string' &&
-    /^[0-9a-f]{32}$/.test(v.version) &&
     typeof v.spec === 'object' &&
     v.spec !== null &&
     typeof v.wrapped === 'string' &&
@@ -47,17 +47,16 @@ function isVersion(value: unknown): value is VersionBackup {
   );
 }
 
-export function decodeBackup(blob: Buffer): KeyBackup {
+export function decodeBackup(plaintext: Buffer): KeyBackup {
   let parsed: Partial<KeyBackup>;
   try {
-    parsed = JSON.parse(blob.toString('utf8')) as Partial<KeyBackup>;
+    parsed = JSON.parse(plaintext.toString('utf8')) as Partial<KeyBackup>;
   } catch {
     throw new HsmError('BadParameter', NOT_A_BACKUP);
   }
   if (
     parsed?.format !== BACKUP_FORMAT ||
     typeof parsed.name !== 'string' ||
-    typeof parsed.hsm !== 'string' ||
     typeof parsed.recoverableDays !== 'number' ||
     !Array.isArray(parsed.versions) ||
     parsed.versions.length === 0 ||

@@ -1,0 +1,227 @@
+// The security domain over a real token and store: activation by download, a second download of
+// the same domain, recovery by upload into another HSM's state, the refusals (each changing
+// nothing), start-up reconciliation and data directories older than domains.
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DOMAIN_OBJECT_LABEL, sealingKeyOf, wrappingKeyOf } from '../../src/hsm/security-domain/domain-keys.js';
+import { DOMAIN_TAG, decodePayload } from '../../src/hsm/security-domain/domain-payload.js';
+import { buildRestoreBlob, decryptEncData, parseSecurityDomainFile } from '../../src/hsm/security-domain/sd-file.js';
+import { combineShares } from '../../src/hsm/security-domain/shamir.js';
+import { decryptJwe, decryptRsaCek, parseJwe } from '../../src/hsm/security-domain/jwe.js';
+import { SqliteMetadataStore } from '../../src/store/sqlite-store.js';
+import { LEGACY_TRUSTED_KEY, LEGACY_TRUSTED_KEY_LABEL } from '../../src/token/trusted-wrapping-key.js';
+import type { Token } from '../../src/token/token.js';
+import { type CeremonyPair, TEST_ADMIN, ceremonyPairs, openTestDomain } from '../helpers/test-domain.js';
+import { type OpenTestToken, openTestToken } from '../helpers/test-token.js';
+
+let opened: OpenTestToken | undefined;
+let token: Token;
+let soPin: string;
+let pairs: CeremonyPair[];
+let dir: string;
+let store: SqliteMetadataStore;
+
+beforeAll(async () => {
+  opened = await openTestToken();
+  ({ token } = opened);
+  soPin = opened.testToken.soPin;
+  pairs = await ceremonyPairs(5);
+});
+
+afterAll(() => opened?.close());
+
+/** Each test starts from a fresh store: a new HSM's state over the same token. */
+beforeEach(async () => {
+  await store?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = mkdtempSync(path.join(os.tmpdir(), 'mhsm-domain-'));
+  store = new SqliteMetadataStore(path.join(dir, 'metadata.db'));
+  // Domain objects of earlier tests: a fresh store names none, so opening removes them.
+  await openTestDomain(token, store.access, soPin);
+});
+
+const certificates = (count = 3) => pairs.slice(0, count).map((pair) => pair.jwk);
+
+/** Opens a domain file with a quorum of the ceremony keys, offline, as a customer can. */
+function openFile(text: string, keys: CeremonyPair[]): Buffer {
+  const file = parseSecurityDomainFile(text);
+  const shares = keys.map((pair) => {
+    const x5t = pair.jwk['x5t#S256'];
+    const entry = file.SharedKeys.enc_shares.find((share) => share.x5t_256 === x5t);
+    const jwe = parseJwe(entry?.enc_key);
+    return decryptJwe(jwe, decryptRsaCek(createPrivateKey(pair.privateKeyPem), jwe));
+  });
+  const master = combineShares(shares);
+  const [item] = decryptEncData(file.EncData.data, master);
+  expect(item?.tag).toBe(DOMAIN_TAG);
+  return item?.plaintext as Buffer;
+}
+
+async function domainObjects(): Promise<string[]> {
+  return (await token.keyIdsLabelled(DOMAIN_OBJECT_LABEL)).map((id) => id.toString('hex')).sort();
+}
+
+describe('activation by download', () => {
+  it('is not active before, refuses what is wrong without changing anything, and activates with a valid request', async () => {
+    const domain = await openTestDomain(token, store.access, soPin);
+    expect(domain.summary()).toMatchObject({ state: 'NotActivated', firstStart: true });
+    expect(() => domain.protection()).toThrow(/not activated/);
+    const refusals: Array<[unknown, unknown, RegExp]> = [
+      [certificates(2), 2, /certificates: required, an array of 3 to 10/],
+      [[...certificates(3), ...certificates(3), ...certificates(3), pairs[3]!.jwk, pairs[4]!.jwk], 2, /array of 3 to 10/],
+      [certificates(3), 4, /required: must be a whole number from 2 to the number of certificates \(3\)/],
+      [certificates(3), 1, /required/],
+      [certificates(3), '2', /required/],
+      [[certificates(1)[0], certificates(1)[0], pairs[2]!.jwk], 2, /certificates\[1\]: the same certificate is given twice/],
+      [[...certificates(2), { ...pairs[2]!.jwk, x5c: ['bm90IGEgY2VydA=='] }], 2, /certificates\[2\]\.x5c\[0\]/],
+      [[...certificates(2), { ...pairs[2]!.jwk, n: pairs[0]!.jwk.n }], 2, /certificates\[2\]\.n: does not match/],
+    ];
+    for (const [certs, required, message] of refusals) {
+      await expect(domain.download({ certificates: certs, required }, TEST_ADMIN)).rejects.toMatchObject({ code: 'BadParameter', message: expect.stringMatching(message) });
+    }
+    await expect(domain.download({ certificates: certificates(), required: 2 }, 'someone-else')).rejects.toMatchObject({ code: 'Forbidden', message: expect.stringMatching(/initial administrator/) });
+    expect(domain.isActive).toBe(false);
+    expect(await domainObjects()).toEqual([]);
+
+    const file = await domain.download({ certificates: certificates(), required: 2 }, TEST_ADMIN);
+    expect(domain.summary()).toMatchObject({ state: 'Active', origin: 'download', downloadable: true });
+    expect(domain.downloadStatus()).toEqual({ status: 'Success', status_details: 'The resource is active.' });
+    const payload = decodePayload(openFile(file, [pairs[0]!, pairs[2]!]));
+    expect((await domainObjects()).sort()).toEqual([sealingKeyOf(payload.domainId).id.toString('hex'), wrappingKeyOf(payload.domainId).id.toString('hex')].sort());
+    // The domain's keys are the ones the file carries: the trusted key in the token wraps what
+    // the file's wrapping key unwraps.
+    const target = await token.generateKey({ type: 'aes', bits: 128 }, { exportPolicy: 'wrap-with-trusted', ephemeral: true });
+    const wrapped = await token.wrapKey(wrappingKeyOf(payload.domainId), { type: token.capabilities.aesKeyWrapPad as number }, target);
+    const { createDecipheriv } = await import('node:crypto');
+    const unwrap = createDecipheriv('id-aes256-wrap-pad', payload.wrappingKey, Buffer.from('A65959A6', 'hex'));
+    expect(Buffer.concat([unwrap.update(wrapped), unwrap.final()])).toHaveLength(16);
+  });
+
+  it('gives a second download a new file of the same domain, to anyone allowed, and survives a restart', async () => {
+    const domain = await openTestDomain(token, store.access, soPin);
+    const first = await domain.download({ certificates: certificates(3), required: 2 }, TEST_ADMIN);
+    const again = await domain.download({ certificates: certificates(5).slice(1), required: 3 }, 'another-administrator');
+    expect(parseSecurityDomainFile(again).SharedKeys.required).toBe(3);
+    expect(parseSecurityDomainFile(again).EncData.data[0]?.compact_jwe).not.toBe(parseSecurityDomainFile(first).EncData.data[0]?.compact_jwe);
+    expect(openFile(again, pairs.slice(2, 5))).toEqual(openFile(first, pairs.slice(0, 2)));
+    const reopened = await openTestDomain(token, store.access, soPin);
+    expect(reopened.summary()).toMatchObject({ state: 'Active', origin: 'download' });
+    expect(openFile(await reopened.download({ certificates: certificates(3), required: 2 }, undefined), pairs.slice(1, 3))).toEqual(openFile(first, pairs.slice(0, 2)));
+  });
+
+  it('says what is missing without an SO PIN, and with a wrong one, changing nothing', async () => {
+    const noPin = await openTestDomain(token, store.access, undefined);
+    await expect(noPin.download({ certificates: certificates(), required: 2 }, TEST_ADMIN)).rejects.toMatchObject({ code: 'Conflict', message: expect.stringMatching(/--so-pin \(or MHSM_SO_PIN\)/) });
+    const wrongPin = await openTestDomain(token, store.access, 'not-the-so-pin');
+    await expect(wrongPin.download({ certificates: certificates(), required: 2 }, TEST_ADMIN)).rejects.toMatchObject({ code: 'Conflict', message: expect.stringMatching(/PIN the emulator was given is wrong/) });
+    expect(wrongPin.isActive).toBe(false);
+    expect(await domainObjects()).toEqual([]);
+    // The token still works for the user after the failed SO login.
+    expect(await token.random(4)).toHaveLength(4);
+  });
+});
+
+describe('recovery by upload', () => {
+  it('installs a domain from a restore blob made offline, and refuses every wrong blob without changing anything', async () => {
+    const source = await openTestDomain(token, store.access, soPin);
+    const fileText = await source.download({ certificates: certificates(3), required: 2 }, TEST_ADMIN);
+    const sourcePayload = decodePayload(openFile(fileText, pairs.slice(0, 2)));
+    // A new HSM over the same token: a fresh store, as a recovered instance starts.
+    await store.close();
+    store = new SqliteMetadataStore(path.join(mkdtempSync(path.join(os.tmpdir(), 'mhsm-domain-b-')), 'metadata.db'));
+    const target = await openTestDomain(token, store.access, soPin);
+    target.markNotActivated();
+    expect(await domainObjects()).toEqual([]);
+    await expect(target.upload('{}')).rejects.toMatchObject({ code: 'BadParameter' });
+
+    const transfer = await target.transferKey();
+    const blob = (privateKeys: CeremonyPair[], transferCertificateDer = transfer.certificateDer) =>
+      buildRestoreBlob({
+        file: parseSecurityDomainFile(fileText),
+        privateKeys: privateKeys.map((pair) => ({ certificateDer: Buffer.from(new X509Certificate(pair.certificatePem).raw), privateKey: createPrivateKey(pair.privateKeyPem) })),
+        transferCertificateDer,
+      });
+    const good = blob([pairs[1]!, pairs[2]!]);
+    const parsed = JSON.parse(good) as { EncData: { data: Array<{ compact_jwe: string }> }; WrappedKey: { enc_key: string; x5t_256: string } };
+    const flip = (jwe: string, part: number) => {
+      const parts = jwe.split('.');
+      const bytes = Buffer.from(parts[part] as string, 'base64url');
+      bytes[3] = (bytes[3] as number) ^ 1;
+      parts[part] = bytes.toString('base64url');
+      return parts.join('.');
+    };
+    const withData = (jwe: string) => JSON.stringify({ ...parsed, EncData: { ...parsed.EncData, data: [{ ...parsed.EncData.data[0], compact_jwe: jwe }] } });
+    const withKey = (encKey: string) => JSON.stringify({ ...parsed, WrappedKey: { ...parsed.WrappedKey, enc_key: encKey } });
+    const otherTransfer = await ceremonyPairs(1);
+    const refusals: Array<[unknown, RegExp]> = [
+      ['not json at all', /value/],
+      [fileText, /security-domain file/],
+      [blob([pairs[0]!, pairs[1]!], Buffer.from(new X509Certificate(otherTransfer[0]!.certificatePem).raw)), /x5t_256/],
+      [withData(flip(parsed.EncData.data[0]!.compact_jwe, 4)), /EncData/],
+      [withData(flip(parsed.EncData.data[0]!.compact_jwe, 3)), /EncData/],
+      [withKey(flip(parsed.WrappedKey.enc_key, 1)), /WrappedKey\.enc_key/],
+      [withKey(flip(parsed.WrappedKey.enc_key, 4)), /WrappedKey/],
+      // A wrong master key: the data items were not made under the key the blob carries.
+      [withData(JSON.parse(blob([pairs[0]!, pairs[2]!])).EncData.data[0].compact_jwe), /EncData/],
+    ];
+    for (const [value, message] of refusals) {
+      await expect(target.upload(value)).rejects.toMatchObject({ code: 'BadParameter', message: expect.stringMatching(message) });
+      expect(target.isActive).toBe(false);
+      expect(await domainObjects()).toEqual([]);
+    }
+    expect(target.uploadStatus().status).toBe('Failed');
+
+    // base64url of the JSON text is taken too (the REST examples encode the value).
+    await target.upload(Buffer.from(good).toString('base64url'));
+    expect(target.summary()).toMatchObject({ state: 'Active', origin: 'upload', downloadable: true });
+    expect(target.uploadStatus()).toEqual({ status: 'Success', status_details: 'The resource is active.' });
+    expect(await domainObjects()).toEqual([sealingKeyOf(sourcePayload.domainId).id.toString('hex'), wrappingKeyOf(sourcePayload.domainId).id.toString('hex')].sort());
+    // Both HSMs seal alike: what one sealed, the other opens.
+    const sealed = await source.protection().sealer.seal(Buffer.from('from A'), 'key-backup');
+    expect((await target.protection().sealer.unseal(sealed, 'key-backup', 'value')).toString()).toBe('from A');
+    await expect(target.upload(good)).rejects.toMatchObject({ code: 'Conflict', message: expect.stringMatching(/already activated/) });
+  });
+});
+
+describe('start-up', () => {
+  it('removes the objects of an activation that crashed before it was recorded', async () => {
+    const domain = await openTestDomain(token, store.access, soPin);
+    await domain.download({ certificates: certificates(), required: 2 }, TEST_ADMIN);
+    expect(await domainObjects()).toHaveLength(2);
+    // A new store (no record of that activation) over the same token: what a crash between the
+    // token objects and the record leaves.
+    await store.close();
+    store = new SqliteMetadataStore(path.join(mkdtempSync(path.join(os.tmpdir(), 'mhsm-domain-c-')), 'metadata.db'));
+    const reopened = await openTestDomain(token, store.access, soPin);
+    expect(reopened.isActive).toBe(false);
+    expect(await domainObjects()).toEqual([]);
+  });
+
+  it('refuses to start when the active domain\'s keys are gone from the token', async () => {
+    const domain = await openTestDomain(token, store.access, soPin);
+    const file = await domain.download({ certificates: certificates(), required: 2 }, TEST_ADMIN);
+    const { domainId } = decodePayload(openFile(file, pairs.slice(0, 2)));
+    await token.destroyObjectsWithId(sealingKeyOf(domainId).id);
+    await expect(openTestDomain(token, store.access, soPin)).rejects.toThrow(/lacks the security domain's sealing key/);
+    await token.destroyObjectsWithId(wrappingKeyOf(domainId).id);
+  });
+
+  it('keeps a data directory made before domains working: active, sealed backups, no download', async () => {
+    await token.createTrustedKey(soPin, LEGACY_TRUSTED_KEY, LEGACY_TRUSTED_KEY_LABEL, Buffer.alloc(32, 7));
+    try {
+      const legacy = await openTestDomain(token, store.access, soPin);
+      expect(legacy.summary()).toMatchObject({ state: 'Active', origin: 'legacy', downloadable: false });
+      expect(legacy.protection().wrappingKey.id).toEqual(LEGACY_TRUSTED_KEY.id);
+      const sealed = await legacy.protection().sealer.seal(Buffer.from('legacy'), 'key-backup');
+      expect((await legacy.protection().sealer.unseal(sealed, 'key-backup', 'value')).toString()).toBe('legacy');
+      await expect(legacy.download({ certificates: certificates(), required: 2 }, TEST_ADMIN)).rejects.toMatchObject({ code: 'Conflict', message: expect.stringMatching(/cannot be downloaded/) });
+      // The same state on the next start.
+      expect((await openTestDomain(token, store.access, soPin)).summary()).toMatchObject({ state: 'Active', origin: 'legacy' });
+    } finally {
+      await token.destroyObjectsWithId(LEGACY_TRUSTED_KEY.id);
+    }
+  });
+});
