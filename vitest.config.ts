@@ -3,9 +3,9 @@ import { defineConfig } from 'vitest/config';
 // Each test file runs in its own process: SoftHSM2 reads SOFTHSM2_CONF once per process.
 const common = { pool: 'forks', isolate: true, testTimeout: 60_000, hookTimeout: 60_000 } as const;
 
-// Tests that measure the event loop run alone, after the rest, so that other test files
+// Tests that measure the event loop or latencies run alone, after the rest, so that other test files
 // competing for the two cores cannot make a timer late.
-const TIMING = ['test/native/async.test.ts'];
+const TIMING = ['test/native/async.test.ts', 'test/reliability/short-campaigns.test.ts'];
 
 export default defineConfig({
   test: {

@@ -129,4 +129,15 @@ Napi::Error MakeCodedError(Napi::Env env, const char* code, const std::string& m
   return error;
 }
 
+Napi::Error MakeFunctionError(Napi::Env env, const char* code, const char* fn, const std::string& message) {
+  Napi::Error error = MakeCodedError(env, code, message);
+  error.Value().Set("fn", Napi::String::New(env, fn));
+  return error;
+}
+
+Napi::Error MakeModuleFaultError(Napi::Env env, const char* fn, const std::string& detail) {
+  return MakeFunctionError(env, "ERR_MODULE_FAULT", fn,
+                           std::string(fn) + ": the module reported an impossible length: " + detail);
+}
+
 }  // namespace mhsm

@@ -3,6 +3,8 @@
 
 #include <napi.h>
 
+#include <string>
+
 #include "cryptoki.h"
 
 namespace mhsm {
@@ -17,5 +19,12 @@ void Check(Napi::Env env, CK_RV rv, const char* fn);
 
 // An Error with a string code for failures that are not a CK_RV (library loading, bad state).
 Napi::Error MakeCodedError(Napi::Env env, const char* code, const std::string& message);
+
+// A coded Error that also names the C function (fn) during which it happened.
+Napi::Error MakeFunctionError(Napi::Env env, const char* code, const char* fn, const std::string& message);
+
+// ERR_MODULE_FAULT: the module answered fn with a length or count that cannot be true. The message
+// is "<fn>: the module reported an impossible length: <detail>".
+Napi::Error MakeModuleFaultError(Napi::Env env, const char* fn, const std::string& detail);
 
 }  // namespace mhsm

@@ -16,6 +16,14 @@ constexpr size_t kMinimumOutput = 512;
 
 size_t OutputGuess(size_t inputSize) { return std::max(inputSize + kOutputSlack, kMinimumOutput); }
 
+// The most output a module may ask for: no mechanism's output exceeds its input by more than a
+// block, a tag or an RSA modulus (2 KiB at RSA-16384), and no wrapped key is more than a few KiB,
+// so a module asking for over 1 MiB beyond the input reports an impossible length (a garbage
+// value, or CK_UNAVAILABLE_INFORMATION), not a buffer to allocate.
+constexpr size_t kMaxOutputBeyondInput = size_t{1} << 20;
+
+size_t OutputCap(size_t inputSize) { return inputSize + kMaxOutputBeyondInput; }
+
 struct KeyedState {
   CK_SESSION_HANDLE session;
   std::unique_ptr<Mechanism> mechanism;
@@ -43,7 +51,8 @@ std::unique_ptr<Job> OneShot(const char* initName, const char* operationName, Ke
         CK_RV rv = Init(f, s.session, s.mechanism->get(), s.key);
         if (rv != CKR_OK) return rv;
         fn = operationName;
-        return RunWithOutput(s.output, OutputGuess(s.input.size()), [&](CK_BYTE_PTR out, CK_ULONG_PTR length) {
+        size_t size = s.input.size();
+        return RunWithOutput(s.output, OutputGuess(size), OutputCap(size), [&](CK_BYTE_PTR out, CK_ULONG_PTR length) {
           return Operation(f, s.session, s.input.data(), s.input.size(), out, length);
         });
       },
@@ -125,7 +134,7 @@ Napi::Value Module::Digest(const Napi::CallbackInfo& info) {
                    CK_RV rv = f->C_DigestInit(s.session, s.mechanism->get());
                    if (rv != CKR_OK) return rv;
                    fn = "C_Digest";
-                   return RunWithOutput(s.output, 64, [&](CK_BYTE_PTR out, CK_ULONG_PTR length) {
+                   return RunWithOutput(s.output, 64, OutputCap(0), [&](CK_BYTE_PTR out, CK_ULONG_PTR length) {
                      return f->C_Digest(s.session, s.input.data(), s.input.size(), out, length);
                    });
                  },
@@ -146,7 +155,7 @@ Napi::Value Module::WrapKey(const Napi::CallbackInfo& info) {
              MakeJob(
                  "C_WrapKey", std::move(state),
                  [](CK_FUNCTION_LIST_PTR f, State& s, const char*&) {
-                   return RunWithOutput(s.output, kMinimumOutput, [&](CK_BYTE_PTR out, CK_ULONG_PTR length) {
+                   return RunWithOutput(s.output, kMinimumOutput, OutputCap(0), [&](CK_BYTE_PTR out, CK_ULONG_PTR length) {
                      return f->C_WrapKey(s.session, s.mechanism->get(), s.wrappingKey, s.key, out, length);
                    });
                  },

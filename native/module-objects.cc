@@ -1,4 +1,7 @@
 // Object management and key generation.
+#include <cstdio>
+#include <exception>
+#include <string>
 #include <vector>
 
 #include "marshal.h"
@@ -10,6 +13,42 @@ namespace {
 
 Napi::Value Handle(Napi::Env env, CK_OBJECT_HANDLE handle) { return FromULong(env, handle); }
 Napi::Value Nothing(Napi::Env env) { return env.Undefined(); }
+
+// Handles asked for per C_FindObjects call, and the most one search may return: a million
+// objects is far beyond any token this emulator meets, and a module that keeps filling the
+// buffer past that reports objects that cannot exist (the search would otherwise never end).
+constexpr CK_ULONG kFindChunk = 64;
+constexpr size_t kMaxFoundObjects = size_t{1} << 20;
+
+// The longest attribute value a module may report: the longest this emulator reads is an RSA
+// modulus (2 KiB at RSA-16384) or an EC point, so a length over 64 KiB, or
+// CK_UNAVAILABLE_INFORMATION alongside CKR_OK, is an impossible length, not a buffer to allocate.
+constexpr CK_ULONG kMaxAttributeLength = 64 * 1024;
+
+std::string AttributeName(CK_ATTRIBUTE_TYPE type) {
+  char name[32];
+  std::snprintf(name, sizeof name, "attribute 0x%lX", static_cast<unsigned long>(type));
+  return name;
+}
+
+// C_FindObjects until it returns a short chunk; throws ImpossibleLength for a count beyond the
+// chunk or the cap.
+CK_RV CollectHandles(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE session, std::vector<CK_OBJECT_HANDLE>& handles) {
+  CK_OBJECT_HANDLE chunk[kFindChunk];
+  CK_ULONG count = 0;
+  do {
+    CK_RV rv = f->C_FindObjects(session, chunk, kFindChunk, &count);
+    if (rv != CKR_OK) return rv;
+    if (count > kFindChunk) {
+      ThrowImpossibleLength(std::to_string(count) + " objects found for a buffer of " + std::to_string(kFindChunk));
+    }
+    if (handles.size() + count > kMaxFoundObjects) {
+      ThrowImpossibleLength("more than " + std::to_string(kMaxFoundObjects) + " objects found in one search");
+    }
+    handles.insert(handles.end(), chunk, chunk + count);
+  } while (count == kFindChunk);
+  return CKR_OK;
+}
 
 }  // namespace
 
@@ -29,6 +68,24 @@ Napi::Value Module::CreateObject(const Napi::CallbackInfo& info) {
                  [](Napi::Env env, State& s) { return Handle(env, s.handle); }));
 }
 
+// copyObject(session, handle, template, inline?): C_CopyObject; resolves to the new object's handle.
+Napi::Value Module::CopyObject(const Napi::CallbackInfo& info) {
+  struct State {
+    CK_SESSION_HANDLE session;
+    CK_OBJECT_HANDLE handle;
+    std::unique_ptr<Template> attributes;
+    CK_OBJECT_HANDLE copy = CK_INVALID_HANDLE;
+  };
+  State state{ToULong(info[0], "session"), ToULong(info[1], "handle"), Template::From(info[2], "template")};
+  return Run(info, 3,
+             MakeJob(
+                 "C_CopyObject", std::move(state),
+                 [](CK_FUNCTION_LIST_PTR f, State& s, const char*&) {
+                   return f->C_CopyObject(s.session, s.handle, s.attributes->data(), s.attributes->size(), &s.copy);
+                 },
+                 [](Napi::Env env, State& s) { return Handle(env, s.copy); }));
+}
+
 Napi::Value Module::FindObjects(const Napi::CallbackInfo& info) {
   struct State {
     CK_SESSION_HANDLE session;
@@ -42,18 +99,16 @@ Napi::Value Module::FindObjects(const Napi::CallbackInfo& info) {
                  [](CK_FUNCTION_LIST_PTR f, State& s, const char*& fn) {
                    CK_RV rv = f->C_FindObjectsInit(s.session, s.attributes->data(), s.attributes->size());
                    if (rv != CKR_OK) return rv;
-                   CK_OBJECT_HANDLE chunk[64];
-                   CK_ULONG count = 0;
-                   do {
-                     rv = f->C_FindObjects(s.session, chunk, 64, &count);
-                     if (rv != CKR_OK) break;
-                     s.handles.insert(s.handles.end(), chunk, chunk + count);
-                   } while (count == 64);
-                   CK_RV finalRv = f->C_FindObjectsFinal(s.session);  // always ends the search
-                   if (rv != CKR_OK) {
-                     fn = "C_FindObjects";
-                     return rv;
+                   fn = "C_FindObjects";
+                   std::exception_ptr fault;
+                   try {
+                     rv = CollectHandles(f, s.session, s.handles);
+                   } catch (...) {
+                     fault = std::current_exception();
                    }
+                   CK_RV finalRv = f->C_FindObjectsFinal(s.session);  // always ends the search
+                   if (fault) std::rethrow_exception(fault);
+                   if (rv != CKR_OK) return rv;
                    fn = "C_FindObjectsFinal";
                    return finalRv;
                  },
@@ -92,11 +147,26 @@ Napi::Value Module::GetAttributeValue(const Napi::CallbackInfo& info) {
                    s.values.clear();
                    s.values.reserve(s.attributes.size());
                    for (CK_ATTRIBUTE& attribute : s.attributes) {
+                     if (attribute.ulValueLen == CK_UNAVAILABLE_INFORMATION) {
+                       ThrowImpossibleLength("CKR_OK with CK_UNAVAILABLE_INFORMATION as the length of " +
+                                             AttributeName(attribute.type));
+                     }
+                     if (attribute.ulValueLen > kMaxAttributeLength) {
+                       ThrowImpossibleLength(AttributeName(attribute.type) + " of " + std::to_string(attribute.ulValueLen) +
+                                             " bytes (at most " + std::to_string(kMaxAttributeLength) + " expected)");
+                     }
                      s.values.emplace_back(attribute.ulValueLen);
                      attribute.pValue = attribute.ulValueLen ? s.values.back().data() : nullptr;
                    }
                    rv = f->C_GetAttributeValue(s.session, s.handle, s.attributes.data(), s.attributes.size());
-                   for (size_t i = 0; rv == CKR_OK && i < s.attributes.size(); i++) {
+                   if (rv != CKR_OK) return rv;
+                   for (size_t i = 0; i < s.attributes.size(); i++) {
+                     if (s.attributes[i].ulValueLen > s.values[i].size()) {
+                       for (SecureBytes& value : s.values) value.Wipe();
+                       ThrowImpossibleLength("CKR_OK with " + std::to_string(s.attributes[i].ulValueLen) +
+                                             " bytes written into a buffer of " + std::to_string(s.values[i].size()) +
+                                             " for " + AttributeName(s.attributes[i].type));
+                     }
                      s.values[i].Truncate(s.attributes[i].ulValueLen);
                    }
                    return rv;

@@ -61,6 +61,38 @@ CK_UTF8CHAR_PTR PinPointer(SecureBytes& pin) {
   return pin.size() ? reinterpret_cast<CK_UTF8CHAR_PTR>(pin.data()) : nullptr;
 }
 
+// The most slots or mechanisms a module may list: real modules list a few hundred at most, so a
+// larger count is an impossible length, not a vector to allocate.
+constexpr CK_ULONG kMaxListLength = 64 * 1024;
+constexpr int kListAttempts = 4;
+
+// A list read by the call-twice pattern: call(nullptr, &count), then call(buffer, &count), again
+// if the list grew in between (initialising a token adds a slot), a few times at most.
+template <typename T, typename Call>
+std::vector<T> ReadList(Napi::Env env, const char* fn, Call call) {
+  for (int attempt = 0; attempt < kListAttempts; attempt++) {
+    CK_ULONG count = 0;
+    Check(env, call(nullptr, &count), fn);
+    if (count == 0) return {};
+    if (count > kMaxListLength) {
+      throw MakeModuleFaultError(env, fn, std::to_string(count) + " entries (at most " + std::to_string(kMaxListLength) +
+                                              " expected)");
+    }
+    std::vector<T> list(count);
+    CK_RV rv = call(list.data(), &count);
+    if (rv == CKR_BUFFER_TOO_SMALL) continue;
+    Check(env, rv, fn);
+    if (count > list.size()) {
+      throw MakeModuleFaultError(env, fn, "CKR_OK with " + std::to_string(count) + " entries written into a buffer of " +
+                                              std::to_string(list.size()));
+    }
+    list.resize(count);
+    return list;
+  }
+  throw MakeModuleFaultError(env, fn, "CKR_BUFFER_TOO_SMALL " + std::to_string(kListAttempts) +
+                                          " times, each after the count it had just reported");
+}
+
 }  // namespace
 
 bool InlineArgument(const Napi::CallbackInfo& info, size_t index) {
@@ -91,6 +123,7 @@ Napi::Function Module::Define(Napi::Env env) {
           InstanceMethod<&Module::Logout>("logout"),
           InstanceMethod<&Module::GenerateRandom>("generateRandom"),
           InstanceMethod<&Module::CreateObject>("createObject"),
+          InstanceMethod<&Module::CopyObject>("copyObject"),
           InstanceMethod<&Module::FindObjects>("findObjects"),
           InstanceMethod<&Module::GetAttributeValue>("getAttributeValue"),
           InstanceMethod<&Module::SetAttributeValue>("setAttributeValue"),
@@ -155,16 +188,9 @@ Napi::Value Module::GetInfo(const Napi::CallbackInfo& info) {
 Napi::Value Module::GetSlotList(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CK_BBOOL tokenPresent = ToBool(info[0], "tokenPresent") ? CK_TRUE : CK_FALSE;
-  std::vector<CK_SLOT_ID> slots;
-  CK_RV rv;
-  do {  // the count can change between the two calls when a token is initialised
-    CK_ULONG count = 0;
-    Check(env, functions_->C_GetSlotList(tokenPresent, nullptr, &count), "C_GetSlotList");
-    slots.resize(count);
-    rv = functions_->C_GetSlotList(tokenPresent, slots.data(), &count);
-    if (rv == CKR_OK) slots.resize(count);
-  } while (rv == CKR_BUFFER_TOO_SMALL);
-  Check(env, rv, "C_GetSlotList");
+  std::vector<CK_SLOT_ID> slots = ReadList<CK_SLOT_ID>(env, "C_GetSlotList", [&](CK_SLOT_ID_PTR list, CK_ULONG_PTR count) {
+    return functions_->C_GetSlotList(tokenPresent, list, count);
+  });
   Napi::Array array = Napi::Array::New(env, slots.size());
   for (size_t i = 0; i < slots.size(); i++) array.Set(static_cast<uint32_t>(i), FromULong(env, slots[i]));
   return array;
@@ -200,12 +226,12 @@ Napi::Value Module::GetTokenInfo(const Napi::CallbackInfo& info) {
 Napi::Value Module::GetMechanismList(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CK_SLOT_ID slot = ToULong(info[0], "slot");
-  CK_ULONG count = 0;
-  Check(env, functions_->C_GetMechanismList(slot, nullptr, &count), "C_GetMechanismList");
-  std::vector<CK_MECHANISM_TYPE> types(count);
-  Check(env, functions_->C_GetMechanismList(slot, types.data(), &count), "C_GetMechanismList");
-  Napi::Array array = Napi::Array::New(env, count);
-  for (CK_ULONG i = 0; i < count; i++) array.Set(static_cast<uint32_t>(i), FromULong(env, types[i]));
+  std::vector<CK_MECHANISM_TYPE> types =
+      ReadList<CK_MECHANISM_TYPE>(env, "C_GetMechanismList", [&](CK_MECHANISM_TYPE_PTR list, CK_ULONG_PTR count) {
+        return functions_->C_GetMechanismList(slot, list, count);
+      });
+  Napi::Array array = Napi::Array::New(env, types.size());
+  for (size_t i = 0; i < types.size(); i++) array.Set(static_cast<uint32_t>(i), FromULong(env, types[i]));
   return array;
 }
 

@@ -39,6 +39,7 @@ class Module : public Napi::ObjectWrap<Module> {
 
   // module-objects.cc: objects and key generation
   Napi::Value CreateObject(const Napi::CallbackInfo& info);
+  Napi::Value CopyObject(const Napi::CallbackInfo& info);
   Napi::Value FindObjects(const Napi::CallbackInfo& info);
   Napi::Value GetAttributeValue(const Napi::CallbackInfo& info);
   Napi::Value SetAttributeValue(const Napi::CallbackInfo& info);

@@ -1,13 +1,15 @@
-// npm run reliability — the long forms of the three campaigns, one table:
+// npm run reliability — the long forms of the four campaigns, one table:
 //   crash safety (RELIABILITY_KILLS SIGKILLs, default 24), hostile input (RELIABILITY_CASES cases,
-//   default 10,000), sustained load (RELIABILITY_LOAD_SECONDS, default 60, 64 connections).
-// `npm run reliability -- crash|hostile|load` runs one. Exits 1 if any check failed.
+//   default 10,000), sustained load (RELIABILITY_LOAD_SECONDS, default 60, 64 connections),
+//   resource exhaustion (RELIABILITY_EXHAUSTION_SECONDS, default 60).
+// `npm run reliability -- crash|hostile|load|exhaustion` runs one. Exits 1 if any check failed.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { formatTable } from './bench/measure.js';
 import { type CrashReport, runCrashCampaign } from './reliability/crash.js';
 import { type HostileReport, runHostileCampaign } from './reliability/hostile.js';
 import { type LoadReport, runLoad } from './reliability/load.js';
+import { type ExhaustionReport, runExhaustion } from './reliability/exhaustion.js';
 
 const only = process.argv[2];
 const wanted = (name: string) => only === undefined || only === name;
@@ -17,12 +19,14 @@ const progress = (line: string) => process.stderr.write(`${line}\n`);
 let crash: CrashReport | undefined;
 let hostile: HostileReport | undefined;
 let load: LoadReport | undefined;
+let exhaustion: ExhaustionReport | undefined;
 if (wanted('crash')) crash = await runCrashCampaign({ kills: int('RELIABILITY_KILLS', 24), log: progress });
 if (wanted('hostile')) {
   const seed = Number.parseInt(process.env.RELIABILITY_SEED ?? '', 10);
   hostile = await runHostileCampaign({ runs: int('RELIABILITY_CASES', 10_000), ...(Number.isNaN(seed) ? {} : { seed }) });
 }
 if (wanted('load')) load = await runLoad({ seconds: int('RELIABILITY_LOAD_SECONDS', 60), warmupSeconds: 15 });
+if (wanted('exhaustion')) exhaustion = await runExhaustion({ seconds: int('RELIABILITY_EXHAUSTION_SECONDS', 60), log: progress });
 
 const failures: string[] = [];
 const rows: Array<[string, string, string]> = [];
@@ -51,6 +55,20 @@ if (load) {
   if (load.fdsAfter > load.fdsAfterWarmup) failures.push(`file descriptors grew from ${load.fdsAfterWarmup} to ${load.fdsAfter}`);
 }
 
+if (exhaustion) {
+  const e = exhaustion;
+  rows.push(['resource exhaustion', `attack requests in ${e.seconds} s`, e.attackRequests.toLocaleString('en-US')]);
+  rows.push(['resource exhaustion', 'crashed', e.crashed ? 'YES' : 'no']);
+  rows.push(['resource exhaustion', 'resident memory start → max (limit +50 MB)', `${e.rssStartMb} MB → ${e.rssMaxMb} MB`]);
+  rows.push(['resource exhaustion', 'good client sign p50 / p99 (limit 50 ms)', `${e.signP50Ms} ms / ${e.signP99Ms} ms (${e.signs})`]);
+  rows.push(['resource exhaustion', 'good client create p50 / p99 (limit 2 s)', `${e.createP50Ms} ms / ${e.createP99Ms} ms (${e.creates})`]);
+  rows.push(['resource exhaustion', 'good client errors', String(e.goodErrors)]);
+  rows.push(['resource exhaustion', 'authenticated audit lines kept', `${e.authenticatedLinesKept} of ${e.authenticatedLines}`]);
+  rows.push(['resource exhaustion', 'slow-body connections open after the timeout', String(e.slowConnections)]);
+  rows.push(['resource exhaustion', 'connections established at the end', String(e.openConnectionsAfter)]);
+  failures.push(...e.violations);
+}
+
 console.log(`\nreliability — node ${process.version}\n`);
 console.log(formatTable(['campaign', 'measure', 'value'], rows));
 if (failures.length > 0) {
@@ -60,6 +78,6 @@ if (failures.length > 0) {
 const dir = path.resolve(import.meta.dirname, '..', 'bench', 'results');
 mkdirSync(dir, { recursive: true });
 const file = path.join(dir, `reliability-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-writeFileSync(file, `${JSON.stringify({ crash, hostile, load, failures }, null, 2)}\n`);
+writeFileSync(file, `${JSON.stringify({ crash, hostile, load, exhaustion, failures }, null, 2)}\n`);
 console.log(`\nwritten: ${path.relative(process.cwd(), file)}`);
 process.exitCode = failures.length > 0 ? 1 : 0;

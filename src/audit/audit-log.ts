@@ -1,9 +1,12 @@
 // The audit log: one JSON line per data-plane request in DATA/audit/audit.log, rotated by size
 // (audit.log.1 is the newest rotated file), optionally copied to stdout. Lines go through a write
-// stream: a request never waits for the disk.
+// stream: a request never waits for the disk. Refusals of unauthenticated callers are folded
+// (refusal-folding.ts), and rotated files are kept for a minimum time even past `keep`, so that
+// the history of authenticated operations survives a flood.
 import { type WriteStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { AuditEntry } from './audit-entry.js';
+import { REFUSAL_FOLDING, RefusalFolding, type RefusalFoldingOptions } from './refusal-folding.js';
 
 export interface AuditLogOptions {
   /** Rotate once the current file would grow past this many bytes. */
@@ -12,11 +15,17 @@ export interface AuditLogOptions {
   keep?: number;
   /** Also write each line to stdout. */
   stdout?: boolean;
+  /** Rotated files younger than this are kept even past `keep` (up to MAX_AUDIT_FILES). */
+  minRetentionMs?: number;
+  refusals?: RefusalFoldingOptions;
 }
 
 export const AUDIT_FILE = 'audit.log';
 const DEFAULT_MAX_BYTES = 10 * 1024 * 1024;
 const DEFAULT_KEEP = 5;
+const DEFAULT_MIN_RETENTION_MS = 7 * 86_400_000;
+/** Rotated files kept at the most, whatever their age: the disk is finite too. */
+export const MAX_AUDIT_FILES = 20;
 
 export function auditDirectory(dataDir: string): string {
   return path.join(dataDir, 'audit');
@@ -27,6 +36,9 @@ export class AuditLog {
   readonly #maxBytes: number;
   readonly #keep: number;
   readonly #stdout: boolean;
+  readonly #minRetentionMs: number;
+  readonly #refusals: RefusalFolding;
+  readonly #summaryTimer: NodeJS.Timeout;
   #stream: WriteStream;
   #bytes: number;
 
@@ -37,8 +49,13 @@ export class AuditLog {
     this.#maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
     this.#keep = options.keep ?? DEFAULT_KEEP;
     this.#stdout = options.stdout ?? false;
+    this.#minRetentionMs = options.minRetentionMs ?? DEFAULT_MIN_RETENTION_MS;
     this.#bytes = existsSync(this.file) ? statSync(this.file).size : 0;
     this.#stream = this.#open();
+    const refusals = options.refusals ?? REFUSAL_FOLDING;
+    this.#refusals = new RefusalFolding((entry) => this.#write(entry), refusals);
+    this.#summaryTimer = setInterval(() => this.#refusals.flush(false), refusals.windowMs);
+    this.#summaryTimer.unref();
   }
 
   #open(): WriteStream {
@@ -48,6 +65,10 @@ export class AuditLog {
   }
 
   record(entry: AuditEntry): void {
+    this.#refusals.record(entry);
+  }
+
+  #write(entry: AuditEntry): void {
     const line = `${JSON.stringify(entry)}\n`;
     const bytes = Buffer.byteLength(line);
     // A stream still opening its file has no descriptor yet to carry over a rename: rotate later.
@@ -58,18 +79,31 @@ export class AuditLog {
   }
 
   /**
-   * audit.log → audit.log.1 → … → audit.log.{keep}; the oldest goes. The open stream keeps its
-   * descriptor, so what it still has to write lands in audit.log.1; a new audit.log is opened.
+   * audit.log → audit.log.1 → … → audit.log.N. Past `keep` files, the oldest go unless they are
+   * younger than the minimum retention; past MAX_AUDIT_FILES they go whatever their age. The open
+   * stream keeps its descriptor, so what it still has to write lands in audit.log.1; a new
+   * audit.log is opened.
    */
   #rotate(): void {
     this.#bytes = 0;
     const old = this.#stream;
     try {
       if (existsSync(this.file)) {
-        rmSync(`${this.file}.${this.#keep}`, { force: true });
-        for (let n = this.#keep - 1; n >= 1; n--) {
-          if (existsSync(`${this.file}.${n}`)) renameSync(`${this.file}.${n}`, `${this.file}.${n + 1}`);
+        let last = 0;
+        while (last < MAX_AUDIT_FILES && existsSync(`${this.file}.${last + 1}`)) last++;
+        const now = Date.now();
+        // The oldest files beyond `keep` that have outlived the minimum retention, or that would
+        // pass the cap, are removed before the others move up.
+        for (let n = last; n >= this.#keep; n--) {
+          const expired = now - statSync(`${this.file}.${n}`).mtimeMs >= this.#minRetentionMs;
+          if (n >= MAX_AUDIT_FILES || expired) {
+            rmSync(`${this.file}.${n}`, { force: true });
+            last = n - 1;
+          } else {
+            break;
+          }
         }
+        for (let n = last; n >= 1; n--) renameSync(`${this.file}.${n}`, `${this.file}.${n + 1}`);
         renameSync(this.file, `${this.file}.1`);
       }
     } catch (error) {
@@ -81,6 +115,8 @@ export class AuditLog {
 
   /** Writes out what is buffered and closes the file. */
   close(): Promise<void> {
+    clearInterval(this.#summaryTimer);
+    this.#refusals.flush(true);
     return new Promise((resolve) => {
       this.#stream.end(() => resolve());
     });

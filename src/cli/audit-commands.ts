@@ -4,14 +4,14 @@ import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } fro
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { AuditEntry } from '../audit/audit-entry.js';
-import { AUDIT_FILE, auditDirectory } from '../audit/audit-log.js';
+import { AUDIT_FILE, MAX_AUDIT_FILES, auditDirectory } from '../audit/audit-log.js';
 import { ConfigError, DEFAULT_DATA_DIR, resolveDataDir } from './config.js';
 
 type Flags = { dataDir?: string; lines: string; follow?: boolean; json?: boolean };
 
 const FOLLOW_INTERVAL_MS = 200;
-/** More than the emulator keeps, so that a custom setting is covered too. */
-const ROTATED_FILES_LOOKED_AT = 20;
+/** As many as the emulator keeps at the most. */
+const ROTATED_FILES_LOOKED_AT = MAX_AUDIT_FILES;
 
 function readable(line: string): string {
   let entry: AuditEntry;

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { HsmError } from '../hsm/errors.js';
 import { type NetworkRules, OPEN_NETWORK, parseNetworkRules } from '../network/network-rules.js';
 import type { ServerConfig } from '../server/emulator.js';
+import { DEFAULT_LIMITS } from '../server/app.js';
 
 export type TokenConfig =
   /** SoftHSM2 provisioned in the data directory. */
@@ -30,6 +31,9 @@ export interface ConfigFlags {
   publicNetworkAccess?: string | undefined;
   defaultAction?: string | undefined;
   ipRule?: string[] | undefined;
+  requestTimeout?: string | undefined;
+  idleTimeout?: string | undefined;
+  maxConnections?: string | undefined;
   dataDir?: string | undefined;
   module?: string | undefined;
   tokenLabel?: string | undefined;
@@ -94,6 +98,13 @@ function resolveServer(flags: ConfigFlags, env: NodeJS.ProcessEnv): ServerConfig
     purgeProtection,
     manualActivation,
     ...(network ? { network } : {}),
+    limits: {
+      requestTimeoutMs:
+        1000 * integer(pick(flags.requestTimeout, env.MHSM_REQUEST_TIMEOUT) ?? String(DEFAULT_LIMITS.requestTimeoutMs / 1000), '--request-timeout (MHSM_REQUEST_TIMEOUT)', 1, 3600),
+      headersTimeoutMs: DEFAULT_LIMITS.headersTimeoutMs,
+      idleTimeoutMs: 1000 * integer(pick(flags.idleTimeout, env.MHSM_IDLE_TIMEOUT) ?? String(DEFAULT_LIMITS.idleTimeoutMs / 1000), '--idle-timeout (MHSM_IDLE_TIMEOUT)', 1, 3600),
+      maxConnections: integer(pick(flags.maxConnections, env.MHSM_MAX_CONNECTIONS) ?? String(DEFAULT_LIMITS.maxConnections), '--max-connections (MHSM_MAX_CONNECTIONS)', 1, 1_000_000),
+    },
     audit: {
       stdout: flags.auditStdout ?? isTrue(env.MHSM_AUDIT_STDOUT),
       ...(env.MHSM_AUDIT_MAX_BYTES ? { maxBytes: integer(env.MHSM_AUDIT_MAX_BYTES, 'MHSM_AUDIT_MAX_BYTES', 1024, 2 ** 40) } : {}),

@@ -206,12 +206,13 @@ export function addKeyCommands(program: Command): void {
     output(flags, { purged: name }, () => [`purged ${name}`]);
   });
 
-  named('backup', 'write a backup of a key (all versions, material wrapped by the token) to a file')
+  named('backup', 'write a backup of a key (all versions, material wrapped by the token, sealed under the security domain) to a file')
     .requiredOption('--file <file>', 'where to write the backup (0600)')
     .action(async (name: string, flags: KeyFlags) => {
       const { value } = await withProgress(`backing up ${name}`, () => clientFor(flags).call<{ value: string }>('POST', `/keys/${encodeURIComponent(name)}/backup`));
       writeFileSync(flags.file as string, value, { mode: 0o600 });
-      output(flags, { name, file: flags.file, bytes: Buffer.from(value, 'base64url').length }, (r) => [`wrote the backup of ${r.name} to ${r.file} (${r.bytes} bytes)`]);
+      // The file holds the base64url text the service returns: its size is the file's.
+      output(flags, { name, file: flags.file, bytes: Buffer.byteLength(value) }, (r) => [`wrote the backup of ${r.name} to ${r.file} (${r.bytes} bytes)`]);
     });
 
   addClientOptions(key.command('restore').description('restore a key from a backup file'))

@@ -61,6 +61,9 @@ export function buildProgram(): Command {
     .option('--default-action <Allow|Deny>', 'what callers no IP rule names get')
     .option('--ip-rule <cidr>', 'an IPv4 or IPv6 address or range allowed when the default is Deny (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
     .option('--audit-stdout', 'also write each audit line to stdout (MHSM_AUDIT_STDOUT)')
+    .option('--request-timeout <seconds>', 'a request (headers and body) must arrive within this (MHSM_REQUEST_TIMEOUT, default 30)')
+    .option('--idle-timeout <seconds>', 'an idle connection is closed after this (MHSM_IDLE_TIMEOUT, default 60)')
+    .option('--max-connections <n>', 'connections at once, past which new ones are refused (MHSM_MAX_CONNECTIONS, default 1000)')
     .option(
       '--manual-activation',
       'on first start, give the initial administrator only the Administrator role, as the real service does (MHSM_MANUAL_ACTIVATION)',
@@ -87,6 +90,7 @@ export function buildProgram(): Command {
         } else if (activation.state === 'NotActivated') {
           console.log('security domain: not activated; download the security domain (mhsm sd download) or upload one (mhsm sd upload) to activate the HSM');
         }
+        if (emulator.caRenewed) console.log(`TLS: a new local CA was made (${emulator.caRenewed}): clients must trust the new ${emulator.caPath}`);
         console.log(`data directory: ${config.dataDir}`);
         console.log(`CA certificate: ${emulator.caPath}`);
         console.log(`administrator credentials: ${emulator.adminPath}`);

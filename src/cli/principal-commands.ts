@@ -36,7 +36,7 @@ export function addPrincipalCommands(program: Command): void {
     .option('--json', 'print the credentials as JSON')
     .action(async (flags: Flags & { name: string }) => {
       await withTenant(flags, async (store, identity) => {
-        const created = await createPrincipal(store.access, flags.name, Math.floor(Date.now() / 1000));
+        const created = createPrincipal(store.access, identity.hasher, flags.name, Math.floor(Date.now() / 1000));
         const credentials = { tenantId: identity.tenantId, ...created };
         if (flags.json) {
           console.log(JSON.stringify(credentials, null, 2));

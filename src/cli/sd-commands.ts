@@ -1,7 +1,8 @@
 // `mhsm sd`: the security domain. download, transfer-key, upload and status talk to the running
 // emulator; keys and restore-blob run offline, like the Azure CLI's (sd-offline-commands.ts).
 import { X509Certificate } from 'node:crypto';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { domainJwk } from '../hsm/security-domain/certificates.js';
 import { type ClientCommandFlags, addClientOptions, clientFor, output } from './client-options.js';
@@ -45,6 +46,39 @@ function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
+/** A file a flag names, read or refused with one line that names the flag. */
+function readFlagFile(flag: string, file: string): Buffer {
+  try {
+    if (statSync(file).isDirectory()) throw new Error('it is a directory');
+    return readFileSync(file);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
+    throw new Error(`${flag}: cannot read ${file} (${reason})`);
+  }
+}
+
+/** Checked before anything is asked of the server: a download activates the HSM, and its file must not be lost. */
+function checkWritable(flag: string, file: string): void {
+  const dir = path.dirname(path.resolve(file));
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new Error(`${flag}: cannot write ${file}: ${existsSync(dir) ? 'the folder is not writable' : `no folder ${dir}`}`);
+  }
+  if (existsSync(file) && statSync(file).isDirectory()) throw new Error(`${flag}: ${file} is a directory`);
+}
+
+function certificateJwk(file: string) {
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(readFlagFile('--cert', file));
+  } catch (error) {
+    if ((error as Error).message.startsWith('--cert')) throw error;
+    throw new Error(`--cert: ${file} is not a PEM or DER certificate (a ceremony key's .cer file, not its .pem private key)`);
+  }
+  return domainJwk(Buffer.from(certificate.raw), certificate.subject.replace(/\n/g, ', '));
+}
+
 export function addSecurityDomainCommands(program: Command): void {
   const sd = program.command('sd').description('the security domain: activation, download, recovery into a new HSM');
 
@@ -56,12 +90,15 @@ export function addSecurityDomainCommands(program: Command): void {
       .requiredOption('--quorum <n>', 'how many of the keys recover the domain (2 to the number of certificates)')
       .requiredOption('--out <file>', 'where to write the security-domain file'),
   ).action(async (flags: ClientCommandFlags & { cert: string[]; quorum: string; out: string }) => {
-    const certificates = flags.cert.map((file) => {
-      const certificate = new X509Certificate(readFileSync(file));
-      return domainJwk(Buffer.from(certificate.raw), certificate.subject.replace(/\n/g, ', '));
-    });
+    if (flags.cert.length < 3 || flags.cert.length > 10) throw new Error(`--cert: give 3 to 10 certificates, not ${flags.cert.length}`);
+    const quorum = Number(flags.quorum);
+    if (!/^\d+$/.test(flags.quorum) || quorum < 2 || quorum > flags.cert.length) {
+      throw new Error(`--quorum: must be a whole number from 2 to the number of certificates (${flags.cert.length}), not '${flags.quorum}'`);
+    }
+    checkWritable('--out', flags.out);
+    const certificates = flags.cert.map(certificateJwk);
     const client = clientFor(flags);
-    const { value } = await client.call<{ value: string }>('POST', '/securitydomain/download', { certificates, required: Number(flags.quorum) });
+    const { value } = await client.call<{ value: string }>('POST', '/securitydomain/download', { certificates, required: quorum });
     await waitFor(client, '/securitydomain/download/pending', 'download');
     writePrivate(flags.out, value);
     output(flags, { file: flags.out, certificates: certificates.length, quorum: Number(flags.quorum) }, (r) => [
@@ -75,6 +112,7 @@ export function addSecurityDomainCommands(program: Command): void {
       .description("get the HSM's transfer key (for a recovery: the restore blob is made for it)")
       .requiredOption('--out <file>', 'where to write the transfer-key certificate (PEM)'),
   ).action(async (flags: ClientCommandFlags & { out: string }) => {
+    checkWritable('--out', flags.out);
     const answer = await clientFor(flags).call<{ transfer_key: string }>('GET', '/securitydomain/upload');
     const jwk = JSON.parse(answer.transfer_key) as { x5c: string[]; 'x5t#S256': string };
     writeFileSync(flags.out, pemOf(Buffer.from(jwk.x5c[0] as string, 'base64')));
@@ -87,8 +125,9 @@ export function addSecurityDomainCommands(program: Command): void {
       .description('upload a restore blob: the HSM takes the security domain and is activated')
       .requiredOption('--blob <file>', 'the restore blob (mhsm sd restore-blob or az keyvault security-domain restore-blob)'),
   ).action(async (flags: ClientCommandFlags & { blob: string }) => {
+    const blob = readFlagFile('--blob', flags.blob).toString('utf8');
     const client = clientFor(flags);
-    await client.call('POST', '/securitydomain/upload', { value: readFileSync(flags.blob, 'utf8') });
+    await client.call('POST', '/securitydomain/upload', { value: blob });
     const status = await waitFor(client, '/securitydomain/upload/pending', 'upload');
     output(flags, status, (s) => [`upload: ${s.status}: ${s.status_details}`]);
   });
@@ -101,7 +140,9 @@ export function addSecurityDomainCommands(program: Command): void {
       client.call<{ activation: { state: string; securityDomain: string; downloadable: boolean } }>('GET', '/emulator/status'),
     ]);
     output(flags, { activation: emulator.activation, download, upload }, (s) => [
-      `activation: ${s.activation.state} (security domain: ${s.activation.securityDomain}${s.activation.downloadable ? '' : ', not downloadable'})`,
+      s.activation.state === 'Active'
+        ? `activation: Active (security domain: ${s.activation.securityDomain}${s.activation.downloadable ? '' : ', not downloadable'})`
+        : 'activation: NotActivated (download the security domain with mhsm sd download, or upload one with mhsm sd upload)',
       `download:   ${s.download.status}: ${s.download.status_details}`,
       `upload:     ${s.upload.status}: ${s.upload.status_details}`,
     ]);

@@ -10,16 +10,20 @@ export type HsmErrorCode =
   | 'Conflict'
   | 'AccessDenied'
   | 'NotSupported'
-  | 'Unavailable';
+  | 'Unavailable'
+  | 'Throttled';
 
 export class HsmError extends Error {
   override readonly name = 'HsmError';
+  /** For Throttled: when the caller may try again. */
+  readonly retryAfterSeconds: number | undefined;
   constructor(
     readonly code: HsmErrorCode,
     message: string,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { retryAfterSeconds?: number },
   ) {
     super(message, options);
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 }
 

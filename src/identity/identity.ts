@@ -8,7 +8,7 @@ import { type JWK, SignJWT, calculateJwkThumbprint, exportJWK, importPKCS8, impo
 import type { Clock } from '../hsm/clock.js';
 import type { AccessStore, PrincipalRecord } from '../store/access-store.js';
 import { ExternalChanges } from '../store/external-changes.js';
-import { hashSecret, secretMatches } from './secrets.js';
+import { SecretHasher } from './secrets.js';
 
 export const TOKEN_LIFETIME_SECONDS = 3600;
 export const CLOCK_SKEW_SECONDS = 300;
@@ -47,6 +47,14 @@ function writeSecret(file: string, content: string): void {
 
 /** How many verified tokens are remembered, so that each is checked cryptographically once. */
 const VERIFIED_CACHE_SIZE = 10_000;
+/** And how many characters of them at most: the tokens are ours, but bound every cache anyway. */
+const VERIFIED_CACHE_CHARS = 16 * 1024 * 1024;
+/** Client ids are GUIDs; anything else is refused before it is looked up or remembered. */
+const CLIENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isClientId(value: string): boolean {
+  return CLIENT_ID.test(value);
+}
 
 interface VerifiedToken {
   appid: string;
@@ -57,8 +65,12 @@ interface VerifiedToken {
 
 export class Identity {
   readonly #verified = new Map<string, VerifiedToken>();
-  /** Principals by client id, read from the store once and dropped when anything changed it. */
-  readonly #principalCache = new Map<string, PrincipalRecord | null>();
+  #verifiedChars = 0;
+  /**
+   * Known principals by client id, read from the store once and dropped when anything changed
+   * it. Misses are not remembered: every entry is a principal of the store, so it is bounded.
+   */
+  readonly #principalCache = new Map<string, PrincipalRecord>();
   readonly #externalChanges: ExternalChanges;
 
   private constructor(
@@ -70,6 +82,8 @@ export class Identity {
     private readonly clock: Clock,
     /** Principals live in the store, where `mhsm principal` adds and removes them. */
     private readonly principals: AccessStore,
+    /** Hashes and checks client secrets. */
+    readonly hasher: SecretHasher,
   ) {
     this.#externalChanges = new ExternalChanges(principals);
   }
@@ -103,16 +117,21 @@ export class Identity {
       chmodSync(adminPath, 0o600);
     }
     const admin = JSON.parse(readFileSync(adminPath, 'utf8')) as AdminCredentials;
-    if (!principals.principalByClientId(admin.clientId)) {
+    const hasher = SecretHasher.open(dataDir);
+    const known = principals.principalByClientId(admin.clientId);
+    if (!known) {
       principals.addPrincipal({
         objectId: admin.objectId,
         clientId: admin.clientId,
         displayName: INITIAL_ADMINISTRATOR,
-        secretHash: await hashSecret(admin.clientSecret),
+        secretHash: hasher.hash(admin.clientSecret),
         created: clock.now(),
       });
+    } else if ((await hasher.check(admin.clientSecret, known.secretHash)).needsRehash) {
+      // The administrator's secret is at hand: its older hash is replaced at once.
+      principals.setPrincipalSecretHash(known.objectId, hasher.hash(admin.clientSecret));
     }
-    return new Identity(admin.tenantId, resource, admin, { privateKey, publicKey, kid, publicJwk: { ...publicJwk, kid, alg: 'RS256', use: 'sig' } }, clock, principals);
+    return new Identity(admin.tenantId, resource, admin, { privateKey, publicKey, kid, publicJwk: { ...publicJwk, kid, alg: 'RS256', use: 'sig' } }, clock, principals, hasher);
   }
 
   get jwks(): { keys: JWK[] } {
@@ -131,9 +150,15 @@ export class Identity {
     }
     const clientId = form.get('client_id') ?? '';
     const secret = form.get('client_secret') ?? '';
+    if (!CLIENT_ID.test(clientId)) throw new IdentityError('invalid_request', 'client_id: must be a GUID, the client id of an application of this tenant');
     const principal = this.#principal(clientId);
-    if (!principal || !(await secretMatches(secret, principal.secretHash))) {
+    const check = principal ? await this.hasher.check(secret, principal.secretHash) : undefined;
+    if (!principal || !check?.matches) {
       throw new IdentityError('invalid_client', 'AADSTS7000215: Invalid client secret or unknown client_id.');
+    }
+    if (check.needsRehash) {
+      this.principals.setPrincipalSecretHash(principal.objectId, this.hasher.hash(secret));
+      this.#principalCache.clear();
     }
     const scope = form.get('scope') ?? '';
     const audience = scope.split(' ').find((s) => s.endsWith('/.default'))?.slice(0, -'/.default'.length);
@@ -163,30 +188,37 @@ export class Identity {
     const claims = known ?? (await this.#verifySignedToken(token, port));
     const now = this.clock.now();
     if (now < claims.nbf - CLOCK_SKEW_SECONDS || now > claims.exp + CLOCK_SKEW_SECONDS) {
-      this.#verified.delete(token);
+      this.#forget(token);
       throw new IdentityError('invalid_token', 'the bearer token is expired or not yet valid');
     }
     const principal = this.#principal(claims.appid);
     if (!principal || principal.objectId !== claims.oid) {
-      this.#verified.delete(token);
+      this.#forget(token);
       throw new IdentityError('invalid_token', 'the bearer token names a principal this tenant does not have');
     }
     if (!known) {
-      if (this.#verified.size >= VERIFIED_CACHE_SIZE) this.#verified.delete(this.#verified.keys().next().value as string);
+      while (this.#verified.size > 0 && (this.#verified.size >= VERIFIED_CACHE_SIZE || this.#verifiedChars + token.length > VERIFIED_CACHE_CHARS)) {
+        const oldest = this.#verified.keys().next().value as string;
+        this.#verified.delete(oldest);
+        this.#verifiedChars -= oldest.length;
+      }
       this.#verified.set(token, claims);
+      this.#verifiedChars += token.length;
     }
     return { objectId: principal.objectId, clientId: principal.clientId, tenantId: this.tenantId };
   }
 
+  #forget(token: string): void {
+    if (this.#verified.delete(token)) this.#verifiedChars -= token.length;
+  }
+
   #principal(clientId: string): PrincipalRecord | undefined {
     if (this.#externalChanges.happened()) this.#principalCache.clear();
-    let principal = this.#principalCache.get(clientId);
-    if (principal === undefined) {
-      principal = this.principals.principalByClientId(clientId) ?? null;
-      if (this.#principalCache.size >= VERIFIED_CACHE_SIZE) this.#principalCache.clear();
-      this.#principalCache.set(clientId, principal);
-    }
-    return principal ?? undefined;
+    const cached = this.#principalCache.get(clientId);
+    if (cached) return cached;
+    const principal = this.principals.principalByClientId(clientId);
+    if (principal) this.#principalCache.set(clientId, principal);
+    return principal;
   }
 
   async #verifySignedToken(token: string, port: number): Promise<VerifiedToken> {

@@ -3,7 +3,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { AccessStore, PrincipalRecord } from '../store/access-store.js';
 import { INITIAL_ADMINISTRATOR } from './identity.js';
-import { hashSecret } from './secrets.js';
+import type { SecretHasher } from './secrets.js';
 
 export interface NewPrincipal {
   displayName: string;
@@ -18,7 +18,7 @@ export class PrincipalError extends Error {
 
 const DISPLAY_NAME = /^[\w .@-]{1,120}$/u;
 
-export async function createPrincipal(store: AccessStore, displayName: string, now: number): Promise<NewPrincipal> {
+export function createPrincipal(store: AccessStore, hasher: SecretHasher, displayName: string, now: number): NewPrincipal {
   if (!DISPLAY_NAME.test(displayName)) {
     throw new PrincipalError('--name: 1 to 120 letters, digits, spaces or . _ @ -');
   }
@@ -30,7 +30,7 @@ export async function createPrincipal(store: AccessStore, displayName: string, n
     objectId: principal.objectId,
     clientId: principal.clientId,
     displayName,
-    secretHash: await hashSecret(principal.clientSecret),
+    secretHash: hasher.hash(principal.clientSecret),
     created: now,
   });
   return principal;

@@ -89,6 +89,7 @@ export type SessionCall =
   | ['generateKey', session: number, mechanism: NativeMechanism, template: NativeAttribute[]]
   | ['generateKeyPair', session: number, mechanism: NativeMechanism, publicTemplate: NativeAttribute[], privateTemplate: NativeAttribute[]]
   | ['createObject', session: number, template: NativeAttribute[]]
+  | ['copyObject', session: number, handle: number, template: NativeAttribute[]]
   | ['destroyObject', session: number, handle: number]
   | ['findObjects', session: number, template: NativeAttribute[]]
   | ['getAttributeValue', session: number, handle: number, types: number[]]
@@ -120,6 +121,8 @@ export interface NativeModule {
   generateRandom<I extends boolean = false>(session: number, length: number, inline?: I): Settled<I, Buffer>;
 
   createObject<I extends boolean = false>(session: number, template: NativeAttribute[], inline?: I): Settled<I, number>;
+  /** C_CopyObject: a new object with the attributes of `handle`, changed by `template`; its handle. */
+  copyObject<I extends boolean = false>(session: number, handle: number, template: NativeAttribute[], inline?: I): Settled<I, number>;
   findObjects<I extends boolean = false>(session: number, template: NativeAttribute[], inline?: I): Settled<I, number[]>;
   getAttributeValue<I extends boolean = false>(session: number, handle: number, types: number[], inline?: I): Settled<I, Buffer[]>;
   setAttributeValue<I extends boolean = false>(session: number, handle: number, template: NativeAttribute[], inline?: I): Settled<I, void>;

@@ -15,6 +15,7 @@ import { originOf } from './origin.js';
 import { registerSecurityDomainRoutes } from './routes/security-domain.js';
 import { NOT_ACTIVATED_MESSAGE, type SecurityDomain } from '../hsm/security-domain/security-domain.js';
 import type { SingleKeyBackup } from '../hsm/backup/single-key-backup.js';
+import { FairWriteQueue } from '../hsm/fair-write-queue.js';
 import type { EmulatorStatus } from './status.js';
 import { registerEmulatorRoutes } from './routes/emulator.js';
 import { callerAddress } from '../network/network-rules.js';
@@ -29,9 +30,25 @@ import { type ScopePrefix, registerRbacRoutes, routeScope } from './routes/rbac.
 
 export const BODY_LIMIT = 1024 * 1024;
 
+/** How long a client may take and how many may be connected at once. */
+export interface ConnectionLimits {
+  /** The whole request, headers and body, must arrive within this (a slow body is cut off). */
+  requestTimeoutMs: number;
+  /** The headers must arrive within this. */
+  headersTimeoutMs: number;
+  /** A connection with nothing going on is closed after this (keep-alive included). */
+  idleTimeoutMs: number;
+  /** Connections past this are refused. */
+  maxConnections: number;
+}
+
+export const DEFAULT_LIMITS: ConnectionLimits = { requestTimeoutMs: 30_000, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000, maxConnections: 1000 };
+
 export interface AppOptions {
   keys: KeyService;
   backups: SingleKeyBackup;
+  /** Where writes of key material wait their turn; one per app unless given. */
+  writes?: FairWriteQueue;
   domain: SecurityDomain;
   identity: Identity;
   access: AccessControl;
@@ -46,6 +63,7 @@ export interface AppOptions {
   https?: { key: string; cert: string };
   /** pino's level for the server log (unexpected failures are logged at error), or false for none. */
   logLevel?: string | false;
+  limits?: ConnectionLimits;
 }
 
 declare module 'fastify' {
@@ -56,6 +74,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Routes of the emulated Entra ID, reached without a bearer token. */
     anonymous?: boolean;
+    /** For an anonymous route: its failures are audited under this operation name. */
+    auditFailuresAs?: string;
     /** The route's entry in the RBAC operation table; a route without one is refused to everyone. */
     operation?: OperationName;
     /** For role routes: the scope their URL names. */
@@ -80,8 +100,14 @@ function targetScope(request: FastifyRequest, operation: OperationName): string 
 }
 
 export function buildApp(options: AppOptions): FastifyInstance {
+  const limits = options.limits ?? DEFAULT_LIMITS;
   const app = Fastify({
-    ...(options.https ? { https: { ...options.https, minVersion: 'TLSv1.2' as const } } : {}),
+    // Node checks the request and header timeouts every connectionsCheckingInterval (30 s unless
+    // told otherwise): often enough here for a short timeout to hold.
+    ...(options.https ? { https: { ...options.https, minVersion: 'TLSv1.2' as const, connectionsCheckingInterval: Math.min(1000, limits.requestTimeoutMs / 2) } } : {}),
+    requestTimeout: limits.requestTimeoutMs,
+    connectionTimeout: limits.idleTimeoutMs,
+    keepAliveTimeout: Math.min(limits.idleTimeoutMs, 72_000),
     logger: options.logLevel ? { level: options.logLevel } : false,
     bodyLimit: BODY_LIMIT,
     // maxParamLength: key names may be 127 characters; longer ones get the service's rule, not a 414.
@@ -108,6 +134,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
     if (body === '') done(null, undefined);
     else parseJson(request, body as string, done);
   });
+
+  app.server.headersTimeout = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
+  app.server.maxConnections = limits.maxConnections;
 
   app.decorateRequest('requestId', '');
   if (options.audit) registerAuditHooks(app, options.audit);
@@ -164,7 +193,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
 
   app.setErrorHandler((error, request, reply) => {
-    if (error instanceof HsmError) return reply.code(STATUS_OF[error.code]).send(envelope(error.code, error.message, request.id));
+    if (error instanceof HsmError) {
+      if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));
+      return reply.code(STATUS_OF[error.code]).send(envelope(error.code, error.message, request.id));
+    }
     const fastifyError = error as { code?: string; statusCode?: number; message: string };
     if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return reply.code(413).send(envelope('BadParameter', `The request body is larger than ${BODY_LIMIT} bytes`, request.id));
@@ -184,7 +216,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   });
 
   registerIdentityRoutes(app, options.identity);
-  registerKeyRoutes(app, options.keys, options.backups);
+  registerKeyRoutes(app, options.keys, options.backups, options.writes ?? new FairWriteQueue());
   registerSecurityDomainRoutes(app, options.domain);
   registerRbacRoutes(app, options.access);
   registerEmulatorRoutes(app, options.clock, options.network, options.status);

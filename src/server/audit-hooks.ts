@@ -1,5 +1,6 @@
 // Feeds the audit log: every data-plane request, allowed, denied or failed, once its response is
-// ready. The routes of the emulated Entra ID are not the HSM's and are not audited.
+// ready. The routes of the emulated Entra ID are not the HSM's: of them, only failed token
+// requests are recorded (a guessed secret is worth knowing about).
 import type { FastifyInstance } from 'fastify';
 import { auditEntry } from '../audit/audit-entry.js';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -18,7 +19,9 @@ const ACTIVITY_SUFFIX = / \(Activity ID: [^)]*\)$/;
 export function registerAuditHooks(app: FastifyInstance, audit: AuditLog): void {
   app.addHook('preSerialization', async (request, reply, payload) => {
     if (reply.statusCode >= 400) {
-      const message = (payload as { error?: { message?: unknown } } | null)?.error?.message;
+      const body = payload as { error?: { message?: unknown } | string; error_description?: unknown } | null;
+      // The service's envelope, or an OAuth error of the tenant.
+      const message = typeof body?.error === 'object' ? body.error?.message : body?.error_description;
       if (typeof message === 'string') request.auditError = message.replace(ACTIVITY_SUFFIX, '');
     }
     return payload;
@@ -28,11 +31,11 @@ export function registerAuditHooks(app: FastifyInstance, audit: AuditLog): void 
   // while a key is being made still leaves a line for the key it made.
   app.addHook('onSend', async (request, reply, payload) => {
     const config = request.routeOptions.config;
-    if (config?.anonymous) return payload;
+    if (config?.anonymous && !(config.auditFailuresAs && reply.statusCode >= 400)) return payload;
     const operation = config?.operation;
     audit.record(
       auditEntry(request, reply, {
-        operationName: operation ? OPERATIONS[operation].auditName : 'Unknown',
+        operationName: operation ? OPERATIONS[operation].auditName : (config?.auditFailuresAs ?? 'Unknown'),
         origin: originOf(request),
         caller: request.caller,
         errorMessage: request.auditError,

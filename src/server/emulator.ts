@@ -15,7 +15,7 @@ import { NetworkPolicy } from '../network/network-policy.js';
 import type { NetworkRules } from '../network/network-rules.js';
 import { SqliteMetadataStore } from '../store/sqlite-store.js';
 import type { Token } from '../token/token.js';
-import { buildApp } from './app.js';
+import { type ConnectionLimits, buildApp } from './app.js';
 import { statusOf } from './status.js';
 import { certifyPublicKey, ensureTls } from './tls.js';
 import { SecurityDomain } from '../hsm/security-domain/security-domain.js';
@@ -41,6 +41,8 @@ export interface ServerConfig {
   audit?: { stdout?: boolean; maxBytes?: number };
   /** Network rules given at start; they replace the ones kept in the data directory. */
   network?: NetworkRules;
+  /** Timeouts and the connection cap. */
+  limits?: ConnectionLimits;
 }
 
 /** Secrets of the token that the server needs beyond its user PIN. */
@@ -60,6 +62,8 @@ export interface ActivationReport {
 export interface RunningEmulator {
   url: string;
   activation: ActivationReport;
+  /** Why the data directory got a new CA on this start, which clients must now trust. */
+  caRenewed?: string;
   /** What start-up found when it compared the store with the token. */
   reconciliation: Reconciliation;
   caPath: string;
@@ -90,7 +94,9 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
       initialAdminObjectId: identity.admin.objectId,
     });
     const activation = await activateOnFirstStart(domain, dataDir, config.manualActivation ?? false, secrets.soPin !== undefined);
-    const tls = await ensureTls(dataDir, ['localhost', '127.0.0.1', '::1', config.host, `${config.name}.${config.dnsSuffix}`, `*.${config.dnsSuffix}`]);
+    // An unspecified address (0.0.0.0, ::) is where the server listens, not a name clients use.
+    const listenName = config.host === '0.0.0.0' || config.host === '::' ? [] : [config.host];
+    const tls = await ensureTls(dataDir, ['localhost', '127.0.0.1', '::1', ...listenName, `${config.name}.${config.dnsSuffix}`], config.dnsSuffix);
     let port = config.port;
     const audit = new AuditLog(dataDir, config.audit);
     const clockControl = new ClockControl(clock, store.access, keys);
@@ -109,6 +115,7 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
       port: () => port,
       https: { key: tls.key, cert: tls.cert },
       logLevel: process.env.MHSM_LOG_LEVEL ?? 'warn',
+      ...(config.limits ? { limits: config.limits } : {}),
     });
     await app.listen({ host: config.host, port: config.port });
     port = (app.server.address() as AddressInfo).port;
@@ -134,6 +141,7 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     writeFileSync(serverFile, `${JSON.stringify({ url, pid: process.pid })}\n`, { mode: 0o600 });
     return {
       activation,
+      ...(tls.caRenewed ? { caRenewed: tls.caRenewed } : {}),
       reconciliation,
       url,
       caPath: tls.caPath,

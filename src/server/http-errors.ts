@@ -11,6 +11,7 @@ export const STATUS_OF: Readonly<Record<HsmErrorCode, number>> = {
   RoleAssignmentNotFound: 404,
   Conflict: 409,
   Unavailable: 503,
+  Throttled: 429,
 };
 
 export interface ErrorEnvelope {

@@ -42,6 +42,8 @@ export interface AccessStore {
   addPrincipal(principal: PrincipalRecord): void;
   /** Removes a principal; true when there was one. */
   removePrincipal(objectId: string): boolean;
+  /** Replaces a principal's stored secret hash (a migration to the current scheme). */
+  setPrincipalSecretHash(objectId: string, secretHash: string): void;
 
   customRoleDefinition(name: string): RoleDefinitionRecord | undefined;
   customRoleDefinitions(): RoleDefinitionRecord[];

@@ -25,6 +25,11 @@ export interface MetadataStore {
   listDeletedKeys(limit: number, after?: string): Page<{ key: KeyRecord; latest: KeyVersionRecord }>;
   /** Adds a version, creating the key if it is new; one transaction. */
   addVersion(version: KeyVersionRecord, key: { recoverableDays: number }): void;
+  /**
+   * Adds a new key with all its versions (oldest first) in one transaction; false, writing
+   * nothing, when the name is taken (a restore that lost a race with a create).
+   */
+  addKey(versions: readonly KeyVersionRecord[], key: { recoverableDays: number; rotationPolicy: unknown }): boolean;
   updateVersion(name: string, version: string, changes: VersionChanges): KeyVersionRecord | undefined;
   setRotationPolicy(name: string, policy: unknown): void;
   /** Live keys that have a rotation policy. */

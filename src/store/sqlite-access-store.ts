@@ -67,6 +67,10 @@ export class SqliteAccessStore implements AccessStore {
     );
   }
 
+  setPrincipalSecretHash(objectId: string, secretHash: string): void {
+    this.sql('UPDATE principals SET secret_hash = ? WHERE object_id = ?').run(secretHash, objectId);
+  }
+
   removePrincipal(objectId: string): boolean {
     return this.sql('DELETE FROM principals WHERE object_id = ?').run(objectId).changes > 0;
   }

@@ -256,6 +256,18 @@ export class SqliteMetadataStore implements MetadataStore {
     })();
   }
 
+  addKey(versions: readonly KeyVersionRecord[], key: { recoverableDays: number; rotationPolicy: unknown }): boolean {
+    const name = versions[0]?.name;
+    if (name === undefined) throw new RangeError('a key needs at least one version');
+    return this.#db.transaction(() => {
+      const inserted = this.#sql('INSERT INTO keys (name, recoverable_days) VALUES (?, ?) ON CONFLICT (name) DO NOTHING').run(name, key.recoverableDays).changes > 0;
+      if (!inserted) return false;
+      for (const version of versions) this.addVersion(version, key);
+      if (key.rotationPolicy !== undefined && key.rotationPolicy !== null) this.setRotationPolicy(name, key.rotationPolicy);
+      return true;
+    })();
+  }
+
   updateVersion(name: string, version: string, changes: VersionChanges): KeyVersionRecord | undefined {
     const sets: string[] = ['updated = @updated'];
     const values: Record<string, unknown> = { name, version, updated: changes.updated };

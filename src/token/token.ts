@@ -85,8 +85,13 @@ const PROTECTION_ATTRIBUTES = [
 ] as const satisfies readonly AttributeName[];
 
 type ObjectRef = readonly [objectClass: number, id: Buffer];
+/** An object a call just made: its class and handle. */
+type MadeObject = readonly [objectClass: number, handle: number];
 /** Builds a call from the handles of the objects it names and the session it will run on. */
 type ObjectCallBuilder = (handles: number[], session: number) => SessionCall;
+
+/** What C_CopyObject changes when a generated session object becomes a token object. */
+const TO_TOKEN_OBJECT = toNativeTemplate({ token: true });
 
 /** The unwrapped value's length comes from the wrapped data, not the template. */
 const UNWRAP_EXCLUDED: ReadonlySet<number> = new Set([CKA.VALUE_LEN]);
@@ -217,32 +222,95 @@ export class Token {
 
   // ---- keys -------------------------------------------------------------------------------
 
+  /**
+   * Generates a key. A stored key is generated as session objects first, concurrently with other
+   * work on a pooled session (an RSA-4096 pair takes seconds), and only then copied into token
+   * objects: the copy is the token-object write, and only it waits for other writes (#writing).
+   */
   async generateKey(spec: KeySpec, options: GenerateKeyOptions = {}): Promise<TokenKey> {
     validateKeySpec(spec);
-    const ephemeral = options.ephemeral ?? false;
     const templateOptions = templateOptionsOf(spec, options);
-    const cost = costOf({ operation: 'generate', key: spec, writesTokenObject: !ephemeral });
-    const generation = this.#pool.generation;
-    const id = templateOptions.id;
-    await this.#writing(!ephemeral, async () => {
-      if (isKeyPair(spec)) {
-        const { mechanism, publicTemplate, privateTemplate } = keyPairTemplate(spec, templateOptions);
-        const pair = await this.#run<{ publicKey: number; privateKey: number }>(cost, (s) => [
-          'generateKeyPair',
-          s,
-          mechanism,
-          publicTemplate,
-          privateTemplate,
-        ]);
-        this.#remember(generation, publicClassOf(spec), id, pair.publicKey);
-        this.#remember(generation, secretClassOf(spec), id, pair.privateKey);
-      } else {
-        const { mechanism, template } = secretKeyTemplate(spec, templateOptions);
-        const handle = await this.#run<number>(cost, (s) => ['generateKey', s, mechanism, template]);
-        this.#remember(generation, secretClassOf(spec), id, handle);
+    const { id, ephemeral } = templateOptions;
+    for (let attempt = 0; ; attempt++) {
+      const generation = this.#pool.generation;
+      const kept: MadeObject[] = [];
+      try {
+        if (ephemeral) kept.push(...(await this.#generateObjects(spec, templateOptions, costOf({ operation: 'generate', key: spec }))));
+        else await this.#generateTokenObjects(spec, templateOptions, generation, kept);
+        for (const [objectClass, handle] of kept) this.#remember(generation, objectClass, id, handle);
+        return ephemeral ? { id, spec, ephemeral } : { id, spec };
+      } catch (error) {
+        // After a session loss, once more on new sessions, unless a token object was made already.
+        const lost = isSessionLost(error) || this.#pool.generation !== generation;
+        if (attempt > 0 || kept.length > 0 || !lost) throw error;
+        await this.#recover(generation);
+      }
+    }
+  }
+
+  /** One C_GenerateKey(Pair) with these templates; the objects it made. */
+  async #generateObjects(spec: KeySpec, options: KeyTemplateOptions, cost: CallCost): Promise<MadeObject[]> {
+    if (isKeyPair(spec)) {
+      const { mechanism, publicTemplate, privateTemplate } = keyPairTemplate(spec, options);
+      const pair = await this.#scheduled<{ publicKey: number; privateKey: number }>(cost, (s) => [
+        'generateKeyPair',
+        s,
+        mechanism,
+        publicTemplate,
+        privateTemplate,
+      ]);
+      return [
+        [publicClassOf(spec), pair.publicKey],
+        [secretClassOf(spec), pair.privateKey],
+      ];
+    }
+    const { mechanism, template } = secretKeyTemplate(spec, options);
+    return [[secretClassOf(spec), await this.#scheduled<number>(cost, (s) => ['generateKey', s, mechanism, template])]];
+  }
+
+  /**
+   * Generates the key as session objects with the stored key's templates but CKA_TOKEN false
+   * (outside #writing), then, as one token-object write, copies each into a token object and
+   * destroys the session objects, whatever happened. The copies' handles go into `copies`.
+   * SoftHSM2 2.6.1 keeps every attribute through C_CopyObject (protections, CKA_LOCAL,
+   * CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE, CKA_KEY_GEN_MECHANISM), refuses a copy that would
+   * weaken a protection, and lets any session of the application copy a session object.
+   */
+  async #generateTokenObjects(spec: KeySpec, options: KeyTemplateOptions, generation: number, copies: MadeObject[]): Promise<void> {
+    const made = await this.#generateObjects(spec, { ...options, ephemeral: true }, 'heavy');
+    await this.#writing(true, async () => {
+      try {
+        try {
+          for (const [objectClass, handle] of made) {
+            // Session objects die with their sessions; a renewed session may reuse their handles.
+            if (this.#pool.generation !== generation) throw new Error('the token sessions were renewed while a key was being generated');
+            copies.push([objectClass, await this.#scheduled<number>('heavy', (s) => ['copyObject', s, handle, TO_TOKEN_OBJECT])]);
+          }
+        } finally {
+          await this.#destroySessionObjects(made, generation);
+        }
+      } catch (error) {
+        // No half-written key: remove the copies made before the failure (the caller reports it).
+        if (this.#pool.generation === generation) {
+          for (const [, handle] of copies.splice(0)) await this.#run('heavy', (s) => ['destroyObject', s, handle]).catch(() => undefined);
+        }
+        throw error;
       }
     });
-    return ephemeral ? { id, spec, ephemeral } : { id, spec };
+  }
+
+  /** Destroys session objects by handle; those of renewed sessions are gone already. */
+  async #destroySessionObjects(made: readonly MadeObject[], generation: number): Promise<void> {
+    let failure: unknown;
+    for (const [, handle] of made) {
+      if (this.#pool.generation !== generation) return;
+      try {
+        await this.#scheduled('cheap', (s) => ['destroyObject', s, handle]);
+      } catch (error) {
+        if (!isSessionLost(error)) failure ??= error;
+      }
+    }
+    if (failure !== undefined) throw failure;
   }
 
   /**
@@ -369,8 +437,12 @@ export class Token {
           this.#module.logout(session);
         }
       } finally {
+        // A failed user login here would leave the token unusable: say so, but keep the first
+        // error if there was one.
         try {
           await Token.#login(this.#module, session, this.#pin, this.description.label);
+        } catch (error) {
+          process.emitWarning(`the token's user could not log in again after the security officer's work: ${(error as Error).message}`);
         } finally {
           this.#module.closeSession(session);
         }

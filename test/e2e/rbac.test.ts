@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPrincipal, type NewPrincipal } from '../../src/identity/principals.js';
+import { SecretHasher } from '../../src/identity/secrets.js';
 import { SqliteMetadataStore } from '../../src/store/sqlite-store.js';
 import { type EmulatorProcess, removeDataDir, seededDataDir, startEmulatorProcess } from '../helpers/emulator.js';
 import { accessToken, callJson, type JsonResponse } from '../helpers/rest.js';
@@ -155,7 +156,7 @@ beforeAll(async () => {
   // Principals are registered in the data directory before start, as `mhsm principal create` does.
   const store = new SqliteMetadataStore(path.join(dataDir, 'metadata.db'));
   for (const role of [...Object.keys(DOCUMENTED_ROLES), 'custom', 'scoped', 'doomed']) {
-    principals.set(role, await createPrincipal(store.access, role, Math.floor(Date.now() / 1000)));
+    principals.set(role, createPrincipal(store.access, SecretHasher.open(dataDir), role, Math.floor(Date.now() / 1000)));
   }
   await store.close();
   emulator = await startEmulatorProcess(dataDir);

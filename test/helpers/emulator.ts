@@ -23,6 +23,7 @@ export function seededDataDir(): string {
   mkdirSync(path.join(dataDir, 'tls'), { mode: 0o700 });
   copyFileSync(path.join(caDir, 'ca.pem'), path.join(dataDir, 'ca.pem'));
   copyFileSync(path.join(caDir, 'tls', 'ca-key.pem'), path.join(dataDir, 'tls', 'ca-key.pem'));
+  copyFileSync(path.join(caDir, 'tls', 'ca-scope.json'), path.join(dataDir, 'tls', 'ca-scope.json'));
   return dataDir;
 }
 

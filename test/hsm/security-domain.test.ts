@@ -9,6 +9,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DOMAIN_OBJECT_LABEL, sealingKeyOf, wrappingKeyOf } from '../../src/hsm/security-domain/domain-keys.js';
 import { DOMAIN_TAG, decodePayload } from '../../src/hsm/security-domain/domain-payload.js';
 import { buildRestoreBlob, decryptEncData, parseSecurityDomainFile } from '../../src/hsm/security-domain/sd-file.js';
+import { FIRST_START_CEREMONY } from '../../src/hsm/security-domain/security-domain.js';
+import { TRANSFER_KEY_LABEL } from '../../src/hsm/security-domain/transfer-key.js';
 import { combineShares } from '../../src/hsm/security-domain/shamir.js';
 import { decryptJwe, decryptRsaCek, parseJwe } from '../../src/hsm/security-domain/jwe.js';
 import { SqliteMetadataStore } from '../../src/store/sqlite-store.js';
@@ -109,7 +111,7 @@ describe('activation by download', () => {
     expect(openFile(again, pairs.slice(2, 5))).toEqual(openFile(first, pairs.slice(0, 2)));
     const reopened = await openTestDomain(token, store.access, soPin);
     expect(reopened.summary()).toMatchObject({ state: 'Active', origin: 'download' });
-    expect(openFile(await reopened.download({ certificates: certificates(3), required: 2 }, undefined), pairs.slice(1, 3))).toEqual(openFile(first, pairs.slice(0, 2)));
+    expect(openFile(await reopened.download({ certificates: certificates(3), required: 2 }, FIRST_START_CEREMONY), pairs.slice(1, 3))).toEqual(openFile(first, pairs.slice(0, 2)));
   });
 
   it('says what is missing without an SO PIN, and with a wrong one, changing nothing', async () => {
@@ -183,6 +185,17 @@ describe('recovery by upload', () => {
     const sealed = await source.protection().sealer.seal(Buffer.from('from A'), 'key-backup');
     expect((await target.protection().sealer.unseal(sealed, 'key-backup', 'value')).toString()).toBe('from A');
     await expect(target.upload(good)).rejects.toMatchObject({ code: 'Conflict', message: expect.stringMatching(/already activated/) });
+    // The transfer key has done its work: its private half is gone from the token, and its record.
+    expect(await token.keyIdsLabelled(TRANSFER_KEY_LABEL)).toEqual([]);
+    expect(store.access.marker('security-domain-transfer-key')).toBe('');
+  });
+
+  it('drops a transfer key fetched before an activation by download', async () => {
+    const domain = await openTestDomain(token, store.access, soPin);
+    await domain.transferKey();
+    expect(await token.keyIdsLabelled(TRANSFER_KEY_LABEL)).toHaveLength(1);
+    await domain.download({ certificates: certificates(), required: 2 }, TEST_ADMIN);
+    expect(await token.keyIdsLabelled(TRANSFER_KEY_LABEL)).toEqual([]);
   });
 });
 

@@ -176,6 +176,43 @@ describe('refusals leave nothing behind', () => {
     expect(await holdings()).toEqual(before);
   });
 
+  it('refuses a backup of the current format that is not sealed', async () => {
+    const name = unique('unsealed');
+    await keys.create(name, { kty: 'EC' });
+    const plain = encodeBackup(await openBackup(await backups.backup(name)));
+    keys.delete(name);
+    await keys.purge(name);
+    const before = await holdings();
+    await expect(backups.restore(plain)).rejects.toMatchObject({ code: 'BadParameter', message: expect.stringContaining('not a blob sealed') });
+    expect(await holdings()).toEqual(before);
+  });
+
+  it('lets one of several restores of one name win, and the others leave nothing behind', async () => {
+    const name = unique('raced');
+    await keys.create(name, { kty: 'RSA' });
+    await keys.create(name, { kty: 'RSA' });
+    const blob = await backups.backup(name);
+    keys.delete(name);
+    await keys.purge(name);
+    const before = await holdings();
+    const results = await Promise.allSettled([backups.restore(blob), backups.restore(blob), backups.restore(blob)]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of results.filter((r) => r.status === 'rejected')) expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'Conflict' });
+    expect(keys.listVersions(name, undefined).items).toHaveLength(2);
+    expect(await holdings()).toEqual({ rows: before.rows + 2, objects: before.objects + 2 });
+  });
+
+  it('refuses a backup of more than 100 versions', async () => {
+    const name = unique('many');
+    await keys.create(name, { kty: 'EC' });
+    const backup = await openBackup(await backups.backup(name));
+    const first = backup.versions[0]!;
+    backup.versions = Array.from({ length: 101 }, (_, i) => ({ ...first, version: i.toString(16).padStart(32, '0') }));
+    keys.delete(name);
+    await keys.purge(name);
+    await expect(backups.restore(await sealBackup(backup))).rejects.toMatchObject({ code: 'BadParameter', message: expect.stringContaining('at most 100 versions') });
+  });
+
   it('has the format it says', async () => {
     const name = unique('format');
     await keys.create(name, { kty: 'EC' });

@@ -181,6 +181,53 @@ describe('objects', () => {
   });
 });
 
+describe('copying objects', () => {
+  const gcm = { type: CKM.AES_GCM, gcm: { iv: Buffer.alloc(12), tagBits: 128 } };
+  // GCM spec test case 2: AES-128 with a zero key and a zero IV over 16 zero bytes.
+  const sealedZeros = '0388dace60b6a392f328c2b971b2fe78' + 'ab6e47d42cec13bdf53a67b21257bddf';
+
+  it('copies a session AES key into a token object from another session of the application', async () => {
+    const id = Buffer.from('copy-to-token');
+    const original = await module.createObject(
+      session,
+      aesKeyTemplate(Buffer.alloc(16), [
+        { type: CKA.ID, value: id },
+        { type: CKA.SENSITIVE, value: true },
+        { type: CKA.EXTRACTABLE, value: false },
+      ]),
+    );
+    const other = module.openSession(slot, CKF.RW_SESSION);
+    try {
+      const copy = await module.copyObject(other, original, [{ type: CKA.TOKEN, value: true }]);
+      expect(copy).not.toBe(original);
+      const flags = [CKA.TOKEN, CKA.SENSITIVE, CKA.EXTRACTABLE];
+      expect((await module.getAttributeValue(session, copy, flags)).map((b) => b[0])).toEqual([1, 1, 0]);
+      expect((await module.getAttributeValue(session, original, flags)).map((b) => b[0])).toEqual([0, 1, 0]);
+      expect(await module.findObjects(session, [{ type: CKA.ID, value: id }, { type: CKA.TOKEN, value: true }])).toEqual([copy]);
+      // The same key: the copy seals the known answer.
+      expect((await module.encrypt(session, gcm, copy, Buffer.alloc(16))).toString('hex')).toBe(sealedZeros);
+      await module.destroyObject(session, original);
+      // The token object outlives the session object it was copied from.
+      expect((await module.encrypt(other, gcm, copy, Buffer.alloc(16), true)).toString('hex')).toBe(sealedZeros);
+      await module.destroyObject(session, copy);
+    } finally {
+      module.closeSession(other);
+    }
+  });
+
+  it('reports a refused copy as a Pkcs11Error from C_CopyObject, inline or not', async () => {
+    const key = await module.createObject(session, aesKeyTemplate(Buffer.alloc(16), [{ type: CKA.SENSITIVE, value: true }]));
+    // A copy may not weaken a protection.
+    const weakened = await rejection(module.copyObject(session, key, [{ type: CKA.SENSITIVE, value: false }]));
+    expect(weakened).toMatchObject({ name: 'Pkcs11Error', code: 'CKR_ATTRIBUTE_READ_ONLY', fn: 'C_CopyObject' });
+    await module.destroyObject(session, key);
+    const gone = await rejection(module.copyObject(session, key, [{ type: CKA.TOKEN, value: true }]));
+    expect(gone).toMatchObject({ name: 'Pkcs11Error', code: 'CKR_OBJECT_HANDLE_INVALID', fn: 'C_CopyObject' });
+    expect(thrown(() => module.copyObject(session, key, [{ type: CKA.TOKEN, value: false }], true))).toMatchObject({ code: 'CKR_OBJECT_HANDLE_INVALID', fn: 'C_CopyObject' });
+    expect(() => module.copyObject(session, key, 'not a template' as never)).toThrow(TypeError);
+  });
+});
+
 describe('single-shot cryptography', () => {
   it('AES-GCM encrypts and decrypts a known answer (GCM spec test case 2)', async () => {
     const key = await module.createObject(session, aesKeyTemplate(Buffer.alloc(16)));

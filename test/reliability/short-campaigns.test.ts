@@ -5,6 +5,7 @@ import { expect, it } from 'vitest';
 import { runCrashCampaign } from '../../scripts/reliability/crash.js';
 import { runHostileCampaign } from '../../scripts/reliability/hostile.js';
 import { runLoad } from '../../scripts/reliability/load.js';
+import { runExhaustion } from '../../scripts/reliability/exhaustion.js';
 
 it('crash safety: every acknowledged change survives SIGKILL, nothing half-done, token and store agree', async () => {
   const report = await runCrashCampaign({ kills: 3, lanes: 6 });
@@ -28,4 +29,14 @@ it('sustained load: 64 connections of mixed traffic without an error or a leaked
   expect(report.errors).toBe(0);
   expect(report.non2xx).toBe(0);
   expect(report.fdsAfter).toBeLessThanOrEqual(report.fdsAfterWarmup);
+}, 120_000);
+
+it('resource exhaustion: no crash, bounded memory, a good client unhurt, every authenticated audit line kept, slow bodies cut off', async () => {
+  const report = await runExhaustion({ seconds: 10 });
+  expect(report.violations).toEqual([]);
+  expect(report.crashed).toBe(false);
+  expect(report.attackRequests).toBeGreaterThan(100);
+  expect(report.signs).toBeGreaterThan(50);
+  expect(report.creates).toBeGreaterThan(3);
+  expect(report.authenticatedLinesKept).toBe(report.authenticatedLines);
 }, 120_000);

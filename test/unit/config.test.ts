@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, resolveConfig } from '../../src/cli/config.js';
 
 describe('resolveConfig', () => {
-  const server = { host: 'localhost', port: 8443, name: 'mhsm', dnsSuffix: 'managedhsm.azure.net', recoverableDays: 90, purgeProtection: false, manualActivation: false, audit: { stdout: false } };
+  const limits = { requestTimeoutMs: 30_000, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000, maxConnections: 1000 };
+  const server = { host: 'localhost', port: 8443, name: 'mhsm', dnsSuffix: 'managedhsm.azure.net', recoverableDays: 90, purgeProtection: false, manualActivation: false, limits, audit: { stdout: false } };
 
   it('defaults to the embedded token in ./.mhsm and https://localhost:8443', () => {
     expect(resolveConfig({}, {})).toEqual({ dataDir: path.resolve('.mhsm'), token: { kind: 'embedded' }, server });
@@ -24,6 +25,8 @@ describe('resolveConfig', () => {
     expect(() => resolveConfig({ recoverableDays: '6' }, {})).toThrow(/--recoverable-days \(MHSM_RECOVERABLE_DAYS\) must be a whole number from 7 to 90/);
     expect(() => resolveConfig({ name: 'bad_name' }, {})).toThrow(/--name must be/);
     expect(() => resolveConfig({ dnsSuffix: 'not a name' }, {})).toThrow(/--dns-suffix must be a DNS name/);
+    expect(resolveConfig({ requestTimeout: '5', maxConnections: '10' }, { MHSM_IDLE_TIMEOUT: '7' }).server.limits).toEqual({ ...limits, requestTimeoutMs: 5000, idleTimeoutMs: 7000, maxConnections: 10 });
+    expect(() => resolveConfig({ requestTimeout: '0' }, {})).toThrow(/--request-timeout \(MHSM_REQUEST_TIMEOUT\) must be a whole number from 1 to 3600/);
   });
 
   it('prefers flags over MHSM_* variables over defaults', () => {

@@ -56,6 +56,10 @@ export function oaepDecode(hash: HashName, encoded: Buffer, modulusBytes: number
     if (separator === -1 && byte === 0x01) separator = i;
     else if (separator === -1 && byte !== 0x00) paddingOk = false;
   }
-  if (!labelHashOk || !paddingOk || separator === -1 || em[0] !== 0x00) return undefined;
-  return db.subarray(separator + 1);
+  const message = !labelHashOk || !paddingOk || separator === -1 || em[0] !== 0x00 ? undefined : Buffer.from(db.subarray(separator + 1));
+  // The unmasked block holds the message (a content key, for the security domain): wipe it.
+  em.fill(0);
+  seed.fill(0);
+  db.fill(0);
+  return message;
 }

@@ -12,6 +12,8 @@ import { checkRotationPolicy } from '../rotation-policy.js';
 import type { KeyBackup, VersionBackup } from './key-backup.js';
 
 const MIN_RETENTION_DAYS = 7;
+/** The service's limit of versions per key: a restore brings no more (each is a token write). */
+export const MAX_RESTORED_VERSIONS = 100;
 const MAX_RETENTION_DAYS = 90;
 
 function bad(message: string): HsmError {
@@ -28,6 +30,7 @@ export function checkBackupContent(backup: KeyBackup): void {
     throw bad(`recoverableDays must be a whole number from ${MIN_RETENTION_DAYS} to ${MAX_RETENTION_DAYS}, not ${days}`);
   }
   checkStoredRotationPolicy(backup.rotationPolicy);
+  if (backup.versions.length > MAX_RESTORED_VERSIONS) throw bad(`a backup brings at most ${MAX_RESTORED_VERSIONS} versions, not ${backup.versions.length}`);
   const seen = new Set<string>();
   backup.versions.forEach((version, index) => {
     const where = `versions[${index}]`;

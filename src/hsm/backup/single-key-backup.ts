@@ -46,6 +46,7 @@ export class SingleKeyBackup {
     if (this.store.getKey(backup.name)) throw new HsmError('Conflict', `Key ${backup.name} already exists; delete and purge it before restoring`);
     const mechanism = { type: this.#wrapMechanism() };
     const made: TokenKey[] = [];
+    const taken = () => new HsmError('Conflict', `Key ${backup.name} already exists; delete and purge it before restoring`);
     try {
       for (const [index, version] of backup.versions.entries()) {
         const wrapped = Buffer.from(version.wrapped, 'base64url');
@@ -54,13 +55,11 @@ export class SingleKeyBackup {
         const publicParts = await checkUnwrapped(this.token, tokenKey, version, wrapped.length, `versions[${index}]`);
         if (publicParts) await this.token.createPublicKey(tokenKey, publicParts, TOKEN_OBJECT_LABEL);
       }
-      backup.versions.forEach((version, index) => {
-        const { wrapped: _wrapped, ...fields } = version;
-        this.store.addVersion({ ...fields, name: backup.name, tokenId: (made[index] as TokenKey).id }, { recoverableDays: backup.recoverableDays });
-      });
-      if (backup.rotationPolicy !== undefined && backup.rotationPolicy !== null) this.store.setRotationPolicy(backup.name, backup.rotationPolicy);
+      // One transaction, and only if the name is still free: a create or another restore of the
+      // same name that finished meanwhile wins, and this one leaves nothing behind.
+      const versions = backup.versions.map(({ wrapped: _wrapped, ...fields }, index) => ({ ...fields, name: backup.name, tokenId: (made[index] as TokenKey).id }));
+      if (!this.store.addKey(versions, { recoverableDays: backup.recoverableDays, rotationPolicy: backup.rotationPolicy })) throw taken();
     } catch (error) {
-      this.store.removeKey(backup.name);
       for (const tokenKey of made) await this.token.destroyKey(tokenKey).catch(() => undefined);
       throw error instanceof HsmError ? error : new HsmError('BadParameter', 'value: this backup cannot be restored into this HSM', { cause: error });
     }

@@ -7,7 +7,7 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ceremonyKeyPair } from './certificates.js';
-import type { SecurityDomain } from './security-domain.js';
+import { FIRST_START_CEREMONY, type SecurityDomain } from './security-domain.js';
 
 export const CEREMONY_KEYS = 3;
 export const CEREMONY_QUORUM = 2;
@@ -37,7 +37,7 @@ export async function runFirstStartCeremony(domain: SecurityDomain, dataDir: str
     writeFileSync(path.join(dir, `sd-key-${i + 1}.cer`), pair.certificatePem);
     privateKeys.push(keyFile);
   });
-  const file = await domain.download({ certificates: pairs.map((pair) => pair.jwk), required: CEREMONY_QUORUM }, undefined);
+  const file = await domain.download({ certificates: pairs.map((pair) => pair.jwk), required: CEREMONY_QUORUM }, FIRST_START_CEREMONY);
   const domainFile = path.join(dir, DOMAIN_FILE);
   writePrivate(domainFile, file);
   return { dir, domainFile, privateKeys };

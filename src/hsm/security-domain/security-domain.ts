@@ -56,6 +56,9 @@ const LEGACY_MESSAGE =
 const SO_PIN_MISSING =
   "Activation makes the security domain's wrapping key, an AES-256 key with CKA_TRUSTED, which only the token's security officer can create: start the emulator with --so-pin (or MHSM_SO_PIN) for this token";
 
+/** The caller of a download that the emulator's first start makes itself. */
+export const FIRST_START_CEREMONY = Symbol('first-start ceremony');
+
 const MIN_CERTIFICATES = 3;
 const MAX_CERTIFICATES = 10;
 
@@ -117,16 +120,17 @@ export class SecurityDomain {
    * The security-domain file (the bare JSON text) for these certificates and quorum. On an HSM
    * that is not activated this makes the domain and activates the HSM; on an active one it gives
    * a new file (a new master key and new shares) for the same domain, as the service does.
-   * `caller` undefined: the emulator's own first-start ceremony.
+   * `caller` is the object id of the principal asking, or FIRST_START_CEREMONY for the
+   * emulator's own ceremony.
    */
-  download(input: { certificates: unknown; required: unknown }, caller: string | undefined): Promise<string> {
+  download(input: { certificates: unknown; required: unknown }, caller: string | typeof FIRST_START_CEREMONY): Promise<string> {
     return this.#exclusive(async () => {
       const record = this.#state.record();
       if (record?.status === 'active' && record.sealedPayload === undefined) throw new HsmError('Conflict', LEGACY_MESSAGE);
       const recipients = checkCertificates(input.certificates);
       const required = checkRequired(input.required, recipients.length);
       if (record?.status === 'active') return this.#redownload(record, recipients, required);
-      if (caller !== undefined && caller !== this.#options.initialAdminObjectId) {
+      if (caller !== FIRST_START_CEREMONY && caller !== this.#options.initialAdminObjectId) {
         throw new HsmError('Forbidden', 'Only the initial administrator of the HSM may download its security domain before the HSM is activated');
       }
       const soPin = this.#soPin();
@@ -135,6 +139,7 @@ export class SecurityDomain {
         const file = domainFile(payload, recipients, required);
         await this.#install(payload, soPin, 'download');
         this.#state.setStatus('download', { status: 'Success', status_details: ACTIVE_DETAILS });
+        await this.#dropTransferKey();
         return file;
       } finally {
         zeroPayload(payload);
@@ -171,11 +176,13 @@ export class SecurityDomain {
     return this.#exclusive(async () => {
       try {
         await this.#upload(value);
-        this.#state.setStatus('upload', { status: 'Success', status_details: ACTIVE_DETAILS });
       } catch (error) {
+        // The pending endpoint reports the refusal; nothing else changes.
         if (!this.isActive) this.#state.setStatus('upload', { status: 'Failed', status_details: (error as Error).message });
         throw error;
       }
+      this.#state.setStatus('upload', { status: 'Success', status_details: ACTIVE_DETAILS });
+      await this.#dropTransferKey();
     });
   }
 
@@ -198,7 +205,7 @@ export class SecurityDomain {
       );
     }
     const expected = this.#transfer.currentX5t256();
-    if (expected === undefined) throw new HsmError('BadParameter', 'value: this HSM has no transfer key yet; get it first (GET /securitydomain/upload), then make the restore blob for it');
+    if (expected === undefined) throw new HsmError('BadParameter', 'value: this HSM has no transfer key yet; get it first (GET /securitydomain/upload, or mhsm sd transfer-key), then make the restore blob for it');
     if (parsed.blob.WrappedKey.x5t_256 !== expected) {
       throw new HsmError('BadParameter', "WrappedKey.x5t_256: the restore blob was made for another transfer key, not this HSM's current one");
     }
@@ -217,13 +224,22 @@ export class SecurityDomain {
     } finally {
       zeroPayload(payload);
     }
-    await this.#transfer.remove();
+  }
+
+  /**
+   * Once the HSM has its domain the transfer key has no use: a decryption key should not linger.
+   * A failure here is not the activation's: the key is retried at the next activation attempt.
+   */
+  async #dropTransferKey(): Promise<void> {
+    await this.#transfer.remove().catch(() => undefined);
   }
 
   // ---- internals ----------------------------------------------------------------------------
 
   /** Token objects first, then the record: a crash between them leaves objects that #reconcile removes. */
   async #install(payload: DomainPayload, soPin: string | Buffer, origin: DomainOrigin): Promise<void> {
+    // Installing logs the token's user out for a moment: safe only while no key is in use.
+    if (this.isActive) throw new Error('the security domain is installed only into an HSM that is not active');
     try {
       await installDomainKeys(this.#token, soPin, payload);
     } catch (error) {
@@ -235,8 +251,12 @@ export class SecurityDomain {
     try {
       const sealer = new Sealer(this.#token, sealingKeyOf(payload.domainId), Buffer.from(payload.domainId));
       const encoded = encodePayload(payload);
-      const sealedPayload = await sealer.seal(encoded, 'domain-payload');
-      encoded.fill(0);
+      let sealedPayload: Buffer;
+      try {
+        sealedPayload = await sealer.seal(encoded, 'domain-payload');
+      } finally {
+        encoded.fill(0);
+      }
       this.#state.setRecord({ status: 'active', domainId: payload.domainId.toString('hex'), origin, activatedAt: this.#clock.now(), sealedPayload: sealedPayload.toString('base64url') });
       this.#protection = { wrappingKey: wrappingKeyOf(payload.domainId), sealer };
       this.#firstStart = false;

@@ -80,10 +80,9 @@ export class TransferKey {
       throw new HsmError('BadParameter', `${field}: cannot be decrypted with this HSM's transfer key`, { cause: error });
     }
     const cek = oaepDecode(hash, encoded, MODULUS_BYTES);
-    const copy = cek && Buffer.from(cek);
     encoded.fill(0);
-    if (!copy) throw new HsmError('BadParameter', `${field}: cannot be decrypted with this HSM's transfer key`);
-    return copy;
+    if (!cek) throw new HsmError('BadParameter', `${field}: cannot be decrypted with this HSM's transfer key`);
+    return cek;
   }
 
   /** After a recovery the transfer key has done its work. */

@@ -1,10 +1,16 @@
 // The emulated Entra ID's endpoints: OpenID discovery, JWKS and the token endpoint, enough for
 // @azure/identity's ClientSecretCredential (authorityHost = the emulator, instance discovery off).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { type Identity, IdentityError } from '../../identity/identity.js';
+import { type Identity, IdentityError, isClientId } from '../../identity/identity.js';
+import { FailureLimiter } from '../../identity/failure-limiter.js';
 import { originOf } from '../origin.js';
 
-export function registerIdentityRoutes(app: FastifyInstance, identity: Identity): void {
+/** A token request is a short form: a client id, a secret, a scope. */
+export const TOKEN_BODY_LIMIT = 8 * 1024;
+
+const THROTTLED = 'AADSTS90055: TenantThrottlingError - There are too many incoming requests. Too many failed token requests came from this address or for this client id; try again later.';
+
+export function registerIdentityRoutes(app: FastifyInstance, identity: Identity, limiter = new FailureLimiter()): void {
   const anonymous = { config: { anonymous: true } };
 
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
@@ -42,14 +48,22 @@ export function registerIdentityRoutes(app: FastifyInstance, identity: Identity)
 
   app.get('/:tenant/discovery/v2.0/keys', anonymous, async () => identity.jwks);
 
-  app.post('/:tenant/oauth2/v2.0/token', anonymous, async (request, reply) => {
+  // Failed requests are audited and limited per source address and per client id: past the limit
+  // the answer is the tenant's throttling error with Retry-After, and no secret is checked.
+  const token = { config: { anonymous: true, auditFailuresAs: 'TokenRequest' }, bodyLimit: TOKEN_BODY_LIMIT };
+  app.post('/:tenant/oauth2/v2.0/token', token, async (request, reply) => {
     const { tenant } = request.params as { tenant: string };
     const form = request.body instanceof URLSearchParams ? request.body : new URLSearchParams();
+    const clientId = form.get('client_id') ?? '';
+    const keys = [`address:${request.ip}`, ...(isClientId(clientId) ? [`client:${clientId.toLowerCase()}`] : [])];
+    const wait = limiter.retryAfter(keys);
+    if (wait !== undefined) return reply.code(429).header('retry-after', String(wait)).send({ error: 'temporarily_unavailable', error_description: THROTTLED });
     try {
-      if (tenant !== identity.tenantId) throw new IdentityError('invalid_request', `AADSTS90002: Tenant '${tenant}' not found.`);
+      if (tenant !== identity.tenantId) throw new IdentityError('invalid_request', `AADSTS90002: Tenant '${tenant.slice(0, 64)}' not found.`);
       return await identity.issueToken(form, originOf(request));
     } catch (error) {
       if (!(error instanceof IdentityError)) throw error;
+      limiter.recordFailure(keys);
       return reply.code(error.code === 'invalid_client' ? 401 : 400).send({ error: error.code, error_description: error.message });
     }
   });

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HsmError } from '../../hsm/errors.js';
 import type { KeyService, KeyView } from '../../hsm/key-service.js';
 import type { SingleKeyBackup } from '../../hsm/backup/single-key-backup.js';
+import type { FairWriteQueue } from '../../hsm/fair-write-queue.js';
 import type { RotationPolicy } from '../../hsm/rotation-policy.js';
 import type { OperationName } from '../operations.js';
 import { originOf } from '../origin.js';
@@ -34,14 +35,16 @@ function nextLink(request: FastifyRequest, path: string, apiVersion: string, nex
   return `${originOf(request)}${path}?${query.toString()}`;
 }
 
-export function registerKeyRoutes(app: FastifyInstance, keys: KeyService, backups: SingleKeyBackup): void {
+export function registerKeyRoutes(app: FastifyInstance, keys: KeyService, backups: SingleKeyBackup, writes: FairWriteQueue): void {
+  /** Writes of key material wait their turn among the principals' (fair-write-queue.ts). */
+  const write = <T>(request: FastifyRequest, work: () => Promise<T>) => writes.run(request.caller?.objectId ?? '', work);
   const bundle = (request: FastifyRequest, view: KeyView) => keyBundle(view, originOf(request), keys.purgeProtection);
 
   app.post('/keys/:name/create', op('createKey'), async (request) => {
     checkApiVersion(request);
     const { name } = request.params as Params;
     const body = bodyOf(request.body);
-    const view = await keys.create(name, {
+    const view = await write(request, () => keys.create(name, {
       kty: body.kty,
       keySize: body.key_size,
       crv: body.crv,
@@ -49,7 +52,7 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService, backup
       attributes: body.attributes,
       tags: body.tags,
       releasePolicy: body.release_policy,
-    });
+    }));
     return bundle(request, view);
   });
 
@@ -58,12 +61,12 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService, backup
     const { name } = request.params as Params;
     const body = bodyOf(request.body);
     if (typeof body.key !== 'object' || body.key === null || Array.isArray(body.key)) throw new HsmError('BadParameter', 'key: required, a JSON Web Key');
-    const view = await keys.importKey(name, {
+    const view = await write(request, () => keys.importKey(name, {
       jwk: body.key as Record<string, unknown>,
       attributes: body.attributes,
       tags: body.tags,
       releasePolicy: body.release_policy,
-    });
+    }));
     return bundle(request, view);
   });
 
@@ -130,7 +133,7 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService, backup
   app.delete('/deletedkeys/:name', op('purgeDeletedKey'), async (request, reply: FastifyReply) => {
     checkApiVersion(request);
     const { name } = request.params as Params;
-    await keys.purge(name);
+    await write(request, () => keys.purge(name));
     return reply.code(204).send();
   });
 
@@ -170,13 +173,14 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService, backup
 
   app.post('/keys/restore', op('restoreKey'), async (request) => {
     checkApiVersion(request);
-    return bundle(request, await backups.restore(bytesField(bodyOf(request.body), 'value', true)));
+    const blob = bytesField(bodyOf(request.body), 'value', true);
+    return bundle(request, await write(request, () => backups.restore(blob)));
   });
 
   app.post('/keys/:name/rotate', op('rotateKey'), async (request) => {
     checkApiVersion(request);
     const { name } = request.params as Params;
-    return bundle(request, await keys.rotate(name));
+    return bundle(request, await write(request, () => keys.rotate(name)));
   });
 
   // Cryptography. An empty version segment (/keys/{name}//sign) means the newest version.

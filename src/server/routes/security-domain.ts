@@ -16,7 +16,9 @@ export function registerSecurityDomainRoutes(app: FastifyInstance, domain: Secur
   app.post('/securitydomain/download', { config: { operation: 'downloadSecurityDomain' } }, async (request, reply) => {
     checkApiVersion(request);
     const body = bodyOf(request.body);
-    const value = await domain.download({ certificates: body.certificates, required: body.required }, request.caller?.objectId);
+    const caller = request.caller?.objectId;
+    if (caller === undefined) throw new Error('a security-domain download reached its route without an authenticated caller');
+    const value = await domain.download({ certificates: body.certificates, required: body.required }, caller);
     accepted(request, reply, '/securitydomain/download/pending');
     return { value };
   });
