@@ -1,5 +1,6 @@
 // npm run reliability — the long forms of the four campaigns, one table:
-//   crash safety (RELIABILITY_KILLS SIGKILLs, default 24), hostile input (RELIABILITY_CASES cases,
+//   crash safety (RELIABILITY_KILLS SIGKILLs, default 24, and RELIABILITY_RESTORE_KILLS during
+//   full restores, default 12), hostile input (RELIABILITY_CASES cases,
 //   default 10,000), sustained load (RELIABILITY_LOAD_SECONDS, default 60, 64 connections),
 //   resource exhaustion (RELIABILITY_EXHAUSTION_SECONDS, default 60).
 // `npm run reliability -- crash|hostile|load|exhaustion` runs one. Exits 1 if any check failed.
@@ -10,6 +11,7 @@ import { type CrashReport, runCrashCampaign } from './reliability/crash.js';
 import { type HostileReport, runHostileCampaign } from './reliability/hostile.js';
 import { type LoadReport, runLoad } from './reliability/load.js';
 import { type ExhaustionReport, runExhaustion } from './reliability/exhaustion.js';
+import { type RestoreCrashReport, runRestoreCrash } from './reliability/restore-crash.js';
 
 const only = process.argv[2];
 const wanted = (name: string) => only === undefined || only === name;
@@ -20,7 +22,11 @@ let crash: CrashReport | undefined;
 let hostile: HostileReport | undefined;
 let load: LoadReport | undefined;
 let exhaustion: ExhaustionReport | undefined;
-if (wanted('crash')) crash = await runCrashCampaign({ kills: int('RELIABILITY_KILLS', 24), log: progress });
+let restoreCrash: RestoreCrashReport | undefined;
+if (wanted('crash')) {
+  crash = await runCrashCampaign({ kills: int('RELIABILITY_KILLS', 24), log: progress });
+  restoreCrash = await runRestoreCrash({ kills: int('RELIABILITY_RESTORE_KILLS', 12), log: progress });
+}
 if (wanted('hostile')) {
   const seed = Number.parseInt(process.env.RELIABILITY_SEED ?? '', 10);
   hostile = await runHostileCampaign({ runs: int('RELIABILITY_CASES', 10_000), ...(Number.isNaN(seed) ? {} : { seed }) });
@@ -35,6 +41,12 @@ if (crash) {
   rows.push(['crash safety', 'operations acknowledged', String(crash.acknowledged)]);
   rows.push(['crash safety', 'violations', String(crash.violations.length)]);
   if (crash.violations.length > 0) failures.push(...crash.violations.slice(0, 20));
+}
+if (restoreCrash) {
+  rows.push(['crash safety', 'kills during a full restore', String(restoreCrash.kills)]);
+  rows.push(['crash safety', 'found as before / as the backup', `${restoreCrash.foundBefore} / ${restoreCrash.foundRestored} (a restore takes ${restoreCrash.restoreMs} ms)`]);
+  rows.push(['crash safety', 'restores found mixed, or token and store apart', String(restoreCrash.violations.length)]);
+  failures.push(...restoreCrash.violations);
 }
 if (hostile) {
   rows.push(['hostile input', `cases tried (seed ${hostile.seed})`, String(hostile.cases)]);
@@ -78,6 +90,6 @@ if (failures.length > 0) {
 const dir = path.resolve(import.meta.dirname, '..', 'bench', 'results');
 mkdirSync(dir, { recursive: true });
 const file = path.join(dir, `reliability-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-writeFileSync(file, `${JSON.stringify({ crash, hostile, load, exhaustion, failures }, null, 2)}\n`);
+writeFileSync(file, `${JSON.stringify({ crash, restoreCrash, hostile, load, exhaustion, failures }, null, 2)}\n`);
 console.log(`\nwritten: ${path.relative(process.cwd(), file)}`);
 process.exitCode = failures.length > 0 ? 1 : 0;

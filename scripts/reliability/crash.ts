@@ -191,7 +191,9 @@ export async function runCrashCampaign(options: { kills: number; lanes?: number;
         // The operation in flight either happened or not; acknowledged versions are all still
         // there unless the key went away, and whatever is there must work.
         if (found.state === 'live' && key.versions.some((v) => !found.versions.includes(v))) fail('an acknowledged version is missing');
-        Object.assign(key, { state: found.state, versions: found.state === 'live' ? found.versions : key.versions, tag: found.tag, uncertain: false });
+        // A deleted key keeps its tags (a recovery brings them back), but they cannot be read
+        // while it is deleted: then the model keeps its own, as it keeps the versions.
+        Object.assign(key, { state: found.state, versions: found.state === 'live' ? found.versions : key.versions, tag: found.state === 'live' ? found.tag : key.tag, uncertain: false });
       }
       if (found.state === 'live') {
         for (const version of found.versions) {

@@ -34,6 +34,8 @@ export interface ConfigFlags {
   requestTimeout?: string | undefined;
   idleTimeout?: string | undefined;
   maxConnections?: string | undefined;
+  backupStorageKey?: string | undefined;
+  localBackupRoot?: string[] | undefined;
   dataDir?: string | undefined;
   module?: string | undefined;
   tokenLabel?: string | undefined;
@@ -104,6 +106,10 @@ function resolveServer(flags: ConfigFlags, env: NodeJS.ProcessEnv): ServerConfig
       headersTimeoutMs: DEFAULT_LIMITS.headersTimeoutMs,
       idleTimeoutMs: 1000 * integer(pick(flags.idleTimeout, env.MHSM_IDLE_TIMEOUT) ?? String(DEFAULT_LIMITS.idleTimeoutMs / 1000), '--idle-timeout (MHSM_IDLE_TIMEOUT)', 1, 3600),
       maxConnections: integer(pick(flags.maxConnections, env.MHSM_MAX_CONNECTIONS) ?? String(DEFAULT_LIMITS.maxConnections), '--max-connections (MHSM_MAX_CONNECTIONS)', 1, 1_000_000),
+    },
+    backupStorage: {
+      accountKey: pick(flags.backupStorageKey, env.MHSM_BACKUP_STORAGE_KEY),
+      localRoots: [...(flags.localBackupRoot ?? []), ...(env.MHSM_LOCAL_BACKUP_ROOT ? [env.MHSM_LOCAL_BACKUP_ROOT] : [])].map((root) => path.resolve(root)),
     },
     audit: {
       stdout: flags.auditStdout ?? isTrue(env.MHSM_AUDIT_STDOUT),

@@ -14,6 +14,7 @@ import { addKeyCommands } from './key-commands.js';
 import { addRoleCommands } from './role-commands.js';
 import { addSettingsCommands } from './settings-commands.js';
 import { addSecurityDomainCommands } from './sd-commands.js';
+import { addBackupCommands } from './backup-commands.js';
 import { ServiceError } from './rest-client.js';
 import { addPrincipalCommands } from './principal-commands.js';
 import { PrincipalError } from '../identity/principals.js';
@@ -63,6 +64,8 @@ export function buildProgram(): Command {
     .option('--audit-stdout', 'also write each audit line to stdout (MHSM_AUDIT_STDOUT)')
     .option('--request-timeout <seconds>', 'a request (headers and body) must arrive within this (MHSM_REQUEST_TIMEOUT, default 30)')
     .option('--idle-timeout <seconds>', 'an idle connection is closed after this (MHSM_IDLE_TIMEOUT, default 60)')
+    .option('--backup-storage-key <key>', 'the storage account key full backups use when a request asks for useManagedIdentity (MHSM_BACKUP_STORAGE_KEY; prefer the variable)')
+    .option('--local-backup-root <dir>', 'a directory under which full backups to file:// folders may go, besides DATA/backups (repeatable; MHSM_LOCAL_BACKUP_ROOT)', (value: string, previous: string[] = []) => [...previous, value])
     .option('--max-connections <n>', 'connections at once, past which new ones are refused (MHSM_MAX_CONNECTIONS, default 1000)')
     .option(
       '--manual-activation',
@@ -129,6 +132,7 @@ export function buildProgram(): Command {
   addRoleCommands(program);
   addSettingsCommands(program);
   addSecurityDomainCommands(program);
+  addBackupCommands(program);
   return program;
 }
 

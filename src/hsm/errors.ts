@@ -4,6 +4,7 @@ import { TokenError, tokenFailureCode } from '../token/errors.js';
 export type HsmErrorCode =
   | 'BadParameter'
   | 'KeyNotFound'
+  | 'NotFound'
   | 'RoleDefinitionNotFound'
   | 'RoleAssignmentNotFound'
   | 'Forbidden'

@@ -134,6 +134,11 @@ export class AccessControl {
     this.#assignments.clear();
   }
 
+  /** After the store's role definitions and assignments were replaced under us (a full restore). */
+  reload(): void {
+    this.#invalidate();
+  }
+
 
   /**
    * The first start of a data directory assigns the initial administrator the Administrator role

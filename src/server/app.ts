@@ -13,6 +13,7 @@ import type { Settings } from '../hsm/settings.js';
 import { registerSettingsRoutes } from './routes/settings.js';
 import { originOf } from './origin.js';
 import { registerSecurityDomainRoutes } from './routes/security-domain.js';
+import { type BackupRouteOptions, registerBackupRoutes } from './routes/backup.js';
 import { NOT_ACTIVATED_MESSAGE, type SecurityDomain } from '../hsm/security-domain/security-domain.js';
 import type { SingleKeyBackup } from '../hsm/backup/single-key-backup.js';
 import { FairWriteQueue } from '../hsm/fair-write-queue.js';
@@ -47,6 +48,8 @@ export const DEFAULT_LIMITS: ConnectionLimits = { requestTimeoutMs: 30_000, head
 export interface AppOptions {
   keys: KeyService;
   backups: SingleKeyBackup;
+  /** Full backup, full restore and selective restore. */
+  fullBackup: BackupRouteOptions;
   /** Where writes of key material wait their turn; one per app unless given. */
   writes?: FairWriteQueue;
   domain: SecurityDomain;
@@ -218,6 +221,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   registerIdentityRoutes(app, options.identity);
   registerKeyRoutes(app, options.keys, options.backups, options.writes ?? new FairWriteQueue());
   registerSecurityDomainRoutes(app, options.domain);
+  registerBackupRoutes(app, options.fullBackup);
   registerRbacRoutes(app, options.access);
   registerEmulatorRoutes(app, options.clock, options.network, options.status);
   registerSettingsRoutes(app, options.settings);

@@ -21,6 +21,9 @@ import { certifyPublicKey, ensureTls } from './tls.js';
 import { SecurityDomain } from '../hsm/security-domain/security-domain.js';
 import { type CeremonyResult, runFirstStartCeremony } from '../hsm/security-domain/first-start-ceremony.js';
 import { SingleKeyBackup } from '../hsm/backup/single-key-backup.js';
+import { FullBackup } from '../hsm/backup/full-backup.js';
+import { BackupJobs } from '../hsm/backup/backup-jobs.js';
+import { openStorage } from '../hsm/backup/storage/open-storage.js';
 
 export interface ServerConfig {
   host: string;
@@ -43,6 +46,8 @@ export interface ServerConfig {
   network?: NetworkRules;
   /** Timeouts and the connection cap. */
   limits?: ConnectionLimits;
+  /** For full backups: the storage account key that useManagedIdentity uses, and where local (file://) backups may go besides DATA/backups. */
+  backupStorage?: { accountKey?: string | undefined; localRoots?: string[] };
 }
 
 /** Secrets of the token that the server needs beyond its user PIN. */
@@ -101,9 +106,22 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     const audit = new AuditLog(dataDir, config.audit);
     const clockControl = new ClockControl(clock, store.access, keys);
     const network = new NetworkPolicy(store.access, config.network);
+    mkdirSync(path.join(dataDir, 'backups'), { recursive: true, mode: 0o700 });
+    const jobs = new BackupJobs(clock);
+    const storageConfig = {
+      accountKey: config.backupStorage?.accountKey,
+      localRoots: [path.join(dataDir, 'backups'), ...(config.backupStorage?.localRoots ?? [])],
+    };
     const app = buildApp({
       keys,
       backups: new SingleKeyBackup(token, store, keys, domain),
+      fullBackup: {
+        full: new FullBackup(token, store, domain, { hsmName: config.name, keepAssignmentsOf: identity.admin.objectId, rbacChanged: () => access.reload() }),
+        jobs,
+        openStorage: (parameters, access) => openStorage(parameters, storageConfig, access),
+        hsmName: config.name,
+        clock,
+      },
       domain,
       identity,
       access,
@@ -117,6 +135,7 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
       logLevel: process.env.MHSM_LOG_LEVEL ?? 'warn',
       ...(config.limits ? { limits: config.limits } : {}),
     });
+    jobs.onUnexpected = (error) => app.log.error({ err: error }, 'a backup or restore job failed unexpectedly');
     await app.listen({ host: config.host, port: config.port });
     port = (app.server.address() as AddressInfo).port;
     // MHSM_REPORT_EVENT_LOOP=1: measure how long the JS thread was held; reported (and the

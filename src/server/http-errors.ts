@@ -7,6 +7,7 @@ export const STATUS_OF: Readonly<Record<HsmErrorCode, number>> = {
   Forbidden: 403,
   AccessDenied: 403,
   KeyNotFound: 404,
+  NotFound: 404,
   RoleDefinitionNotFound: 404,
   RoleAssignmentNotFound: 404,
   Conflict: 409,

@@ -1,6 +1,17 @@
 // The metadata store interface. SQLite is the embedded implementation; another engine (a shared
 // database for several emulator nodes) can implement the same.
 import type { KeyRecord, KeyVersionRecord, Page } from './key-records.js';
+import type { RoleAssignmentRecord, RoleDefinitionRecord } from './access-store.js';
+
+/** What a full backup holds of the store: every key (deleted ones too) and the local RBAC. */
+export interface HsmSnapshot {
+  keys: KeyRecord[];
+  /** Every version, each key's oldest first. */
+  versions: KeyVersionRecord[];
+  /** Custom role definitions (the built-in ones are the same everywhere). */
+  roleDefinitions: RoleDefinitionRecord[];
+  roleAssignments: RoleAssignmentRecord[];
+}
 
 export interface VersionChanges {
   keyOps?: string[];
@@ -38,6 +49,15 @@ export interface MetadataStore {
   markRecovered(name: string): void;
   /** Removes a key and all its versions; returns the versions, whose token objects are to go. */
   removeKey(name: string): KeyVersionRecord[];
+  /** Everything a full backup takes, read in one transaction. */
+  snapshot(): HsmSnapshot;
+  /**
+   * Replaces every key and the local RBAC with `next` in one transaction (a full restore);
+   * returns the versions that were there, whose token objects are to go.
+   */
+  replaceAll(next: HsmSnapshot): KeyVersionRecord[];
+  /** Replaces one key and all its versions in one transaction (a selective restore); returns the old versions. */
+  replaceKey(key: KeyRecord, versions: readonly KeyVersionRecord[]): KeyVersionRecord[];
   /** Every CKA_ID the store refers to, for reconciliation with the token. */
   tokenIds(): Buffer[];
   versionsByTokenId(tokenId: Buffer): KeyVersionRecord[];

@@ -3,7 +3,7 @@ import { chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { KeySpec } from '../token/key-spec.js';
 import type { KeyRecord, KeyVersionRecord, Page } from './key-records.js';
-import type { MetadataStore, VersionChanges } from './metadata-store.js';
+import type { HsmSnapshot, MetadataStore, VersionChanges } from './metadata-store.js';
 import type { AccessStore } from './access-store.js';
 import { SqliteAccessStore } from './sqlite-access-store.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
@@ -307,6 +307,52 @@ export class SqliteMetadataStore implements MetadataStore {
       this.#sql('DELETE FROM keys WHERE name = ?').run(name);
       return versions;
     })();
+  }
+
+  snapshot(): HsmSnapshot {
+    return this.#db.transaction(() => ({
+      keys: (this.#sql('SELECT * FROM keys ORDER BY name COLLATE NOCASE').all() as KeyRow[]).map(toKey),
+      versions: (this.#sql('SELECT * FROM key_versions ORDER BY name COLLATE NOCASE, seq').all() as VersionRow[]).map(toVersion),
+      roleDefinitions: this.access.customRoleDefinitions(),
+      roleAssignments: this.access.roleAssignments(),
+    }))();
+  }
+
+  replaceAll(next: HsmSnapshot): KeyVersionRecord[] {
+    return this.#db.transaction(() => {
+      const replaced = (this.#sql('SELECT * FROM key_versions').all() as VersionRow[]).map(toVersion);
+      this.#sql('DELETE FROM key_versions').run();
+      this.#sql('DELETE FROM keys').run();
+      this.#sql('DELETE FROM role_assignments').run();
+      this.#sql('DELETE FROM role_definitions').run();
+      this.#insertKeys(next.keys, next.versions);
+      for (const definition of next.roleDefinitions) this.access.putRoleDefinition(definition);
+      for (const assignment of next.roleAssignments) this.access.addRoleAssignment(assignment);
+      return replaced;
+    })();
+  }
+
+  replaceKey(key: KeyRecord, versions: readonly KeyVersionRecord[]): KeyVersionRecord[] {
+    return this.#db.transaction(() => {
+      const replaced = this.versionsOldestFirst(key.name);
+      this.#sql('DELETE FROM keys WHERE name = ?').run(key.name);
+      this.#insertKeys([key], versions);
+      return replaced;
+    })();
+  }
+
+  /** Keys with their deleted state and policies, then their versions in order (inside a transaction). */
+  #insertKeys(keys: readonly KeyRecord[], versions: readonly KeyVersionRecord[]): void {
+    for (const key of keys) {
+      this.#sql('INSERT INTO keys (name, recoverable_days, rotation_policy, deleted_date, scheduled_purge_date) VALUES (?, ?, ?, ?, ?)').run(
+        key.name,
+        key.recoverableDays,
+        key.rotationPolicy === undefined || key.rotationPolicy === null ? null : JSON.stringify(key.rotationPolicy),
+        key.deletedDate,
+        key.scheduledPurgeDate,
+      );
+    }
+    for (const version of versions) this.addVersion(version, { recoverableDays: 90 });
   }
 
   tokenIds(): Buffer[] {

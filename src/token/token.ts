@@ -368,6 +368,30 @@ export class Token {
     return handles.length;
   }
 
+  /**
+   * Destroys every token object with this label whose CKA_ID is one of `ids`, with one search for
+   * all of them: a search per key would cost a scan of the token each (SoftHSM2 searches
+   * linearly), which for thousands of keys takes hours. Returns how many objects went.
+   */
+  async destroyLabelledObjectsWithIds(label: string, ids: readonly Buffer[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const wanted = new Set(ids.map((id) => id.toString('hex')));
+    const template = toNativeTemplate({ token: true, label });
+    const destroyed = await this.#writing(true, async () => {
+      const found = await this.#run<number[]>('heavy', (s) => ['findObjects', s, template]);
+      let count = 0;
+      for (const handle of found) {
+        const [id] = await this.#run<Buffer[]>('heavy', (s) => ['getAttributeValue', s, handle, attributeTypes(['id'])]);
+        if (!id || !wanted.has(id.toString('hex'))) continue;
+        await this.#run('heavy', (s) => ['destroyObject', s, handle]);
+        count++;
+      }
+      return count;
+    });
+    for (const id of ids) for (const objectClass of [CKO.PUBLIC_KEY, CKO.PRIVATE_KEY, CKO.SECRET_KEY]) this.#handles.delete(this.#cacheKey(objectClass, id));
+    return destroyed;
+  }
+
   /** Session objects are destroyed by the handles remembered when they were made: no search. */
   async #destroyEphemeral(key: TokenKey, classes: number[]): Promise<boolean> {
     let destroyed = false;

@@ -6,12 +6,20 @@ import { runCrashCampaign } from '../../scripts/reliability/crash.js';
 import { runHostileCampaign } from '../../scripts/reliability/hostile.js';
 import { runLoad } from '../../scripts/reliability/load.js';
 import { runExhaustion } from '../../scripts/reliability/exhaustion.js';
+import { runRestoreCrash } from '../../scripts/reliability/restore-crash.js';
 
 it('crash safety: every acknowledged change survives SIGKILL, nothing half-done, token and store agree', async () => {
   const report = await runCrashCampaign({ kills: 3, lanes: 6 });
   expect(report.violations).toEqual([]);
   expect(report.kills).toBe(3);
   expect(report.acknowledged).toBeGreaterThan(30);
+}, 180_000);
+
+it('crash safety of a full restore: after a SIGKILL at any moment the HSM is as it was or as the backup', async () => {
+  const report = await runRestoreCrash({ kills: 3, keys: 15 });
+  expect(report.violations).toEqual([]);
+  expect(report.kills).toBe(3);
+  expect(report.foundBefore + report.foundRestored).toBe(3);
 }, 180_000);
 
 it('hostile input: no 5xx, every 4xx with the error envelope, and the server still answers', async () => {

@@ -26,3 +26,25 @@ it('keeps writing when the current file was removed under it, losing no line aft
   expect([36, 37, 38, 39].every((n) => ids.has(`r-${n}`))).toBe(true);
   expect(existsSync(`${log.file}.4`)).toBe(false);
 });
+
+it('keeps rotated files younger than the minimum retention past `keep`, up to the cap, and drops old ones', async () => {
+  const rotate = async (log: AuditLog, batches: number) => {
+    for (let b = 0; b < batches; b++) {
+      for (let n = 0; n < 5; n++) log.record(entry(b * 10 + n));
+      // A rotation waits for the new file to be open: give it a turn.
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await log.close();
+  };
+  const young = new AuditLog(dir, { maxBytes: 300, keep: 2 });
+  await rotate(young, 8);
+  expect(existsSync(`${young.file}.5`)).toBe(true);
+  const capped = new AuditLog(path.join(dir, 'capped'), { maxBytes: 300, keep: 2 });
+  await rotate(capped, 30);
+  expect(existsSync(`${capped.file}.20`)).toBe(true);
+  expect(existsSync(`${capped.file}.21`)).toBe(false);
+  const expiring = new AuditLog(path.join(dir, 'expiring'), { maxBytes: 300, keep: 2, minRetentionMs: 0 });
+  await rotate(expiring, 8);
+  expect(existsSync(`${expiring.file}.2`)).toBe(true);
+  expect(existsSync(`${expiring.file}.3`)).toBe(false);
+});

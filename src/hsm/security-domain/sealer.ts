@@ -17,7 +17,7 @@ const TAG_BITS = 128;
 const HEADER_BYTES = MAGIC.length + 1 + ID_BYTES;
 
 /** What a sealed blob is for; part of the associated data. */
-export type SealPurpose = 'key-backup' | 'domain-payload';
+export type SealPurpose = 'key-backup' | 'full-backup' | 'domain-payload';
 
 export class Sealer {
   constructor(
