@@ -3,7 +3,6 @@
 // keys measured in the same run (C_WrapKey of each under the domain's key; C_UnwrapKey of each
 // into a token object): seconds, keys/s, and the server's longest event-loop stall during each.
 // Goals: backup of 10,000 keys under 30 s, no stall over 20 ms.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +13,7 @@ import { resolveConfig } from '../src/cli/config.js';
 import { openConfiguredToken } from '../src/cli/open-token.js';
 import { ensureTls } from '../src/server/tls.js';
 import { formatTable } from './bench/measure.js';
+import { eventLoopStall, startBenchServer, stopBenchServer } from './bench/server-process.js';
 
 const KEYS = Number.parseInt(process.env.BENCH_BACKUP_KEYS ?? '', 10) || 10_000;
 const API = 'api-version=7.6';
@@ -22,40 +22,7 @@ const dataDir = path.join(os.tmpdir(), `mhsm-bench-backup-${process.pid}`);
 mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 const { ca } = await ensureTls(dataDir, ['localhost']);
 
-interface Server {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-}
-
-function startServer(): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, 'bin/mhsm.js'), 'start', '--data-dir', dataDir, '--port', '0'], { env: { ...process.env, MHSM_REPORT_EVENT_LOOP: '1' } });
-    let output = '';
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on (https:\/\/\S+)/.exec(output);
-      if (match) resolve({ child, url: match[1] as string, output: () => output });
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`the emulator exited with ${code}:\n${output}`)));
-  });
-}
-
-/** The server's longest event-loop delay since the last report (SIGUSR2 restarts the measurement). */
-async function stallSinceLast(server: Server): Promise<number> {
-  const before = server.output().length;
-  server.child.kill('SIGUSR2');
-  for (let i = 0; i < 100; i++) {
-    const match = /event loop delay: max ([\d.]+) ms/.exec(server.output().slice(before));
-    if (match) return Number(match[1]);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return Number.NaN;
-}
-
-const server = await startServer();
+const server = await startBenchServer(dataDir);
 const pool = new Pool(server.url, { connections: 64, connect: { ca } });
 const admin = JSON.parse((await import('node:fs')).readFileSync(path.join(dataDir, 'admin.json'), 'utf8')) as { tenantId: string; clientId: string; clientSecret: string };
 async function request(method: string, route: string, body?: unknown, headers: Record<string, string> = {}): Promise<any> {
@@ -91,25 +58,23 @@ await Promise.all(
 );
 const createSeconds = (performance.now() - createStarted) / 1000;
 await new Promise((resolve) => setTimeout(resolve, 3000)); // let the WAL settle
-await stallSinceLast(server);
+await eventLoopStall(server);
 
 const storageResourceUri = pathToFileURL(path.join(dataDir, 'backups')).href;
 process.stderr.write('full backup…\n');
 const backupStarted = performance.now();
 const backedUp = await job('backup', await api('POST', '/backup', { storageResourceUri }));
 const backupSeconds = (performance.now() - backupStarted) / 1000;
-const backupStall = await stallSinceLast(server);
+const backupStall = await eventLoopStall(server);
 process.stderr.write('full restore…\n');
 const restoreStarted = performance.now();
 await job('restore', await api('PUT', '/restore', { sasTokenParameters: { storageResourceUri }, folderToRestore: (backedUp.azureStorageBlobContainerUri as string).split('/').pop() }));
 const restoreSeconds = (performance.now() - restoreStarted) / 1000;
-const restoreStall = await stallSinceLast(server);
+const restoreStall = await eventLoopStall(server);
 const listed = await api('GET', '/keys?maxresults=25');
 if (listed.body.value.length !== 25) throw new Error('the restored HSM does not list its keys');
 await pool.close();
-const exited = new Promise((resolve) => server.child.once('exit', resolve));
-server.child.kill('SIGTERM');
-await exited;
+await stopBenchServer(server);
 
 // The raw token's own work for the same keys, in the same run: the floor of each job.
 process.stderr.write('raw token baseline…\n');

@@ -6,11 +6,11 @@ import { constants, createHash, createPublicKey, publicEncrypt } from 'node:cryp
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { Pool } from 'undici';
 import { decryptWith, encryptWith, signDigest } from '../src/hsm/key-crypto.js';
 import { ensureTls } from '../src/server/tls.js';
 import { Token } from '../src/token/token.js';
+import { eventLoopStall, startBenchServer, stopBenchServer } from './bench/server-process.js';
 import { formatTable } from './bench/measure.js';
 import { measureLatency, measurePair } from './bench/latency.js';
 import { processFootprint } from './reliability/emulator-process.js';
@@ -26,50 +26,10 @@ const dataDir = path.join(os.tmpdir(), `mhsm-bench-http-${process.pid}`);
 mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 const { ca } = await ensureTls(dataDir, ['localhost']);
 
-interface Server {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-  startedInMs: number;
-}
-
-function startServer(): Promise<Server> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    // BENCH_SERVER_NODE_ARGS: extra node flags for the server, for example --cpu-prof.
-    const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const child = spawn(process.execPath, [...nodeArgs, path.join(root, 'bin/mhsm.js'), 'start', '--data-dir', dataDir, '--port', '0'], {
-      env: { ...process.env, MHSM_REPORT_EVENT_LOOP: '1' },
-    });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on (https:\/\/\S+)/.exec(output);
-      if (match) resolve({ child, url: match[1] as string, output: () => output, startedInMs: performance.now() - started });
-    });
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.on('exit', (code) => reject(new Error(`the emulator exited with ${code}:\n${output}`)));
-  });
-}
-
-/** The server's longest event-loop delay since the last report (it restarts the measurement). */
-async function eventLoopReport(server: Server): Promise<number> {
-  const before = server.output().length;
-  server.child.kill('SIGUSR2');
-  for (let i = 0; i < 100; i++) {
-    const match = /event loop delay: max ([\d.]+) ms/.exec(server.output().slice(before));
-    if (match) return Number(match[1]);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return Number.NaN;
-}
-
-async function stopServer(server: Server): Promise<string> {
-  const exited = new Promise((resolve) => server.child.once('exit', resolve));
-  server.child.kill('SIGTERM');
-  await exited;
-  return /event loop delay: max ([\d.]+) ms/.exec(server.output())?.[1] ?? 'n/a';
-}
+// BENCH_SERVER_NODE_ARGS: extra node flags for the server, for example --cpu-prof.
+const startServer = () => startBenchServer(dataDir, (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean));
+const eventLoopReport = eventLoopStall;
+const stopServer = stopBenchServer;
 
 let server = await startServer();
 let pool = new Pool(server.url, { connections: 64, pipelining: 1, connect: { ca } });

@@ -51,8 +51,10 @@ export class RefusalFolding {
       this.write(entry);
       return;
     }
-    this.flush(false);
     const source = entry.callerIpAddress;
+    // This source's window may have ended; the others' are summarised by the log's timer.
+    const ended = this.#windows.get(source);
+    if (ended && this.now() - ended.start >= this.options.windowMs) this.#summarise(source);
     let window = this.#windows.get(source);
     if (!window) {
       if (this.#windows.size >= this.options.maxSources) this.#summarise(this.#windows.keys().next().value as string);

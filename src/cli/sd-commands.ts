@@ -4,7 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import { accessSync, chmodSync, constants, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { domainJwk } from '../hsm/security-domain/certificates.js';
+import { domainJwk, pem } from '../hsm/security-domain/certificates.js';
 import { type ClientCommandFlags, addClientOptions, clientFor, output } from './client-options.js';
 import type { RestClient } from './rest-client.js';
 import { addOfflineSecurityDomainCommands } from './sd-offline-commands.js';
@@ -20,10 +20,6 @@ const POLL_LIMIT_MS = 120_000;
 function writePrivate(file: string, content: string): void {
   writeFileSync(file, content, { mode: 0o600 });
   chmodSync(file, 0o600);
-}
-
-function pemOf(der: Buffer): string {
-  return `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
 }
 
 /** Polls a pending endpoint until it reports Success (or Failed), with progress on a terminal. */
@@ -115,7 +111,7 @@ export function addSecurityDomainCommands(program: Command): void {
     checkWritable('--out', flags.out);
     const answer = await clientFor(flags).call<{ transfer_key: string }>('GET', '/securitydomain/upload');
     const jwk = JSON.parse(answer.transfer_key) as { x5c: string[]; 'x5t#S256': string };
-    writeFileSync(flags.out, pemOf(Buffer.from(jwk.x5c[0] as string, 'base64')));
+    writeFileSync(flags.out, pem('CERTIFICATE', Buffer.from(jwk.x5c[0] as string, 'base64')));
     output(flags, { file: flags.out, x5t256: jwk['x5t#S256'] }, (r) => [`wrote ${r.file}: the transfer key's certificate (x5t#S256 ${r.x5t256})`]);
   });
 

@@ -1,41 +1,24 @@
 // The security domain as the token holds it, checked from outside the emulator: through another
 // binding (pkcs11js) in another process, and by reading the token directory's files as someone
 // who has them but not the PINs would.
-import { X509Certificate, createDecipheriv, createHash, createPrivateKey } from 'node:crypto';
+import { createDecipheriv } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DOMAIN_TAG, decodePayload } from '../../src/hsm/security-domain/domain-payload.js';
-import { decryptEncData, parseSecurityDomainFile } from '../../src/hsm/security-domain/sd-file.js';
-import { combineShares } from '../../src/hsm/security-domain/shamir.js';
-import { decryptJwe, decryptRsaCek, parseJwe } from '../../src/hsm/security-domain/jwe.js';
 import { CKA, CKO } from '../../src/token/constants.js';
 import { locateSoftHsm } from '../../src/token/embedded-softhsm.js';
 import { type EmulatorProcess, removeDataDir, seededDataDir, startEmulatorProcess } from '../helpers/emulator.js';
 import { accessToken, callJson } from '../helpers/rest.js';
+import { ceremonyPayload } from '../helpers/test-domain.js';
 
 let emulator: EmulatorProcess;
 let dataDir: string;
 let backup: Buffer;
 let domainId: string;
 let transferKeyId: string;
-
-/** The domain's payload, opened offline from the ceremony's file with two of its keys. */
-function payloadOf(dir: string) {
-  const file = parseSecurityDomainFile(readFileSync(path.join(dir, 'security-domain.json'), 'utf8'));
-  const shares = [1, 2].map((i) => {
-    const certificate = readFileSync(path.join(dir, `sd-key-${i}.cer`), 'utf8');
-    const x5t = createHash('sha256').update(new X509Certificate(certificate).raw).digest('base64url');
-    const jwe = parseJwe(file.SharedKeys.enc_shares.find((s) => s.x5t_256 === x5t)?.enc_key);
-    return decryptJwe(jwe, decryptRsaCek(createPrivateKey(readFileSync(path.join(dir, `sd-key-${i}.pem`))), jwe));
-  });
-  const [item] = decryptEncData(file.EncData.data, combineShares(shares));
-  expect(item?.tag).toBe(DOMAIN_TAG);
-  return decodePayload(item?.plaintext as Buffer);
-}
 
 beforeAll(async () => {
   dataDir = seededDataDir();
@@ -112,7 +95,7 @@ describe('with the token directory but not the PINs', () => {
   }
 
   it('finds the trusted key in the clear, but no key opens the sealed backup', () => {
-    const payload = payloadOf(path.join(dataDir, 'security-domain'));
+    const payload = ceremonyPayload(path.join(dataDir, 'security-domain'));
     const files = objectFiles();
     const joined = Buffer.concat(files);
     // What the attack relies on does hold: SoftHSM2 keeps a public object's value in the clear.

@@ -2,17 +2,14 @@
 // activation, activation by download, the first-start ceremony, and recovery of one HSM's domain
 // into a new one (by our restore blob and by the Azure CLI's), after which the first HSM's key
 // backups restore there with the same ids, and into an HSM of another domain they do not.
-import { X509Certificate, createHash, createPrivateKey, createPublicKey, randomBytes, verify } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodePayload } from '../../src/hsm/security-domain/domain-payload.js';
-import { decryptJwe, decryptRsaCek, parseJwe } from '../../src/hsm/security-domain/jwe.js';
-import { decryptEncData, parseSecurityDomainFile } from '../../src/hsm/security-domain/sd-file.js';
-import { combineShares } from '../../src/hsm/security-domain/shamir.js';
 import { runCli } from '../helpers/cli.js';
+import { ceremonyPayload } from '../helpers/test-domain.js';
 import { type EmulatorProcess, removeDataDir, seededDataDir, startEmulatorProcess } from '../helpers/emulator.js';
 import { accessToken, callJson } from '../helpers/rest.js';
 
@@ -115,19 +112,6 @@ async function auditLines(dataDir: string, last: string, count: number): Promise
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`no ${last} line in the audit log`);
-}
-
-/** The domain's payload, opened offline from a ceremony's file with two of its keys. */
-function openDomainFile(dir: string) {
-  const file = parseSecurityDomainFile(readFileSync(path.join(dir, 'security-domain.json'), 'utf8'));
-  const shares = [1, 3].map((i) => {
-    const x5t = createHash('sha256').update(new X509Certificate(readFileSync(path.join(dir, `sd-key-${i}.cer`))).raw).digest('base64url');
-    const jwe = parseJwe(file.SharedKeys.enc_shares.find((share) => share.x5t_256 === x5t)?.enc_key);
-    return decryptJwe(jwe, decryptRsaCek(createPrivateKey(readFileSync(path.join(dir, `sd-key-${i}.pem`))), jwe));
-  });
-  const masterKey = combineShares(shares);
-  const [item] = decryptEncData(file.EncData.data, masterKey);
-  return { ...decodePayload(item?.plaintext as Buffer), masterKey };
 }
 
 interface KeyCase {
@@ -257,7 +241,7 @@ describe('recovery of one HSM into a new one', () => {
     const restoreBlob = JSON.parse(readFileSync(blob, 'utf8'));
     secrets.push(['the blob key', restoreBlob.WrappedKey.enc_key.split('.')[1]], ['the blob data', restoreBlob.EncData.data[0].compact_jwe.split('.')[3]]);
     for (const i of [1, 2, 3]) secrets.push([`private key ${i}`, readFileSync(path.join(dir, `sd-key-${i}.pem`), 'utf8').split('\n')[5] as string]);
-    const payload = openDomainFile(dir);
+    const payload = ceremonyPayload(dir, [1, 3]);
     for (const [what, value] of [['wrapping key', payload.wrappingKey], ['sealing key', payload.sealingKey], ['master key', payload.masterKey]] as const) {
       secrets.push([what, value.toString('hex')], [what, value.toString('base64')], [what, value.toString('base64url')]);
     }

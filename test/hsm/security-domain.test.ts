@@ -7,16 +7,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DOMAIN_OBJECT_LABEL, sealingKeyOf, wrappingKeyOf } from '../../src/hsm/security-domain/domain-keys.js';
-import { DOMAIN_TAG, decodePayload } from '../../src/hsm/security-domain/domain-payload.js';
-import { buildRestoreBlob, decryptEncData, parseSecurityDomainFile } from '../../src/hsm/security-domain/sd-file.js';
+import { decodePayload } from '../../src/hsm/security-domain/domain-payload.js';
+import { buildRestoreBlob, parseSecurityDomainFile } from '../../src/hsm/security-domain/sd-file.js';
 import { FIRST_START_CEREMONY } from '../../src/hsm/security-domain/security-domain.js';
 import { TRANSFER_KEY_LABEL } from '../../src/hsm/security-domain/transfer-key.js';
-import { combineShares } from '../../src/hsm/security-domain/shamir.js';
-import { decryptJwe, decryptRsaCek, parseJwe } from '../../src/hsm/security-domain/jwe.js';
 import { SqliteMetadataStore } from '../../src/store/sqlite-store.js';
 import { LEGACY_TRUSTED_KEY, LEGACY_TRUSTED_KEY_LABEL } from '../../src/token/trusted-wrapping-key.js';
 import type { Token } from '../../src/token/token.js';
-import { type CeremonyPair, TEST_ADMIN, ceremonyPairs, openTestDomain } from '../helpers/test-domain.js';
+import { type CeremonyPair, TEST_ADMIN, ceremonyPairs, openDomainFile, openTestDomain } from '../helpers/test-domain.js';
 import { type OpenTestToken, openTestToken } from '../helpers/test-token.js';
 
 let opened: OpenTestToken | undefined;
@@ -49,17 +47,7 @@ const certificates = (count = 3) => pairs.slice(0, count).map((pair) => pair.jwk
 
 /** Opens a domain file with a quorum of the ceremony keys, offline, as a customer can. */
 function openFile(text: string, keys: CeremonyPair[]): Buffer {
-  const file = parseSecurityDomainFile(text);
-  const shares = keys.map((pair) => {
-    const x5t = pair.jwk['x5t#S256'];
-    const entry = file.SharedKeys.enc_shares.find((share) => share.x5t_256 === x5t);
-    const jwe = parseJwe(entry?.enc_key);
-    return decryptJwe(jwe, decryptRsaCek(createPrivateKey(pair.privateKeyPem), jwe));
-  });
-  const master = combineShares(shares);
-  const [item] = decryptEncData(file.EncData.data, master);
-  expect(item?.tag).toBe(DOMAIN_TAG);
-  return item?.plaintext as Buffer;
+  return openDomainFile(text, keys.map((pair) => ({ privateKeyPem: pair.privateKeyPem, certificate: pair.certificatePem }))).plaintext;
 }
 
 async function domainObjects(): Promise<string[]> {

@@ -29,7 +29,7 @@ import {
   encodeBlob,
   isManifest,
 } from './full-backup-format.js';
-import { checkBackupContent } from './restore-checks.js';
+import { checkBackupContent, isTime } from './restore-checks.js';
 import { type ProtectionSource, wrapMechanismOf } from './single-key-backup.js';
 import { destroyAll, tokenKeysOf, unwrapVersions, wrapVersions } from './unwrap-versions.js';
 
@@ -191,7 +191,9 @@ function versionsByKey(versions: readonly KeyVersionRecord[]): Map<string, KeyVe
   const byName = new Map<string, KeyVersionRecord[]>();
   for (const version of versions) {
     const name = version.name.toLowerCase();
-    byName.set(name, [...(byName.get(name) ?? []), version]);
+    const versions = byName.get(name);
+    if (versions) versions.push(version);
+    else byName.set(name, [version]);
   }
   return byName;
 }
@@ -199,8 +201,7 @@ function versionsByKey(versions: readonly KeyVersionRecord[]): Map<string, KeyVe
 /** A key of a full backup is held to the rules a single-key backup is. */
 function checkKey({ key, versions }: BackedUpKey): void {
   checkBackupContent({ format: BACKUP_FORMAT, name: key.name, recoverableDays: key.recoverableDays, rotationPolicy: key.rotationPolicy, versions });
-  const time = (value: unknown) => value === null || (typeof value === 'number' && Number.isFinite(value));
-  if (!time(key.deletedDate) || !time(key.scheduledPurgeDate) || (key.deletedDate === null) !== (key.scheduledPurgeDate === null)) {
+  if (!isTime(key.deletedDate) || !isTime(key.scheduledPurgeDate) || (key.deletedDate === null) !== (key.scheduledPurgeDate === null)) {
     throw new HsmError('BadParameter', `${FOLDER_REFUSAL} (key ${key.name} has no valid deleted state)`);
   }
 }

@@ -20,7 +20,8 @@ function bad(message: string): HsmError {
   return new HsmError('BadParameter', `value: ${message}`);
 }
 
-const isTime = (value: unknown) => value === null || (typeof value === 'number' && Number.isFinite(value));
+/** A time in a backup: seconds, or null for none. */
+export const isTime = (value: unknown) => value === null || (typeof value === 'number' && Number.isFinite(value));
 
 /** Throws BadParameter naming the rule when the backup's content breaks one of the service's rules. */
 export function checkBackupContent(backup: KeyBackup): void {

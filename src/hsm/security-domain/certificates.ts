@@ -119,7 +119,8 @@ export function domainJwk(certificateDer: Buffer, kid: string): SecurityDomainJs
   };
 }
 
-function pem(label: string, der: Buffer): string {
+/** PEM text of DER bytes (64-character lines, ending in a newline). */
+export function pem(label: string, der: Buffer): string {
   const body = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
   return `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
 }

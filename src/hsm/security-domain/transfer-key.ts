@@ -10,6 +10,7 @@ import type { Token } from '../../token/token.js';
 import type { HashName } from '../algorithms/digest-info.js';
 import { oaepDecode } from '../algorithms/oaep.js';
 import { HsmError } from '../errors.js';
+import { x5tS256 } from './certificates.js';
 import type { DomainState } from './domain-state.js';
 
 export const TRANSFER_KEY_LABEL = 'mhsm-transfer-key';
@@ -102,7 +103,7 @@ function viewOf(certificateDer: Buffer): TransferKeyView {
   const jwk = new X509Certificate(certificateDer).publicKey.export({ format: 'jwk' });
   return {
     certificateDer,
-    x5t256: createHash('sha256').update(certificateDer).digest('base64url'),
+    x5t256: x5tS256(certificateDer),
     x5t: createHash('sha1').update(certificateDer).digest('base64url'),
     n: Buffer.from(jwk.n as string, 'base64url'),
     e: Buffer.from(jwk.e as string, 'base64url'),
