@@ -13,11 +13,11 @@ export interface BenchServer {
   startedInMs: number;
 }
 
-/** `nodeArgs`: extra node flags for the server, for example --cpu-prof. */
-export function startBenchServer(dataDir: string, nodeArgs: readonly string[] = []): Promise<BenchServer> {
+/** `nodeArgs`: extra node flags for the server, for example --cpu-prof; `args`: extra `mhsm start` options. */
+export function startBenchServer(dataDir: string, nodeArgs: readonly string[] = [], args: readonly string[] = []): Promise<BenchServer> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeArgs, path.join(root, 'bin/mhsm.js'), 'start', '--data-dir', dataDir, '--port', '0'], {
+    const child = spawn(process.execPath, [...nodeArgs, path.join(root, 'bin/mhsm.js'), 'start', '--data-dir', dataDir, '--port', '0', ...args], {
       env: { ...process.env, MHSM_REPORT_EVENT_LOOP: '1' },
     });
     let output = '';

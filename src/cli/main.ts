@@ -78,8 +78,8 @@ export function buildProgram(): Command {
         const stopped = waitForSignal(); // listening before the URL is printed
         const emulator = await startEmulator(config.dataDir, token, config.server, secrets);
         for (const line of tokenReport(token)) console.log(line);
-        const { removedOrphans, missing } = emulator.reconciliation;
-        if (removedOrphans > 0) console.log(`start-up: removed ${removedOrphans} token objects that no committed key version named`);
+        const { orphans, missing } = emulator.reconciliation;
+        if (orphans > 0) console.log(`start-up: removing, in the background, the token objects of ${orphans} keys that no committed key version names`);
         for (const version of missing) {
           console.error(`mhsm: warning: key ${version.name} version ${version.version} has no key material in the token; it cannot be used`);
         }

@@ -14,7 +14,7 @@ function readableStatus(status: EmulatorStatus): string[] {
     `native:       ${levels('native').join(' ')}`,
     `fallback:     ${levels('fallback').join(' ') || '(none)'}`,
     `unsupported:  ${levels('unsupported').join(' ') || '(none)'}`,
-    `keys:         ${status.counts.keys} (${status.counts.keyVersions} versions), ${status.counts.deletedKeys} soft-deleted`,
+    `keys:         ${status.counts.keys} (${status.counts.keyVersions} versions), ${status.counts.deletedKeys} soft-deleted${status.counts.versionsBeingRemoved > 0 ? `; token objects of ${status.counts.versionsBeingRemoved} replaced versions being removed` : ''}`,
     `principals:   ${status.counts.principals}; role assignments: ${status.counts.roleAssignments}; custom roles: ${status.counts.customRoleDefinitions}`,
     `clock:        ${status.clock.now} (${(status.clock.offsetSeconds / 86_400).toFixed(2)} days ahead)`,
     `network:      public access ${status.network.publicNetworkAccess}, default ${status.network.defaultAction}, ${status.network.ipRules.length} IP rules`,

@@ -17,6 +17,7 @@ import { keyMaterialFromJwk, publicJwk } from './jwk.js';
 import { checkKeyMaterial } from './key-material-check.js';
 import { decryptWith, encryptWith, signDigest, verifyDigest } from './key-crypto.js';
 import { KEY_OBJECT_OPTIONS, TOKEN_OBJECT_LABEL } from './key-objects.js';
+import type { TokenCleanup } from './token-cleanup.js';
 import { type RotationPolicy, checkRotationPolicy, rotationDue } from './rotation-policy.js';
 import { durationSeconds } from './durations.js';
 import { type CheckedAttributes, type KeyOperation, checkAttributes, checkKeyName, checkTags, keyOperations, specForCreate } from './key-rules.js';
@@ -66,8 +67,11 @@ const REFUSED_MATERIAL: ReadonlySet<string> = new Set(['CKR_ATTRIBUTE_VALUE_INVA
 
 
 export interface Reconciliation {
-  /** Token objects no committed version names (a crash between making them and committing). */
-  removedOrphans: number;
+  /**
+   * Keys in the token that no committed version names (a crash between making them and
+   * committing, or during a full restore), handed to the background clean-up.
+   */
+  orphans: number;
   /** Committed versions whose token objects are gone: reported, never silently dropped. */
   missing: KeyVersionRecord[];
 }
@@ -220,20 +224,23 @@ export class KeyService {
     return purged;
   }
 
-  /** Start-up check that the store and the token agree (see the write order at the top). */
-  async reconcile(): Promise<Reconciliation> {
+  /**
+   * Start-up check that the store and the token agree (see the write order at the top): rows of
+   * a restore that was not committed, or that a committed one replaced, are dropped; then every
+   * token object that no committed row names goes to `cleanup`.
+   */
+  async reconcile(cleanup: TokenCleanup): Promise<Reconciliation> {
+    this.store.dropUncommitted();
     const committed = new Map<string, Buffer>(this.store.tokenIds().map((id) => [id.toString('hex'), id]));
     const inToken = await this.token.keyIdsLabelled(TOKEN_OBJECT_LABEL);
-    let removedOrphans = 0;
-    for (const id of inToken) {
-      if (!committed.has(id.toString('hex'))) removedOrphans += await this.token.destroyObjectsWithId(id);
-    }
+    const orphans = inToken.filter((id) => !committed.has(id.toString('hex')));
+    cleanup.destroy(orphans);
     const present = new Set(inToken.map((id) => id.toString('hex')));
     const missing: KeyVersionRecord[] = [];
     for (const [hex, id] of committed) {
       if (!present.has(hex)) missing.push(...this.store.versionsByTokenId(id));
     }
-    return { removedOrphans, missing };
+    return { orphans: orphans.length, missing };
   }
 
   // ---- rotation -----------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import { type CeremonyResult, runFirstStartCeremony } from '../hsm/security-doma
 import { SingleKeyBackup } from '../hsm/backup/single-key-backup.js';
 import { FullBackup } from '../hsm/backup/full-backup.js';
 import { BackupJobs } from '../hsm/backup/backup-jobs.js';
+import { TokenCleanup } from '../hsm/token-cleanup.js';
 import { openStorage } from '../hsm/backup/storage/open-storage.js';
 
 export interface ServerConfig {
@@ -87,10 +88,13 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const clock = new ShiftableClock();
   const store = new SqliteMetadataStore(path.join(dataDir, 'metadata.db'));
+  let stopCleanup = async () => undefined as void;
   try {
     restoreClockOffset(clock, store.access);
     const keys = new KeyService(token, store, clock, { recoverableDays: config.recoverableDays, purgeProtection: config.purgeProtection });
-    const reconciliation = await keys.reconcile();
+    const cleanup = new TokenCleanup(token, store);
+    stopCleanup = () => cleanup.stop();
+    const reconciliation = await keys.reconcile(cleanup);
     const identity = await Identity.open(dataDir, `https://${config.dnsSuffix}`, clock, store.access);
     const access = new AccessControl(store.access);
     access.bootstrap(identity.admin.objectId, config.manualActivation ?? false);
@@ -116,7 +120,13 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
       keys,
       backups: new SingleKeyBackup(token, store, keys, domain),
       fullBackup: {
-        full: new FullBackup(token, store, domain, { hsmName: config.name, keepAssignmentsOf: identity.admin.objectId, rbacChanged: () => access.reload() }),
+        full: new FullBackup(token, store, domain, {
+          hsmName: config.name,
+          keepAssignmentsOf: identity.admin.objectId,
+          rbacChanged: () => access.reload(),
+          roleAssignments: () => store.access.roleAssignments(),
+          cleanup,
+        }),
         jobs,
         openStorage: (parameters, access) => openStorage(parameters, storageConfig, access),
         hsmName: config.name,
@@ -129,13 +139,14 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
       clock: clockControl,
       network,
       settings: new Settings(store.access),
-      status: () => statusOf({ token, store, access: store.access, clock: clockControl, network, domain }),
+      status: () => statusOf({ token, store, access: store.access, clock: clockControl, network, domain, cleanup }),
       port: () => port,
       https: { key: tls.key, cert: tls.cert },
       logLevel: process.env.MHSM_LOG_LEVEL ?? 'warn',
       ...(config.limits ? { limits: config.limits } : {}),
     });
     jobs.onUnexpected = (error) => app.log.error({ err: error }, 'a backup or restore job failed unexpectedly');
+    cleanup.onError = (error) => app.log.warn({ err: error }, 'removing replaced token objects stopped; the next start-up finds the rest');
     await app.listen({ host: config.host, port: config.port });
     port = (app.server.address() as AddressInfo).port;
     // MHSM_REPORT_EVENT_LOOP=1: measure how long the JS thread was held; reported (and the
@@ -175,11 +186,13 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
         }
         rmSync(serverFile, { force: true });
         await app.close();
+        await cleanup.stop();
         await audit.close();
         await store.close();
       },
     };
   } catch (error) {
+    await stopCleanup();
     await store.close();
     throw error;
   }

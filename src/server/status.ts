@@ -8,19 +8,37 @@ import type { AccessStore } from '../store/access-store.js';
 import type { MetadataStore } from '../store/metadata-store.js';
 import type { Token } from '../token/token.js';
 import type { SecurityDomain } from '../hsm/security-domain/security-domain.js';
+import type { TokenCleanup } from '../hsm/token-cleanup.js';
 
 export interface EmulatorStatus {
   activation: { state: 'Active' | 'NotActivated'; securityDomain: 'downloaded' | 'uploaded' | 'legacy' | 'none'; downloadable: boolean; initialRoles: string };
   token: { label: string; manufacturer: string; model: string; serialNumber: string; module: string; mechanisms: number };
   algorithms: Array<{ name: string; level: string; detail: string }>;
-  counts: { keys: number; deletedKeys: number; keyVersions: number; principals: number; roleAssignments: number; customRoleDefinitions: number };
+  counts: {
+    keys: number;
+    deletedKeys: number;
+    keyVersions: number;
+    principals: number;
+    roleAssignments: number;
+    customRoleDefinitions: number;
+    /** Key versions whose token objects are being destroyed in the background (replaced by a restore, or orphans). */
+    versionsBeingRemoved: number;
+  };
   clock: ClockState;
   network: NetworkRules;
 }
 
 const ORIGIN_NAMES = { download: 'downloaded', upload: 'uploaded', legacy: 'legacy' } as const;
 
-export function statusOf(parts: { token: Token; store: MetadataStore; access: AccessStore; clock: ClockControl; network: NetworkPolicy; domain: SecurityDomain }): EmulatorStatus {
+export function statusOf(parts: {
+  token: Token;
+  store: MetadataStore;
+  access: AccessStore;
+  clock: ClockControl;
+  network: NetworkPolicy;
+  domain: SecurityDomain;
+  cleanup: TokenCleanup;
+}): EmulatorStatus {
   const { description } = parts.token;
   const counts = parts.store.counts();
   const domain = parts.domain.summary();
@@ -47,6 +65,7 @@ export function statusOf(parts: { token: Token; store: MetadataStore; access: Ac
       principals: parts.access.principals().length,
       roleAssignments: parts.access.roleAssignments().length,
       customRoleDefinitions: parts.access.customRoleDefinitions().length,
+      versionsBeingRemoved: parts.cleanup.pending,
     },
     clock: parts.clock.state(),
     network: parts.network.acl.rules,

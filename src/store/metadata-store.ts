@@ -13,6 +13,25 @@ export interface HsmSnapshot {
   roleAssignments: RoleAssignmentRecord[];
 }
 
+/** A full restore being written: add the keys a chunk at a time, then commit, or discard. */
+export interface StagedRestore {
+  /** Adds keys (deleted ones too) with their versions, each key's oldest first, in one short transaction. */
+  add(entries: ReadonlyArray<{ key: KeyRecord; versions: readonly KeyVersionRecord[] }>): void;
+  /**
+   * Makes the staged keys, with this local RBAC, the HSM's, in one short transaction; the
+   * replaced rows become stale (takeStaleVersions).
+   */
+  commit(access: Pick<HsmSnapshot, 'roleDefinitions' | 'roleAssignments'>): void;
+  /** Gives up: what was staged becomes stale. */
+  discard(): void;
+}
+
+export interface StaleVersions {
+  versions: KeyVersionRecord[];
+  /** Whether stale rows remain after these. */
+  more: boolean;
+}
+
 export interface VersionChanges {
   keyOps?: string[];
   enabled?: boolean;
@@ -47,15 +66,25 @@ export interface MetadataStore {
   keysWithRotationPolicy(): KeyRecord[];
   markDeleted(name: string, deletedDate: number, scheduledPurgeDate: number): void;
   markRecovered(name: string): void;
-  /** Removes a key and all its versions; returns the versions, whose token objects are to go. */
+  /** Removes a key and all its versions; returns those whose token objects are to go (none that a staged restore keeps). */
   removeKey(name: string): KeyVersionRecord[];
-  /** Everything a full backup takes, read in one transaction. */
-  snapshot(): HsmSnapshot;
   /**
-   * Replaces every key and the local RBAC with `next` in one transaction (a full restore);
-   * returns the versions that were there, whose token objects are to go.
+   * Everything a full backup takes, as of one instant, read a page at a time off a connection
+   * of its own: writes go on meanwhile, and the event loop is never held for long.
    */
-  replaceAll(next: HsmSnapshot): KeyVersionRecord[];
+  readSnapshot(): Promise<HsmSnapshot>;
+  /**
+   * Starts a full restore: keys written beside the current ones, seen by no reader until
+   * committed. One at a time; refused while what a failed restore staged is still being removed.
+   */
+  stageRestore(): StagedRestore;
+  /**
+   * Removes up to `limit` rows that are no longer the HSM's (what a committed restore replaced,
+   * what a failed one staged), returning the versions among them, whose token objects are to go.
+   */
+  takeStaleVersions(limit: number): StaleVersions;
+  /** At start-up: removes every row of another generation than the current (their token objects are then orphans). Returns how many versions. */
+  dropUncommitted(): number;
   /** Replaces one key and all its versions in one transaction (a selective restore); returns the old versions. */
   replaceKey(key: KeyRecord, versions: readonly KeyVersionRecord[]): KeyVersionRecord[];
   /** Every CKA_ID the store refers to, for reconciliation with the token. */

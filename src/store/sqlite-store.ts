@@ -1,119 +1,15 @@
 // The embedded metadata store: SQLite in WAL mode (better-sqlite3), one file in the data directory.
 import { chmodSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import type { KeySpec } from '../token/key-spec.js';
 import type { KeyRecord, KeyVersionRecord, Page } from './key-records.js';
-import type { HsmSnapshot, MetadataStore, VersionChanges } from './metadata-store.js';
+import type { HsmSnapshot, MetadataStore, StaleVersions, StagedRestore, VersionChanges } from './metadata-store.js';
 import type { AccessStore } from './access-store.js';
 import { SqliteAccessStore } from './sqlite-access-store.js';
+import { type KeyRow, type VersionRow, keyValues, toKey, toVersion, versionValues } from './sqlite-rows.js';
+import { CURRENT_GENERATION as G, MIGRATIONS } from './sqlite-schema.js';
+import { readSnapshot } from './snapshot-reader.js';
+import { SqliteStagedRestore } from './staged-restore.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
-
-/** Schema steps; PRAGMA user_version counts how many have run. */
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE keys (
-     name TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
-     recoverable_days INTEGER NOT NULL,
-     rotation_policy TEXT,
-     deleted_date INTEGER,
-     scheduled_purge_date INTEGER
-   ) STRICT;
-   CREATE TABLE key_versions (
-     name TEXT NOT NULL COLLATE NOCASE REFERENCES keys(name) ON DELETE CASCADE,
-     version TEXT NOT NULL,
-     seq INTEGER NOT NULL,
-     token_id BLOB NOT NULL UNIQUE,
-     spec TEXT NOT NULL,
-     public_jwk TEXT,
-     key_ops TEXT NOT NULL,
-     enabled INTEGER NOT NULL,
-     not_before INTEGER,
-     expires INTEGER,
-     exportable INTEGER NOT NULL,
-     release_policy TEXT,
-     tags TEXT NOT NULL,
-     created INTEGER NOT NULL,
-     updated INTEGER NOT NULL,
-     PRIMARY KEY (name, version)
-   ) STRICT;
-   CREATE INDEX key_versions_newest ON key_versions (name, seq);`,
-  `CREATE TABLE principals (
-     object_id TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
-     client_id TEXT NOT NULL UNIQUE COLLATE NOCASE,
-     display_name TEXT NOT NULL,
-     secret_hash TEXT NOT NULL,
-     created INTEGER NOT NULL
-   ) STRICT;
-   CREATE TABLE role_definitions (
-     name TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
-     body TEXT NOT NULL
-   ) STRICT;
-   CREATE TABLE role_assignments (
-     name TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
-     scope TEXT NOT NULL,
-     principal_id TEXT NOT NULL COLLATE NOCASE,
-     role_definition_name TEXT NOT NULL COLLATE NOCASE
-   ) STRICT;
-   CREATE INDEX role_assignments_principal ON role_assignments (principal_id);
-   CREATE TABLE markers (name TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL) STRICT;`,
-];
-
-interface VersionRow {
-  name: string;
-  version: string;
-  token_id: Buffer;
-  spec: string;
-  public_jwk: string | null;
-  key_ops: string;
-  enabled: number;
-  not_before: number | null;
-  expires: number | null;
-  exportable: number;
-  release_policy: string | null;
-  tags: string;
-  created: number;
-  updated: number;
-}
-
-interface KeyRow {
-  name: string;
-  recoverable_days: number;
-  rotation_policy: string | null;
-  deleted_date: number | null;
-  scheduled_purge_date: number | null;
-}
-
-function fromJson(text: string | null): unknown {
-  return text === null ? undefined : JSON.parse(text);
-}
-
-function toVersion(row: VersionRow): KeyVersionRecord {
-  return {
-    name: row.name,
-    version: row.version,
-    tokenId: row.token_id,
-    spec: JSON.parse(row.spec) as KeySpec,
-    publicJwk: row.public_jwk === null ? null : (JSON.parse(row.public_jwk) as Record<string, string>),
-    keyOps: JSON.parse(row.key_ops) as string[],
-    enabled: row.enabled === 1,
-    notBefore: row.not_before,
-    expires: row.expires,
-    exportable: row.exportable === 1,
-    releasePolicy: fromJson(row.release_policy),
-    tags: JSON.parse(row.tags) as Record<string, string>,
-    created: row.created,
-    updated: row.updated,
-  };
-}
-
-function toKey(row: KeyRow): KeyRecord {
-  return {
-    name: row.name,
-    recoverableDays: row.recoverable_days,
-    rotationPolicy: fromJson(row.rotation_policy),
-    deletedDate: row.deleted_date,
-    scheduledPurgeDate: row.scheduled_purge_date,
-  };
-}
 
 function page<T>(rows: T[], limit: number, cursor: (row: T) => string): Page<T> {
   const more = rows.length > limit;
@@ -122,17 +18,27 @@ function page<T>(rows: T[], limit: number, cursor: (row: T) => string): Page<T> 
   return { items, next: more && last !== undefined ? cursor(last) : undefined };
 }
 
-const NEWEST = `SELECT v.* FROM key_versions v WHERE v.name = ? COLLATE NOCASE ORDER BY v.seq DESC LIMIT 1`;
+/** Rows of a key version after its generation and seq, as INSERT_VERSION takes them (sqlite-rows.ts versionValues). */
+export const INSERT_VERSION = `INSERT INTO key_versions (generation, seq, name, version, token_id, spec, public_jwk, key_ops, enabled, not_before,
+  expires, exportable, release_policy, tags, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+/** A key's row after its generation (sqlite-rows.ts keyValues). */
+export const INSERT_KEY = 'INSERT INTO keys (generation, name, recoverable_days, rotation_policy, deleted_date, scheduled_purge_date) VALUES (?, ?, ?, ?, ?, ?)';
+
+const NEWEST = `SELECT * FROM key_versions WHERE generation = ${G} AND name = ? ORDER BY seq DESC LIMIT 1`;
 
 export class SqliteMetadataStore implements MetadataStore {
+  readonly #file: string;
   readonly #db: Database.Database;
   /** Statements are compiled once: preparing one costs more than running it. */
   readonly #statements = new Map<string, Database.Statement>();
   readonly #checkpointer: WalCheckpointer;
+  /** The generation a full restore is writing, which clean-up leaves alone. */
+  #staging: number | undefined;
   /** Principals, role definitions and role assignments, in the same database. */
   readonly access: AccessStore;
 
   constructor(file: string) {
+    this.#file = file;
     this.#db = new Database(file);
     // Principals' secret hashes live here; the WAL and shared-memory files take this mode too.
     chmodSync(file, 0o600);
@@ -141,10 +47,12 @@ export class SqliteMetadataStore implements MetadataStore {
     // crash tests check) without an fsync on the JS thread per write; a power cut may lose the
     // last commits.
     this.#db.pragma('synchronous = NORMAL');
-    this.#db.pragma('foreign_keys = ON');
     // `mhsm principal` writes to the same file while the server runs.
     this.#db.pragma('busy_timeout = 2000');
+    // better-sqlite3 turns foreign keys on by default; off while the schema steps run.
+    this.#db.pragma('foreign_keys = OFF');
     this.#migrate();
+    this.#db.pragma('foreign_keys = ON');
     // Checkpoints fsync; a worker thread runs them (wal-checkpointer.ts), never this connection.
     this.#db.pragma('wal_autocheckpoint = 0');
     this.#checkpointer = new WalCheckpointer(file);
@@ -165,18 +73,21 @@ export class SqliteMetadataStore implements MetadataStore {
     return statement;
   }
 
+  /** Foreign keys stay off while the steps run: step 3 rebuilds tables that reference each other. */
   #migrate(): void {
     const done = this.#db.pragma('user_version', { simple: true }) as number;
     for (let step = done; step < MIGRATIONS.length; step++) {
       this.#db.transaction(() => {
         this.#db.exec(MIGRATIONS[step] as string);
+        const broken = this.#db.pragma('foreign_key_check') as unknown[];
+        if (broken.length > 0) throw new Error(`schema step ${step + 1} left ${broken.length} rows without their key`);
         this.#db.pragma(`user_version = ${step + 1}`);
       })();
     }
   }
 
   getKey(name: string): KeyRecord | undefined {
-    const row = this.#sql('SELECT * FROM keys WHERE name = ?').get(name) as KeyRow | undefined;
+    const row = this.#sql(`SELECT * FROM keys WHERE generation = ${G} AND name = ?`).get(name) as KeyRow | undefined;
     return row && toKey(row);
   }
 
@@ -184,32 +95,32 @@ export class SqliteMetadataStore implements MetadataStore {
     const row = (
       version === undefined
         ? this.#sql(NEWEST).get(name)
-        : this.#sql('SELECT * FROM key_versions WHERE name = ? AND version = ?').get(name, version)
+        : this.#sql(`SELECT * FROM key_versions WHERE generation = ${G} AND name = ? AND version = ?`).get(name, version)
     ) as VersionRow | undefined;
     return row && toVersion(row);
   }
 
   listKeys(limit: number, after = ''): Page<KeyVersionRecord> {
-    const rows = this.#db
-      .prepare(
-        `SELECT v.* FROM keys k JOIN key_versions v ON v.name = k.name
-         WHERE k.deleted_date IS NULL AND k.name > ? COLLATE NOCASE
-           AND v.seq = (SELECT MAX(seq) FROM key_versions WHERE name = k.name)
-         ORDER BY k.name COLLATE NOCASE LIMIT ?`,
-      )
-      .all(after, limit + 1) as VersionRow[];
+    const rows = this.#sql(
+      `SELECT v.* FROM keys k JOIN key_versions v ON v.generation = k.generation AND v.name = k.name
+       WHERE k.generation = ${G} AND k.deleted_date IS NULL AND k.name > ? COLLATE NOCASE
+         AND v.seq = (SELECT MAX(seq) FROM key_versions WHERE generation = k.generation AND name = k.name)
+       ORDER BY k.name COLLATE NOCASE LIMIT ?`,
+    ).all(after, limit + 1) as VersionRow[];
     return this.#versionPage(rows, limit, (row) => row.name);
   }
 
   listVersions(name: string, limit: number, after = ''): Page<KeyVersionRecord> {
-    const rows = this.#db
-      .prepare('SELECT * FROM key_versions WHERE name = ? AND version > ? ORDER BY version LIMIT ?')
-      .all(name, after, limit + 1) as VersionRow[];
+    const rows = this.#sql(`SELECT * FROM key_versions WHERE generation = ${G} AND name = ? AND version > ? ORDER BY version LIMIT ?`).all(
+      name,
+      after,
+      limit + 1,
+    ) as VersionRow[];
     return this.#versionPage(rows, limit, (row) => row.version);
   }
 
   versionsOldestFirst(name: string): KeyVersionRecord[] {
-    return (this.#sql('SELECT * FROM key_versions WHERE name = ? ORDER BY seq').all(name) as VersionRow[]).map(toVersion);
+    return (this.#sql(`SELECT * FROM key_versions WHERE generation = ${G} AND name = ? ORDER BY seq`).all(name) as VersionRow[]).map(toVersion);
   }
 
   #versionPage(rows: VersionRow[], limit: number, cursor: (row: VersionRow) => string): Page<KeyVersionRecord> {
@@ -218,9 +129,9 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   listDeletedKeys(limit: number, after = ''): Page<{ key: KeyRecord; latest: KeyVersionRecord }> {
-    const keys = this.#db
-      .prepare('SELECT * FROM keys WHERE deleted_date IS NOT NULL AND name > ? COLLATE NOCASE ORDER BY name COLLATE NOCASE LIMIT ?')
-      .all(after, limit + 1) as KeyRow[];
+    const keys = this.#sql(
+      `SELECT * FROM keys WHERE generation = ${G} AND deleted_date IS NOT NULL AND name > ? COLLATE NOCASE ORDER BY name COLLATE NOCASE LIMIT ?`,
+    ).all(after, limit + 1) as KeyRow[];
     const result = page(keys, limit, (row) => row.name);
     const items = result.items.flatMap((row) => {
       const latest = this.getVersion(row.name);
@@ -231,41 +142,38 @@ export class SqliteMetadataStore implements MetadataStore {
 
   addVersion(version: KeyVersionRecord, key: { recoverableDays: number }): void {
     this.#db.transaction(() => {
-      this.#sql('INSERT INTO keys (name, recoverable_days) VALUES (?, ?) ON CONFLICT (name) DO NOTHING').run(version.name, key.recoverableDays);
-      const seq = (this.#sql('SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM key_versions WHERE name = ?').get(version.name) as { seq: number }).seq;
-      this.#sql(
-        `INSERT INTO key_versions (name, version, seq, token_id, spec, public_jwk, key_ops, enabled, not_before, expires,
-           exportable, release_policy, tags, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(
-          version.name,
-          version.version,
-          seq,
-          version.tokenId,
-          JSON.stringify(version.spec),
-          version.publicJwk === null ? null : JSON.stringify(version.publicJwk),
-          JSON.stringify(version.keyOps),
-          version.enabled ? 1 : 0,
-          version.notBefore,
-          version.expires,
-          version.exportable ? 1 : 0,
-          version.releasePolicy === undefined ? null : JSON.stringify(version.releasePolicy),
-          JSON.stringify(version.tags),
-          version.created,
-          version.updated,
-        );
+      this.#sql(`INSERT INTO keys (generation, name, recoverable_days) VALUES (${G}, ?, ?) ON CONFLICT (generation, name) DO NOTHING`).run(
+        version.name,
+        key.recoverableDays,
+      );
+      const seq = (this.#sql(`SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM key_versions WHERE generation = ${G} AND name = ?`).get(version.name) as { seq: number })
+        .seq;
+      this.#insertVersion(this.#current(), seq, version);
     })();
+  }
+
+  #current(): number {
+    return this.#sql(`SELECT ${G}`).pluck().get() as number;
+  }
+
+  #insertVersion(generation: number, seq: number, version: KeyVersionRecord): void {
+    this.#sql(INSERT_VERSION).run(generation, seq, ...versionValues(version));
   }
 
   addKey(versions: readonly KeyVersionRecord[], key: { recoverableDays: number; rotationPolicy: unknown }): boolean {
     const name = versions[0]?.name;
     if (name === undefined) throw new RangeError('a key needs at least one version');
     return this.#db.transaction(() => {
-      const inserted = this.#sql('INSERT INTO keys (name, recoverable_days) VALUES (?, ?) ON CONFLICT (name) DO NOTHING').run(name, key.recoverableDays).changes > 0;
-      if (!inserted) return false;
-      for (const version of versions) this.addVersion(version, key);
-      if (key.rotationPolicy !== undefined && key.rotationPolicy !== null) this.setRotationPolicy(name, key.rotationPolicy);
+      if (this.getKey(name)) return false;
+      this.#insertKeyWithVersions(this.#current(), { name, recoverableDays: key.recoverableDays, rotationPolicy: key.rotationPolicy, deletedDate: null, scheduledPurgeDate: null }, versions);
       return true;
     })();
+  }
+
+  /** A key and its versions, oldest first, into a generation (inside a transaction). */
+  #insertKeyWithVersions(generation: number, key: KeyRecord, versions: readonly KeyVersionRecord[]): void {
+    this.#sql(INSERT_KEY).run(generation, ...keyValues(key));
+    versions.forEach((version, index) => this.#insertVersion(generation, index + 1, version));
   }
 
   updateVersion(name: string, version: string, changes: VersionChanges): KeyVersionRecord | undefined {
@@ -281,91 +189,129 @@ export class SqliteMetadataStore implements MetadataStore {
     if (changes.expires !== undefined) column('expires', changes.expires);
     if (changes.releasePolicy !== undefined) column('release_policy', JSON.stringify(changes.releasePolicy));
     if (changes.tags !== undefined) column('tags', JSON.stringify(changes.tags));
-    this.#sql(`UPDATE key_versions SET ${sets.join(', ')} WHERE name = @name AND version = @version`).run(values);
+    this.#sql(`UPDATE key_versions SET ${sets.join(', ')} WHERE generation = ${G} AND name = @name AND version = @version`).run(values);
     return this.getVersion(name, version);
   }
 
   setRotationPolicy(name: string, policy: unknown): void {
-    this.#sql('UPDATE keys SET rotation_policy = ? WHERE name = ?').run(policy === undefined ? null : JSON.stringify(policy), name);
+    this.#sql(`UPDATE keys SET rotation_policy = ? WHERE generation = ${G} AND name = ?`).run(policy === undefined ? null : JSON.stringify(policy), name);
   }
 
   keysWithRotationPolicy(): KeyRecord[] {
-    return (this.#sql('SELECT * FROM keys WHERE rotation_policy IS NOT NULL AND deleted_date IS NULL').all() as KeyRow[]).map(toKey);
+    return (this.#sql(`SELECT * FROM keys WHERE generation = ${G} AND rotation_policy IS NOT NULL AND deleted_date IS NULL`).all() as KeyRow[]).map(toKey);
   }
 
   markDeleted(name: string, deletedDate: number, scheduledPurgeDate: number): void {
-    this.#sql('UPDATE keys SET deleted_date = ?, scheduled_purge_date = ? WHERE name = ?').run(deletedDate, scheduledPurgeDate, name);
+    this.#sql(`UPDATE keys SET deleted_date = ?, scheduled_purge_date = ? WHERE generation = ${G} AND name = ?`).run(deletedDate, scheduledPurgeDate, name);
   }
 
   markRecovered(name: string): void {
-    this.#sql('UPDATE keys SET deleted_date = NULL, scheduled_purge_date = NULL WHERE name = ?').run(name);
+    this.#sql(`UPDATE keys SET deleted_date = NULL, scheduled_purge_date = NULL WHERE generation = ${G} AND name = ?`).run(name);
   }
 
   removeKey(name: string): KeyVersionRecord[] {
     return this.#db.transaction(() => {
       const versions = this.versionsOldestFirst(name);
-      this.#sql('DELETE FROM keys WHERE name = ?').run(name);
-      return versions;
+      this.#sql(`DELETE FROM keys WHERE generation = ${G} AND name = ?`).run(name);
+      return versions.filter((version) => !this.#stillNamed(version.tokenId));
     })();
   }
 
-  snapshot(): HsmSnapshot {
-    return this.#db.transaction(() => ({
-      keys: (this.#sql('SELECT * FROM keys ORDER BY name COLLATE NOCASE').all() as KeyRow[]).map(toKey),
-      versions: (this.#sql('SELECT * FROM key_versions ORDER BY name COLLATE NOCASE, seq').all() as VersionRow[]).map(toVersion),
-      roleDefinitions: this.access.customRoleDefinitions(),
-      roleAssignments: this.access.roleAssignments(),
-    }))();
+  /**
+   * Whether a row of the current generation, or of the one a restore is staging, names this
+   * object: a restore keeps the objects of versions it finds unchanged, so one object can be
+   * named twice, and it goes only when neither names it.
+   */
+  #stillNamed(tokenId: Buffer): boolean {
+    return this.#sql(`SELECT 1 FROM key_versions WHERE generation IN (${G}, ${G} + 1) AND token_id = ?`).pluck().get(tokenId) !== undefined;
   }
 
-  replaceAll(next: HsmSnapshot): KeyVersionRecord[] {
+  readSnapshot(): Promise<HsmSnapshot> {
+    return readSnapshot(this.#file);
+  }
+
+  stageRestore(): StagedRestore {
+    if (this.#staging !== undefined) throw new Error('a full restore is already being staged');
+    const generation = this.#db.transaction(() => {
+      const next = this.#current() + 1;
+      // What a failed restore staged and its clean-up has not yet removed is removed first.
+      const leftover = this.#sql('SELECT COUNT(*) FROM key_versions WHERE generation >= ?').pluck().get(next) as number;
+      if (leftover > 0) throw new Error(`${leftover} key versions of an unfinished restore are still being removed; try again shortly`);
+      this.#sql('DELETE FROM keys WHERE generation >= ?').run(next);
+      return next;
+    })();
+    this.#staging = generation;
+    return new SqliteStagedRestore(this.#db, (text) => this.#sql(text), generation, {
+      insert: (key, versions) => this.#insertKeyWithVersions(generation, key, versions),
+      ended: () => (this.#staging = undefined),
+      replaceAccess: (next) => this.#replaceAccess(next),
+    });
+  }
+
+  #replaceAccess(next: Pick<HsmSnapshot, 'roleDefinitions' | 'roleAssignments'>): void {
+    this.#sql('DELETE FROM role_assignments').run();
+    this.#sql('DELETE FROM role_definitions').run();
+    for (const definition of next.roleDefinitions) this.access.putRoleDefinition(definition);
+    for (const assignment of next.roleAssignments) this.access.addRoleAssignment(assignment);
+  }
+
+  takeStaleVersions(limit: number): StaleVersions {
+    const staging = this.#staging ?? -1;
     return this.#db.transaction(() => {
-      const replaced = (this.#sql('SELECT * FROM key_versions').all() as VersionRow[]).map(toVersion);
-      this.#sql('DELETE FROM key_versions').run();
-      this.#sql('DELETE FROM keys').run();
-      this.#sql('DELETE FROM role_assignments').run();
-      this.#sql('DELETE FROM role_definitions').run();
-      this.#insertKeys(next.keys, next.versions);
-      for (const definition of next.roleDefinitions) this.access.putRoleDefinition(definition);
-      for (const assignment of next.roleAssignments) this.access.addRoleAssignment(assignment);
-      return replaced;
+      // Two ranges of the primary key, so that neither scans the current generation's rows.
+      const older = this.#sql(`SELECT rowid, * FROM key_versions WHERE generation < ${G} LIMIT ?`).all(limit) as Array<VersionRow & { rowid: number }>;
+      const rows =
+        older.length === limit
+          ? older
+          : [...older, ...(this.#sql(`SELECT rowid, * FROM key_versions WHERE generation > ${G} AND generation != ? LIMIT ?`).all(staging, limit - older.length) as Array<VersionRow & { rowid: number }>)];
+      const remove = this.#sql('DELETE FROM key_versions WHERE rowid = ?');
+      const versions: KeyVersionRecord[] = [];
+      for (const row of rows) {
+        remove.run(row.rowid);
+        if (!this.#stillNamed(row.token_id)) versions.push(toVersion(row));
+      }
+      if (rows.length === limit) return { versions, more: true };
+      // No stale version is left, so no stale key has versions: the keys go, as many.
+      const budget = limit - rows.length;
+      let keys = this.#sql(`DELETE FROM keys WHERE rowid IN (SELECT rowid FROM keys WHERE generation < ${G} LIMIT ?)`).run(budget).changes;
+      if (keys < budget) {
+        keys += this.#sql(`DELETE FROM keys WHERE rowid IN (SELECT rowid FROM keys WHERE generation > ${G} AND generation != ? LIMIT ?)`).run(staging, budget - keys).changes;
+      }
+      return { versions, more: keys === budget };
+    })();
+  }
+
+  dropUncommitted(): number {
+    return this.#db.transaction(() => {
+      const versions = this.#sql(`DELETE FROM key_versions WHERE generation != ${G}`).run().changes;
+      this.#sql(`DELETE FROM keys WHERE generation != ${G}`).run();
+      return versions;
     })();
   }
 
   replaceKey(key: KeyRecord, versions: readonly KeyVersionRecord[]): KeyVersionRecord[] {
     return this.#db.transaction(() => {
       const replaced = this.versionsOldestFirst(key.name);
-      this.#sql('DELETE FROM keys WHERE name = ?').run(key.name);
-      this.#insertKeys([key], versions);
-      return replaced;
+      this.#sql(`DELETE FROM keys WHERE generation = ${G} AND name = ?`).run(key.name);
+      this.#insertKeyWithVersions(this.#current(), key, versions);
+      return replaced.filter((version) => !this.#stillNamed(version.tokenId));
     })();
   }
 
-  /** Keys with their deleted state and policies, then their versions in order (inside a transaction). */
-  #insertKeys(keys: readonly KeyRecord[], versions: readonly KeyVersionRecord[]): void {
-    for (const key of keys) {
-      this.#sql('INSERT INTO keys (name, recoverable_days, rotation_policy, deleted_date, scheduled_purge_date) VALUES (?, ?, ?, ?, ?)').run(
-        key.name,
-        key.recoverableDays,
-        key.rotationPolicy === undefined || key.rotationPolicy === null ? null : JSON.stringify(key.rotationPolicy),
-        key.deletedDate,
-        key.scheduledPurgeDate,
-      );
-    }
-    for (const version of versions) this.addVersion(version, { recoverableDays: 90 });
-  }
-
   tokenIds(): Buffer[] {
-    return (this.#sql('SELECT token_id FROM key_versions').all() as Array<{ token_id: Buffer }>).map((row) => row.token_id);
+    return this.#sql(`SELECT token_id FROM key_versions WHERE generation = ${G}`).pluck().all() as Buffer[];
   }
 
   versionsByTokenId(tokenId: Buffer): KeyVersionRecord[] {
-    return (this.#sql('SELECT * FROM key_versions WHERE token_id = ?').all(tokenId) as VersionRow[]).map(toVersion);
+    return (this.#sql(`SELECT * FROM key_versions WHERE generation = ${G} AND token_id = ?`).all(tokenId) as VersionRow[]).map(toVersion);
   }
 
   counts(): { keys: number; deletedKeys: number; versions: number } {
-    const keys = this.#sql('SELECT COUNT(*) - COUNT(deleted_date) AS live, COUNT(deleted_date) AS deleted FROM keys').get() as { live: number; deleted: number };
-    const versions = (this.#sql('SELECT COUNT(*) AS n FROM key_versions').get() as { n: number }).n;
+    const keys = this.#sql(`SELECT COUNT(*) - COUNT(deleted_date) AS live, COUNT(deleted_date) AS deleted FROM keys WHERE generation = ${G}`).get() as {
+      live: number;
+      deleted: number;
+    };
+    const versions = this.#sql(`SELECT COUNT(*) FROM key_versions WHERE generation = ${G}`).pluck().get() as number;
     return { keys: keys.live, deletedKeys: keys.deleted, versions };
   }
 

@@ -20,16 +20,19 @@ export class CallScheduler {
   readonly #module: NativeModule;
   readonly #pool: SessionPool;
   readonly #inlineSession: () => number;
+  readonly #inlineAllowed: () => boolean;
 
-  constructor(module: NativeModule, pool: SessionPool, inlineSession: () => number) {
+  /** `inlineAllowed`: false while the token may make an inline call wait (then cheap calls are pooled too). */
+  constructor(module: NativeModule, pool: SessionPool, inlineSession: () => number, inlineAllowed: () => boolean = () => true) {
     this.#module = module;
     this.#pool = pool;
     this.#inlineSession = inlineSession;
+    this.#inlineAllowed = inlineAllowed;
   }
 
   /** A cheap call's value (or its throw) now; a heavy call's promise. */
   run<T>(cost: CallCost, build: CallBuilder): T | Promise<T> {
-    if (cost === 'cheap') return invoke(this.#module, build(this.#inlineSession()), true) as T;
+    if (cost === 'cheap' && this.#inlineAllowed()) return invoke(this.#module, build(this.#inlineSession()), true) as T;
     return this.#pool.use((lease) => invoke(this.#module, build(lease.session), false) as Promise<T>);
   }
 }

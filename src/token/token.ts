@@ -124,6 +124,14 @@ async function findSlotByLabel(module: NativeModule, label: string): Promise<num
   throw new TokenError('TOKEN_NOT_FOUND', `no token labelled '${label}' in ${module.path} (tokens found: ${found})`);
 }
 
+/** Told as a long destroy goes (Token.destroyLabelledObjectsWithIds). */
+export interface DestroyProgress {
+  /** After each object destroyed. */
+  destroyed?: (id: Buffer) => void;
+  /** Asked before each object: true stops the destroy there. */
+  stopped?: () => boolean;
+}
+
 export class Token {
   readonly #module: NativeModule;
   readonly #slot: number;
@@ -136,6 +144,8 @@ export class Token {
   #recovering: Promise<void> | undefined;
   #recoveries = 0;
   #closed = false;
+  /** Token-object destroys under way (see #destroying). */
+  #destroys = 0;
   /** The tail of the queue of token-object writes (see #writing). */
   #writes: Promise<unknown> = Promise.resolve();
 
@@ -152,7 +162,7 @@ export class Token {
     this.#module = module;
     this.#slot = slot;
     this.#pin = pin;
-    this.#scheduler = new CallScheduler(module, this.#pool, () => this.#inlineSession);
+    this.#scheduler = new CallScheduler(module, this.#pool, () => this.#inlineSession, () => this.#destroys === 0);
     this.#useSessions(sessions);
     this.description = description;
     this.capabilities = Capabilities.probe(module, slot);
@@ -352,7 +362,21 @@ export class Token {
       const classes = isKeyPair(key.spec) ? [publicClassOf(key.spec), secretClassOf(key.spec)] : [secretClassOf(key.spec)];
       return this.#destroyEphemeral(key, classes);
     }
-    // A key's objects are exactly those with its CKA_ID.
+    // A key's objects are exactly those with its CKA_ID: the handles known for them, or a search.
+    const classes = isKeyPair(key.spec) ? [publicClassOf(key.spec), secretClassOf(key.spec)] : [secretClassOf(key.spec)];
+    const known = this.#cachedHandles(classes.map((objectClass): ObjectRef => [objectClass, key.id]));
+    if (known) {
+      try {
+        await this.#writing(true, () => this.#destroying(async () => {
+          for (const handle of known) await this.#run('heavy', (s) => ['destroyObject', s, handle]);
+        }));
+        for (const objectClass of classes) this.#handles.delete(this.#cacheKey(objectClass, key.id));
+        return true;
+      } catch (error) {
+        if (!isHandleInvalid(error)) throw error;
+        this.#handles.clear(); // renumbered: the search below finds what is left
+      }
+    }
     return (await this.destroyObjectsWithId(key.id)) > 0;
   }
 
@@ -361,7 +385,7 @@ export class Token {
     const template = toNativeTemplate({ id });
     const handles = await this.#writing(true, async () => {
       const found = await this.#run<number[]>('heavy', (s) => ['findObjects', s, template]);
-      for (const handle of found) await this.#run('heavy', (s) => ['destroyObject', s, handle]);
+      for (const handle of found) await this.#destroying(() => this.#run('heavy', (s) => ['destroyObject', s, handle]));
       return found;
     });
     for (const objectClass of [CKO.PUBLIC_KEY, CKO.PRIVATE_KEY, CKO.SECRET_KEY]) this.#handles.delete(this.#cacheKey(objectClass, id));
@@ -371,25 +395,24 @@ export class Token {
   /**
    * Destroys every token object with this label whose CKA_ID is one of `ids`, with one search for
    * all of them: a search per key would cost a scan of the token each (SoftHSM2 searches
-   * linearly), which for thousands of keys takes hours. Returns how many objects went.
+   * linearly), which for thousands of keys takes hours. Each destroy is a token-object write of
+   * its own, so that other writes take their turns between two. Returns how many objects went.
    */
-  async destroyLabelledObjectsWithIds(label: string, ids: readonly Buffer[]): Promise<number> {
+  async destroyLabelledObjectsWithIds(label: string, ids: readonly Buffer[], progress: DestroyProgress = {}): Promise<number> {
     if (ids.length === 0) return 0;
     const wanted = new Set(ids.map((id) => id.toString('hex')));
-    const template = toNativeTemplate({ token: true, label });
-    const destroyed = await this.#writing(true, async () => {
-      const found = await this.#run<number[]>('heavy', (s) => ['findObjects', s, template]);
-      let count = 0;
-      for (const handle of found) {
-        const [id] = await this.#run<Buffer[]>('heavy', (s) => ['getAttributeValue', s, handle, attributeTypes(['id'])]);
-        if (!id || !wanted.has(id.toString('hex'))) continue;
-        await this.#run('heavy', (s) => ['destroyObject', s, handle]);
-        count++;
-      }
-      return count;
-    });
     for (const id of ids) for (const objectClass of [CKO.PUBLIC_KEY, CKO.PRIVATE_KEY, CKO.SECRET_KEY]) this.#handles.delete(this.#cacheKey(objectClass, id));
-    return destroyed;
+    const found = await this.#run<number[]>('heavy', (s) => ['findObjects', s, toNativeTemplate({ token: true, label })]);
+    let count = 0;
+    for (const handle of found) {
+      if (progress.stopped?.()) break;
+      const [id] = await this.#run<Buffer[]>('heavy', (s) => ['getAttributeValue', s, handle, attributeTypes(['id'])]);
+      if (!id || !wanted.has(id.toString('hex'))) continue;
+      await this.#writing(true, () => this.#destroying(() => this.#run('heavy', (s) => ['destroyObject', s, handle])));
+      progress.destroyed?.(id);
+      count++;
+    }
+    return count;
   }
 
   /** Session objects are destroyed by the handles remembered when they were made: no search. */
@@ -414,10 +437,15 @@ export class Token {
     const ids = new Map<string, Buffer>();
     for (const objectClass of [CKO.PRIVATE_KEY, CKO.SECRET_KEY]) {
       const template = toNativeTemplate({ class: objectClass, token: true, label });
+      const generation = this.#pool.generation;
       const handles = await this.#run<number[]>('heavy', (s) => ['findObjects', s, template]);
       for (const handle of handles) {
         const [id] = await this.#run<Buffer[]>('heavy', (s) => ['getAttributeValue', s, handle, attributeTypes(['id'])]);
-        if (id) ids.set(id.toString('hex'), id);
+        if (!id) continue;
+        ids.set(id.toString('hex'), id);
+        // Found anyway: the first use of each key then needs no search of its own (SoftHSM2
+        // searches linearly, a tenth of a second among 10,000 objects).
+        this.#remember(generation, objectClass, id, handle);
       }
     }
     return [...ids.values()];
@@ -693,6 +721,21 @@ export class Token {
    * 2.6.1 answers CKR_GENERAL_ERROR now and then when two threads write objects of one token
    * at once (the crash campaign found it); reads and cryptography are not held up.
    */
+  /**
+   * While an object is being destroyed, cheap calls leave the JS thread too: SoftHSM2's file
+   * store rescans its directory on each destroy, holding the token's locks for as long (a tenth
+   * of a second among 20,000 objects), and an inline call that waits for them would hold the
+   * event loop (bench:backup measured 95 ms).
+   */
+  async #destroying<T>(work: () => Promise<T>): Promise<T> {
+    this.#destroys++;
+    try {
+      return await work();
+    } finally {
+      this.#destroys--;
+    }
+  }
+
   #writing<T>(persistent: boolean, work: () => Promise<T>): Promise<T> {
     if (!persistent) return work();
     const result = this.#writes.then(work, work);

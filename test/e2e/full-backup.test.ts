@@ -3,7 +3,7 @@
 // backup: same keys and versions, signatures that verify with the first HSM's public keys, the
 // deleted state, the rotation policies and the role assignments. A selective restore brings one
 // key; an HSM of another domain refuses the backup; refusals are the documented ones.
-import { createHash, createPublicKey, randomBytes, randomUUID, verify } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, randomBytes, randomUUID, verify } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -102,6 +102,14 @@ afterAll(async () => {
   await azurite?.stop();
 });
 
+const importedRsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }) as Record<string, string>;
+const importedAesKey = randomBytes(32);
+
+/** A value as it could appear in a blob: its bytes, and its base64, base64url and hex texts. */
+function encodings(value: Buffer): string[] {
+  return [value.toString('latin1'), value.toString('base64'), value.toString('base64url'), value.toString('hex')].map((text) => text.slice(0, 24));
+}
+
 describe('disaster recovery through Azure Blob Storage', () => {
   let a: Hsm;
   let folderUri: string;
@@ -118,6 +126,11 @@ describe('disaster recovery through Azure Blob Storage', () => {
         published.set(`${key.name}/${(made.body.key.kid as string).split('/').pop()}`, made.body.key);
       }
     }
+    // Imported keys: their plaintext is known, so the scan of the blobs can look for it.
+    const imported = await a.call('PUT', '/keys/imported-rsa', { key: { ...importedRsa, kty: 'RSA-HSM', key_ops: ['sign', 'verify'] } });
+    expect(imported.status, JSON.stringify(imported.body)).toBe(200);
+    const importedAes = await a.call('PUT', '/keys/imported-aes', { key: { kty: 'oct-HSM', k: importedAesKey.toString('base64url'), key_ops: ['encrypt', 'decrypt'] } });
+    expect(importedAes.status, JSON.stringify(importedAes.body)).toBe(200);
     expect((await a.call('POST', '/keys/deleted-one/create', { kty: 'EC-HSM' })).status).toBe(200);
     expect((await a.call('DELETE', '/keys/deleted-one')).status).toBe(200);
     const policy = { lifetimeActions: [{ trigger: { timeAfterCreate: 'P90D' }, action: { type: 'Rotate' } }], attributes: { expiryTime: 'P1Y' } };
@@ -135,25 +148,94 @@ describe('disaster recovery through Azure Blob Storage', () => {
     folderUri = done.azureStorageBlobContainerUri;
   }, 120_000);
 
-  it('writes only sealed blobs: no key name, public key or secret is readable in the folder', async () => {
+  it('writes only sealed blobs: no key material, key name, public key, PIN, SAS or token is readable in any of them', async () => {
     const service = new BlobServiceClient(azurite.url, new StorageSharedKeyCredential(azurite.accountName, azurite.accountKey));
     const client = service.getContainerClient('backups');
     const folder = folderUri.split('/').pop() as string;
     const blobs: string[] = [];
     for await (const blob of client.listBlobsFlat({ prefix: `${folder}/` })) blobs.push(blob.name);
     expect(blobs.sort()).toEqual([`${folder}/access`, `${folder}/keys-00000`, `${folder}/manifest`]);
-    const secrets = [a.admin.clientSecret, ...['rsa', 'ec256k', 'deleted-one', 'reader'], ...[...published.values()].flatMap((jwk) => (jwk.n ?? jwk.x ? [(jwk.n ?? jwk.x) as string] : []))];
+    const pins = JSON.parse(readFileSync(path.join(a.dataDir, 'softhsm', 'pins.json'), 'utf8')) as { userPin: string; soPin: string };
+    const bearer = await accessToken(a.url, a.admin);
+    const secrets: Array<[string, string]> = [
+      ['the client secret', a.admin.clientSecret],
+      ['the user PIN', pins.userPin],
+      ['the SO PIN', pins.soPin],
+      ['the SAS signature', decodeURIComponent(new URLSearchParams(sas).get('sig') as string)],
+      ['a bearer token', bearer.slice(-40)],
+      ['the storage account key', azurite.accountKey],
+      ...['d', 'p', 'q', 'dp', 'dq', 'qi'].flatMap((part) => encodings(Buffer.from(importedRsa[part] as string, 'base64url')).map((text): [string, string] => [`the imported RSA key's ${part}`, text])),
+      ...encodings(importedAesKey).map((text): [string, string] => ['the imported AES key', text]),
+      ...['rsa', 'ec256k', 'deleted-one', 'reader', 'imported-rsa'].map((name): [string, string] => [`the name ${name}`, name]),
+      ...[...published.values()].flatMap((jwk): Array<[string, string]> => (jwk.n ?? jwk.x ? [['a public key', ((jwk.n ?? jwk.x) as string).slice(0, 24)]] : [])),
+    ];
     for (const name of blobs) {
       const content = (await client.getBlobClient(name).downloadToBuffer()).toString('latin1');
-      for (const secret of secrets) expect(content, `${name} holds ${secret.slice(0, 12)}`).not.toContain(secret.slice(0, 24));
+      for (const [what, secret] of secrets) {
+        expect(secret.length, what).toBeGreaterThanOrEqual(3);
+        expect(content.includes(secret), `${name} holds ${what}`).toBe(false);
+      }
     }
   });
+
+  it('lets the Backup User role alone back up and the Restore role alone restore, and neither read a key', async () => {
+    const roles = { backup: '7b127d3c-77bd-4e3e-bbe0-dbb8971fa7f8', restore: '6efe6056-5259-49d2-8b3d-d3d73544b20b' };
+    const callers: Record<string, (method: string, route: string, body?: unknown) => ReturnType<typeof callJson>> = {};
+    for (const [role, id] of Object.entries(roles)) {
+      const principal = JSON.parse(await mhsm(a.dataDir, 'principal', 'create', '--name', `${role}-only`, '--json')) as { clientId: string; clientSecret: string; objectId: string };
+      const assigned = await a.call('PUT', `${PROVIDER}/roleAssignments/${randomUUID()}`, {
+        properties: { roleDefinitionId: `Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/${id}`, principalId: principal.objectId },
+      });
+      expect(assigned.status).toBe(201);
+      const bearer = await accessToken(a.url, { tenantId: a.admin.tenantId, clientId: principal.clientId, clientSecret: principal.clientSecret });
+      callers[role] = (method, route, body) => callJson(a.url, bearer, method, route, body);
+    }
+    const backupUser = callers.backup as (typeof callers)[string];
+    const restorer = callers.restore as (typeof callers)[string];
+    const started = await backupUser('POST', '/backup', { storageResourceUri: container, token: sas });
+    expect(started.status, JSON.stringify(started.body)).toBe(202);
+    let done: any;
+    for (let i = 0; i < 300 && !done?.endTime; i++) {
+      done = (await backupUser('GET', `/backup/${started.body.jobId}/pending`)).body;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(done).toMatchObject({ status: 'Succeeded' });
+    expect((await restorer('POST', '/backup', { storageResourceUri: container, token: sas })).status).toBe(403);
+    expect((await backupUser('PUT', '/restore', { sasTokenParameters: { storageResourceUri: container, token: sas }, folderToRestore: 'x' })).status).toBe(403);
+    const restoring = await restorer('PUT', '/keys/aes/restore', { sasTokenParameters: { storageResourceUri: container, token: sas }, folder: (done.azureStorageBlobContainerUri as string).split('/').pop() });
+    expect(restoring.status, JSON.stringify(restoring.body)).toBe(202);
+    for (let i = 0; i < 300; i++) {
+      const polled = (await restorer('GET', `/restore/${restoring.body.jobId}/pending`)).body;
+      if (polled.endTime) {
+        expect(polled.status).toBe('Succeeded');
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    for (const caller of [backupUser, restorer]) expect((await caller('GET', '/keys/aes')).status).toBe(403);
+  }, 120_000);
+
+  it('backs up and restores with useManagedIdentity through the storage key it was started with', async () => {
+    const withKey = await start(['--backup-storage-key', azurite.accountKey]);
+    expect((await withKey.call('POST', '/keys/mi-key/create', { kty: 'EC-HSM' })).status).toBe(200);
+    const done = await finished(withKey, 'backup', await withKey.call('POST', '/backup', { storageResourceUri: container, useManagedIdentity: true }));
+    expect(done, JSON.stringify(done)).toMatchObject({ status: 'Succeeded' });
+    expect((await withKey.call('DELETE', '/keys/mi-key')).status).toBe(200);
+    const restored = await finished(
+      withKey,
+      'restore',
+      await withKey.call('PUT', '/restore', { sasTokenParameters: { storageResourceUri: container, useManagedIdentity: true }, folderToRestore: (done.azureStorageBlobContainerUri as string).split('/').pop() }),
+    );
+    expect(restored, JSON.stringify(restored)).toMatchObject({ status: 'Succeeded' });
+    expect((await withKey.call('GET', '/keys/mi-key')).status).toBe(200);
+    expect(withKey.output()).not.toContain(azurite.accountKey);
+  }, 120_000);
 
   it('restores into a new HSM of the same domain: same keys, versions, deleted state, policies and roles', async () => {
     const b = await recovered(a);
     const folder = folderUri.split('/').pop() as string;
     const done = await finished(b, 'restore', await b.call('PUT', '/restore', { sasTokenParameters: { storageResourceUri: container, token: sas }, folderToRestore: folder }));
-    expect(done, JSON.stringify(done)).toMatchObject({ status: 'Succeeded', error: null, statusDetails: expect.stringMatching(/Number of keys restored: 7/) });
+    expect(done, JSON.stringify(done)).toMatchObject({ status: 'Succeeded', error: null, statusDetails: expect.stringMatching(/Number of keys restored: 9/) });
     await grantCrypto(b);
     for (const [id, jwk] of published) {
       const [name, version] = id.split('/') as [string, string];

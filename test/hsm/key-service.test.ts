@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ShiftableClock } from '../../src/hsm/clock.js';
 import { KeyService } from '../../src/hsm/key-service.js';
+import { TokenCleanup } from '../../src/hsm/token-cleanup.js';
 import { SqliteMetadataStore } from '../../src/store/sqlite-store.js';
 import type { Token } from '../../src/token/token.js';
 import { type OpenTestToken, openTestToken } from '../helpers/test-token.js';
@@ -227,13 +228,15 @@ describe('start-up reconciliation', () => {
     const lost = await keys.create(unique('lost'), { kty: 'oct', keySize: 128 });
     await token.destroyKey({ id: lost.version.tokenId, spec: lost.version.spec });
 
-    const result = await keys.reconcile();
-    expect(result.removedOrphans).toBe(2); // the orphan's private and public objects
+    const cleanup = new TokenCleanup(token, store);
+    const result = await keys.reconcile(cleanup);
+    expect(result.orphans).toBe(1);
+    await cleanup.idle();
     expect(result.missing.map((v) => v.version)).toEqual([lost.version.version]);
     expect(await token.hasKey(orphan)).toBe(false);
     expect(await token.hasKey(foreign)).toBe(true);
     expect(await token.hasKey({ id: kept.version.tokenId, spec: kept.version.spec })).toBe(true);
-    expect((await keys.reconcile()).removedOrphans).toBe(0);
+    expect((await keys.reconcile(cleanup)).orphans).toBe(0);
   });
 });
 

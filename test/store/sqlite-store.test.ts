@@ -131,3 +131,107 @@ describe('SqliteMetadataStore', () => {
     expect(store.listKeys(25).items).toHaveLength(25);
   });
 });
+
+describe('full restores through generations', () => {
+  const key = (name: string) => ({ name, recoverableDays: 7, rotationPolicy: undefined, deletedDate: null, scheduledPurgeDate: null });
+  const names = () => store.listKeys(25).items.map((v) => v.name);
+
+  it('stages keys unseen, swaps them in with one commit, and leaves the replaced rows to be taken', () => {
+    store.addVersion(version('old-a'), { recoverableDays: 7 });
+    store.addVersion(version('old-b'), { recoverableDays: 7 });
+    const replaced = store.tokenIds();
+    const staged = store.stageRestore();
+    staged.add([{ key: key('new-a'), versions: [version('new-a'), version('new-a')] }]);
+    staged.add([{ key: { ...key('gone'), deletedDate: 5, scheduledPurgeDate: 9 }, versions: [version('gone')] }]);
+    // Written during the staging: replaced like the rest.
+    store.addVersion(version('during'), { recoverableDays: 7 });
+    expect(names()).toEqual(['during', 'old-a', 'old-b']);
+    expect(() => store.stageRestore()).toThrow(/already/);
+    staged.commit({ roleDefinitions: [], roleAssignments: [{ name: 'a1', scope: '/', principalId: 'p', roleDefinitionName: 'r' }] });
+    expect(names()).toEqual(['new-a']);
+    expect(store.versionsOldestFirst('new-a')).toHaveLength(2);
+    expect(store.getKey('gone')?.deletedDate).toBe(5);
+    expect(store.access.roleAssignments().map((a) => a.name)).toEqual(['a1']);
+    expect(store.counts()).toEqual({ keys: 1, deletedKeys: 1, versions: 3 });
+    // A key made after the swap is the new generation's.
+    store.addVersion(version('after'), { recoverableDays: 7 });
+    const taken = store.takeStaleVersions(2);
+    expect(taken).toMatchObject({ more: true });
+    const rest = store.takeStaleVersions(100);
+    expect(rest.more).toBe(false);
+    const takenIds = [...taken.versions, ...rest.versions].map((v) => v.tokenId.toString('hex')).sort();
+    expect(takenIds).toHaveLength(3);
+    for (const id of replaced) expect(takenIds).toContain(id.toString('hex'));
+    expect(store.takeStaleVersions(100)).toEqual({ versions: [], more: false });
+    expect(names()).toEqual(['after', 'new-a']);
+  });
+
+  it('a discarded or never committed restore changes nothing, and its rows go', () => {
+    store.addVersion(version('kept'), { recoverableDays: 7 });
+    const staged = store.stageRestore();
+    staged.add([{ key: key('staged'), versions: [version('staged')] }]);
+    // What clean-up takes while a restore is staged is never the staged rows.
+    expect(store.takeStaleVersions(100)).toEqual({ versions: [], more: false });
+    staged.discard();
+    expect(() => staged.add([])).toThrow(/already/);
+    expect(names()).toEqual(['kept']);
+    expect(store.takeStaleVersions(100).versions.map((v) => v.name)).toEqual(['staged']);
+    // A crash before the commit: start-up drops the staged rows.
+    store.stageRestore().add([{ key: key('crashed'), versions: [version('crashed'), version('crashed')] }]);
+    expect(store.dropUncommitted()).toBe(2);
+    expect(store.counts()).toEqual({ keys: 1, deletedKeys: 0, versions: 1 });
+  });
+
+  it('refuses to stage while the rows of an unfinished restore are still there', () => {
+    const staged = store.stageRestore();
+    staged.add([{ key: key('x'), versions: [version('x')] }]);
+    staged.discard();
+    expect(() => store.stageRestore()).toThrow(/still being removed/);
+    store.takeStaleVersions(100);
+    expect(() => store.stageRestore().discard()).not.toThrow();
+  });
+
+  it('reads a snapshot of one instant, a page at a time, while writes go on', async () => {
+    for (let i = 0; i < 1_100; i++) store.addVersion(version(`k-${String(i).padStart(4, '0')}`), { recoverableDays: 7 });
+    store.addVersion(version('k-0000'), { recoverableDays: 7 });
+    const reading = store.readSnapshot();
+    // Between two pages: neither of these is in the snapshot.
+    store.addVersion(version('zz-later'), { recoverableDays: 7 });
+    store.removeKey('k-0001');
+    const snapshot = await reading;
+    expect(snapshot.keys).toHaveLength(1_100);
+    expect(snapshot.versions).toHaveLength(1_101);
+    expect(snapshot.keys.map((k) => k.name)).toEqual([...snapshot.keys.map((k) => k.name)].sort());
+    expect(snapshot.versions.filter((v) => v.name === 'k-0000')).toHaveLength(2);
+    expect(snapshot.keys.some((k) => k.name === 'zz-later')).toBe(false);
+    expect(snapshot.keys.some((k) => k.name === 'k-0001')).toBe(true);
+  });
+});
+
+describe('schema steps', () => {
+  it('moves the keys of a data directory made before generations into the current one', async () => {
+    await store.close();
+    rmSync(file, { force: true });
+    // The schema of the first two steps, with a key in it, as an older emulator left it.
+    const Database = (await import('better-sqlite3')).default;
+    const { MIGRATIONS } = await import('../../src/store/sqlite-schema.js');
+    const old = new Database(file);
+    old.exec(`${MIGRATIONS[0]}\n${MIGRATIONS[1]}`);
+    old.pragma('user_version = 2');
+    old.prepare("INSERT INTO keys (name, recoverable_days, deleted_date, scheduled_purge_date) VALUES ('Older', 7, 5, 9)").run();
+    const older = version('Older');
+    old.prepare(
+      `INSERT INTO key_versions (name, version, seq, token_id, spec, public_jwk, key_ops, enabled, exportable, tags, created, updated)
+       VALUES ('Older', ?, 1, ?, '{"type":"ec","curve":"P-256"}', NULL, '["sign"]', 1, 0, '{"t":"1"}', 1, 2)`,
+    ).run(older.version, older.tokenId);
+    old.close();
+    store = new SqliteMetadataStore(file);
+    expect(store.getKey('older')).toMatchObject({ name: 'Older', deletedDate: 5 });
+    expect(store.getVersion('OLDER')).toMatchObject({ version: older.version, tags: { t: '1' }, updated: 2 });
+    expect(store.tokenIds()).toEqual([older.tokenId]);
+    expect(store.integrityCheck()).toBe('ok');
+    // Cascades still hold.
+    expect(store.removeKey('older')).toHaveLength(1);
+    expect(store.counts()).toEqual({ keys: 0, deletedKeys: 0, versions: 0 });
+  });
+});

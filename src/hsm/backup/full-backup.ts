@@ -1,17 +1,21 @@
 // Full backup and restore of the HSM, and selective restore of one key, over a folder of blobs.
-// Backup: a consistent snapshot of the store, every version's material wrapped by the token
+// Backup: a snapshot of the store as of one instant, every version's material wrapped by the token
 // under the domain's trusted key, the whole in sealed blobs with the manifest written last (a
-// folder without one is no backup). Restore: everything is read, opened, checked and unwrapped
-// into new token objects first; then one store transaction replaces every key and the local RBAC;
-// then the old token objects go. A crash at any instant leaves the HSM as it was or as the backup,
-// never mixed: start-up reconciliation removes the token objects that no committed row names,
-// which are the new ones before the commit and the old ones after it.
+// folder without one is no backup). Restore: a chunk at a time, every key is read, opened, checked
+// and unwrapped into new token objects, and staged in the store beside the current keys, unseen;
+// then one short store transaction makes the staged keys and the backup's local RBAC the HSM's;
+// then the replaced rows and their token objects go, in the background (token-cleanup.ts). A crash
+// at any instant leaves the HSM as it was or as the backup, never mixed: start-up drops the rows
+// of the generation that is not current and removes the token objects that no committed row
+// names, which are the new ones before the swap and the old ones after it.
 import { randomBytes } from 'node:crypto';
 import type { RoleAssignmentRecord } from '../../store/access-store.js';
 import type { KeyVersionRecord } from '../../store/key-records.js';
-import type { HsmSnapshot, MetadataStore } from '../../store/metadata-store.js';
+import type { MetadataStore, StagedRestore } from '../../store/metadata-store.js';
 import type { Token } from '../../token/token.js';
 import { HsmError } from '../errors.js';
+import { EventLoopBudget } from '../event-loop-budget.js';
+import type { TokenCleanup } from '../token-cleanup.js';
 import { BACKUP_FORMAT } from './key-backup.js';
 import {
   type AccessBlob,
@@ -46,6 +50,10 @@ export interface FullBackupOptions {
   keepAssignmentsOf: string;
   /** Told after the store changed under the local RBAC, so that its caches are dropped. */
   rbacChanged: () => void;
+  /** The HSM's role assignments now. */
+  roleAssignments: () => RoleAssignmentRecord[];
+  /** Where replaced and abandoned token objects go. */
+  cleanup: TokenCleanup;
 }
 
 export class FullBackup {
@@ -59,16 +67,18 @@ export class FullBackup {
   async backup(folder: FolderBlobs): Promise<{ keys: number; versions: number }> {
     const { wrappingKey, sealer } = this.domain.protection();
     const mechanism = wrapMechanismOf(this.token);
-    const snapshot = this.store.snapshot();
+    const snapshot = await this.store.readSnapshot();
     const backupId = randomBytes(16).toString('hex');
     const byName = versionsByKey(snapshot.versions);
     const chunks: Manifest['chunks'] = [];
     const keyIndex: Record<string, number> = {};
     let keyCount = 0;
     let versionCount = 0;
+    const budget = new EventLoopBudget();
     for (let start = 0, index = 0; start < snapshot.keys.length; start += KEYS_PER_CHUNK, index++) {
       const keys: BackedUpKey[] = [];
       for (const key of snapshot.keys.slice(start, start + KEYS_PER_CHUNK)) {
+        await budget.spend();
         const versions = byName.get(key.name.toLowerCase()) ?? [];
         try {
           keys.push({ key, versions: await wrapVersions(this.token, wrappingKey, mechanism, versions) });
@@ -111,33 +121,74 @@ export class FullBackup {
 
   /** Replaces every key and the local RBAC with the backup's, atomically. */
   async restore(folder: FolderBlobs): Promise<string> {
-    const { wrappingKey } = this.domain.protection();
-    const mechanism = wrapMechanismOf(this.token);
     const manifest = await this.manifest(folder);
-    const keys: BackedUpKey[] = [];
-    for (const ref of manifest.chunks) keys.push(...(await this.#readChunk(folder, manifest, ref)).keys);
     const access = decodeBlob<AccessBlob>(await this.#readChecked(folder, manifest.access), manifest.backupId, 'the role blob');
-    for (const entry of keys) checkKey(entry);
-    const restored: KeyVersionRecord[] = [];
+    let staged: StagedRestore;
     try {
-      for (const { key, versions } of keys) restored.push(...(await unwrapVersions(this.token, wrappingKey, mechanism, key.name, versions)));
+      staged = this.store.stageRestore();
     } catch (error) {
-      await destroyAll(this.token, tokenKeysOf(restored));
-      throw error;
+      throw new HsmError('Conflict', 'The keys a previous restore replaced are still being removed: try again in a moment', { cause: error });
     }
-    const kept: RoleAssignmentRecord[] = this.store.snapshot().roleAssignments.filter((a) => a.principalId.toLowerCase() === this.options.keepAssignmentsOf.toLowerCase());
-    const assignments = [...access.roleAssignments.filter((a) => !kept.some((k) => k.name.toLowerCase() === a.name.toLowerCase())), ...kept];
-    const next: HsmSnapshot = { keys: keys.map((entry) => entry.key), versions: restored, roleDefinitions: access.roleDefinitions, roleAssignments: assignments };
-    let replaced: KeyVersionRecord[];
+    let counts: { keys: number; versions: number };
     try {
-      replaced = this.store.replaceAll(next);
+      counts = await this.#stageKeys(folder, manifest, staged);
+      const keep = this.options.keepAssignmentsOf.toLowerCase();
+      const kept = this.options.roleAssignments().filter((a) => a.principalId.toLowerCase() === keep);
+      const assignments = [...access.roleAssignments.filter((a) => !kept.some((k) => k.name.toLowerCase() === a.name.toLowerCase())), ...kept];
+      staged.commit({ roleDefinitions: access.roleDefinitions, roleAssignments: assignments });
     } catch (error) {
-      await destroyAll(this.token, tokenKeysOf(restored));
+      staged.discard();
+      this.options.cleanup.collectStale();
       throw error;
     }
     this.options.rbacChanged();
-    await destroyAll(this.token, tokenKeysOf(replaced));
-    return `Number of keys restored: ${keys.length}, Number of key versions restored: ${restored.length}`;
+    this.options.cleanup.collectStale();
+    return `Number of keys restored: ${counts.keys}, Number of key versions restored: ${counts.versions}`;
+  }
+
+  /** Every chunk read, checked, unwrapped and staged in turn; a failure destroys what it had unwrapped and not staged. */
+  async #stageKeys(folder: FolderBlobs, manifest: Manifest, staged: StagedRestore): Promise<{ keys: number; versions: number }> {
+    const { wrappingKey } = this.domain.protection();
+    const mechanism = wrapMechanismOf(this.token);
+    const names = new Set<string>();
+    let versionCount = 0;
+    const budget = new EventLoopBudget();
+    for (const ref of manifest.chunks) {
+      const chunk = await this.#readChunk(folder, manifest, ref);
+      for (const entry of chunk.keys) {
+        checkKey(entry);
+        const name = entry.key.name.toLowerCase();
+        if (names.has(name)) throw new HsmError('BadParameter', `${FOLDER_REFUSAL} (key ${entry.key.name} appears twice)`);
+        names.add(name);
+      }
+      const entries: Array<{ key: BackedUpKey['key']; versions: KeyVersionRecord[] }> = [];
+      const kept = new Set<string>();
+      try {
+        for (const { key, versions } of chunk.keys) {
+          await budget.spend();
+          const restored = await unwrapVersions(this.token, wrappingKey, mechanism, key.name, versions, this.store.versionsOldestFirst(key.name));
+          entries.push({ key, versions: restored.versions });
+          for (const id of restored.kept) kept.add(id);
+        }
+        staged.add(entries);
+        // A kept object is safe from a purge only once a staged row names it: one purged before
+        // that may be gone, and this restore cannot vouch for it.
+        for (const id of kept) {
+          if (this.store.versionsByTokenId(Buffer.from(id, 'hex')).length === 0) {
+            throw new HsmError('Conflict', 'A key was purged while the restore was reading it: start the restore again');
+          }
+        }
+      } catch (error) {
+        const made = tokenKeysOf(entries.flatMap((entry) => entry.versions)).filter((key) => !kept.has(key.id.toString('hex')));
+        await destroyAll(this.token, made);
+        throw error;
+      }
+      versionCount += entries.reduce((sum, entry) => sum + entry.versions.length, 0);
+    }
+    if (names.size !== manifest.keyCount || versionCount !== manifest.versionCount) {
+      throw new HsmError('BadParameter', `${FOLDER_REFUSAL} (the manifest counts ${manifest.keyCount} keys and ${manifest.versionCount} versions, the blobs hold ${names.size} and ${versionCount})`);
+    }
+    return { keys: names.size, versions: versionCount };
   }
 
   /** Restores one key with all its versions from a full backup, replacing the key of that name if there is one. */
@@ -150,12 +201,13 @@ export class FullBackup {
     const entry = (await this.#readChunk(folder, manifest, ref)).keys.find((candidate) => candidate.key.name.toLowerCase() === name.toLowerCase());
     if (!entry) throw new HsmError('KeyNotFound', `The backup in this folder has no key named ${name}`);
     checkKey(entry);
-    const versions = await unwrapVersions(this.token, wrappingKey, wrapMechanismOf(this.token), entry.key.name, entry.versions);
+    const current = this.store.versionsOldestFirst(entry.key.name);
+    const { versions, kept } = await unwrapVersions(this.token, wrappingKey, wrapMechanismOf(this.token), entry.key.name, entry.versions, current);
     let replaced: KeyVersionRecord[];
     try {
       replaced = this.store.replaceKey(entry.key, versions);
     } catch (error) {
-      await destroyAll(this.token, tokenKeysOf(versions));
+      await destroyAll(this.token, tokenKeysOf(versions).filter((key) => !kept.has(key.id.toString('hex'))));
       throw error;
     }
     await destroyAll(this.token, tokenKeysOf(replaced));

@@ -40,7 +40,7 @@ export class SingleKeyBackup {
     if (this.store.getKey(backup.name)) throw taken();
     let versions;
     try {
-      versions = await unwrapVersions(this.token, wrappingKey, this.#wrapMechanism(), backup.name, backup.versions);
+      ({ versions } = await unwrapVersions(this.token, wrappingKey, this.#wrapMechanism(), backup.name, backup.versions));
     } catch (error) {
       throw error instanceof HsmError ? error : new HsmError('BadParameter', 'value: this backup cannot be restored into this HSM', { cause: error });
     }

@@ -26,17 +26,39 @@ export async function wrapVersions(token: Token, wrappingKey: TokenKey, mechanis
   return wrapped;
 }
 
+/** Restored versions, and which of them name objects that were already there (kept, not made). */
+export interface UnwrappedVersions {
+  versions: KeyVersionRecord[];
+  /** CKA_IDs (hex) of the objects reused rather than made. */
+  kept: Set<string>;
+}
+
+/**
+ * The backup's versions back as token objects. A version the HSM holds now (`current`, same id,
+ * same spec, same public key) whose object wraps to the very bytes the backup holds has the same
+ * material (the wrap is deterministic and authenticated): its object is kept, not unwrapped again,
+ * so a restore over the HSM it was taken from makes and destroys objects only for what changed.
+ */
 export async function unwrapVersions(
   token: Token,
   wrappingKey: TokenKey,
   mechanism: number,
   name: string,
   versions: readonly VersionBackup[],
-): Promise<KeyVersionRecord[]> {
+  current: readonly KeyVersionRecord[] = [],
+): Promise<UnwrappedVersions> {
   const made: TokenKey[] = [];
+  const ids: Buffer[] = [];
+  const kept = new Set<string>();
   try {
     for (const [index, version] of versions.entries()) {
       const wrapped = Buffer.from(version.wrapped, 'base64url');
+      const same = await unchangedObject(token, wrappingKey, mechanism, version, wrapped, current);
+      if (same) {
+        ids.push(same);
+        kept.add(same.toString('hex'));
+        continue;
+      }
       let tokenKey: TokenKey;
       try {
         tokenKey = await token.unwrapKey(wrappingKey, { type: mechanism }, wrapped, version.spec, KEY_OBJECT_OPTIONS);
@@ -44,6 +66,7 @@ export async function unwrapVersions(
         throw fromTokenError(error, `restore key ${name}`);
       }
       made.push(tokenKey);
+      ids.push(tokenKey.id);
       const publicParts = await checkUnwrapped(token, tokenKey, version, wrapped.length, `versions[${index}]`);
       if (publicParts) await token.createPublicKey(tokenKey, publicParts, TOKEN_OBJECT_LABEL);
     }
@@ -51,7 +74,25 @@ export async function unwrapVersions(
     await destroyAll(token, made);
     throw error;
   }
-  return versions.map(({ wrapped: _wrapped, ...fields }, index) => ({ ...fields, name, tokenId: (made[index] as TokenKey).id }));
+  return { versions: versions.map(({ wrapped: _wrapped, ...fields }, index) => ({ ...fields, name, tokenId: ids[index] as Buffer })), kept };
+}
+
+async function unchangedObject(
+  token: Token,
+  wrappingKey: TokenKey,
+  mechanism: number,
+  version: VersionBackup,
+  wrapped: Buffer,
+  current: readonly KeyVersionRecord[],
+): Promise<Buffer | undefined> {
+  const now = current.find((candidate) => candidate.version === version.version);
+  if (!now || JSON.stringify(now.spec) !== JSON.stringify(version.spec) || JSON.stringify(now.publicJwk) !== JSON.stringify(version.publicJwk)) return undefined;
+  try {
+    const again = await token.wrapKey(wrappingKey, { type: mechanism }, { id: now.tokenId, spec: now.spec });
+    return again.equals(wrapped) ? now.tokenId : undefined;
+  } catch {
+    return undefined; // gone from the token, or not wrappable: unwrapped afresh
+  }
 }
 
 /** Destroys the objects of these keys (one token search for all; failures leave orphans that start-up removes). */
