@@ -148,17 +148,12 @@ describe('disaster recovery through Azure Blob Storage', () => {
     folderUri = done.azureStorageBlobContainerUri;
   }, 120_000);
 
-  it('writes only sealed blobs: no key material, key name, public key, PIN, SAS or token is readable in any of them', async () => {
-    const service = new BlobServiceClient(azurite.url, new StorageSharedKeyCredential(azurite.accountName, azurite.accountKey));
-    const client = service.getContainerClient('backups');
-    const folder = folderUri.split('/').pop() as string;
-    const blobs: string[] = [];
-    for await (const blob of client.listBlobsFlat({ prefix: `${folder}/` })) blobs.push(blob.name);
-    expect(blobs.sort()).toEqual([`${folder}/access`, `${folder}/keys-00000`, `${folder}/manifest`]);
-    const pins = JSON.parse(readFileSync(path.join(a.dataDir, 'softhsm', 'pins.json'), 'utf8')) as { userPin: string; soPin: string };
-    const bearer = await accessToken(a.url, a.admin);
-    const secrets: Array<[string, string]> = [
-      ['the client secret', a.admin.clientSecret],
+  /** The secrets no blob may hold, in every form they could take. */
+  async function secretsOf(hsm: EmulatorProcess): Promise<Array<[string, string]>> {
+    const pins = JSON.parse(readFileSync(path.join(hsm.dataDir, 'softhsm', 'pins.json'), 'utf8')) as { userPin: string; soPin: string };
+    const bearer = await accessToken(hsm.url, hsm.admin);
+    return [
+      ['the client secret', hsm.admin.clientSecret],
       ['the user PIN', pins.userPin],
       ['the SO PIN', pins.soPin],
       ['the SAS signature', decodeURIComponent(new URLSearchParams(sas).get('sig') as string)],
@@ -169,13 +164,28 @@ describe('disaster recovery through Azure Blob Storage', () => {
       ...['rsa', 'ec256k', 'deleted-one', 'reader', 'imported-rsa'].map((name): [string, string] => [`the name ${name}`, name]),
       ...[...published.values()].flatMap((jwk): Array<[string, string]> => (jwk.n ?? jwk.x ? [['a public key', ((jwk.n ?? jwk.x) as string).slice(0, 24)]] : [])),
     ];
-    for (const name of blobs) {
-      const content = (await client.getBlobClient(name).downloadToBuffer()).toString('latin1');
+  }
+
+  /** Every blob under `prefix` in the container, checked for every secret; returns their names. */
+  async function scanBlobs(prefix: string, owners: readonly EmulatorProcess[] = [a]): Promise<string[]> {
+    const service = new BlobServiceClient(azurite.url, new StorageSharedKeyCredential(azurite.accountName, azurite.accountKey));
+    const client = service.getContainerClient('backups');
+    const secrets = (await Promise.all(owners.map(secretsOf))).flat();
+    const blobs: string[] = [];
+    for await (const blob of client.listBlobsFlat({ prefix })) {
+      blobs.push(blob.name);
+      const content = (await client.getBlobClient(blob.name).downloadToBuffer()).toString('latin1');
       for (const [what, secret] of secrets) {
         expect(secret.length, what).toBeGreaterThanOrEqual(3);
-        expect(content.includes(secret), `${name} holds ${what}`).toBe(false);
+        expect(content.includes(secret), `${blob.name} holds ${what}`).toBe(false);
       }
     }
+    return blobs.sort();
+  }
+
+  it('writes only sealed blobs: no key material, key name, public key, PIN, SAS or token is readable in any of them', async () => {
+    const folder = folderUri.split('/').pop() as string;
+    expect(await scanBlobs(`${folder}/`)).toEqual([`${folder}/access`, `${folder}/keys-00000`, `${folder}/manifest`]);
   });
 
   it('lets the Backup User role alone back up and the Restore role alone restore, and neither read a key', async () => {
@@ -326,6 +336,11 @@ describe('disaster recovery through Azure Blob Storage', () => {
     expect(`${stdout}${stderr}`, stderr).toMatch(/python backup client: ok/);
     expect(code).toBe(0);
   }, 180_000);
+
+  it('holds no secret in any blob that any backup of this file wrote', async () => {
+    const blobs = await scanBlobs('', running);
+    expect(blobs.filter((name) => name.endsWith('/manifest')).length).toBeGreaterThanOrEqual(3);
+  });
 });
 
 /** The Python clients (requests) trust one bundle: the emulator's CA, which also signed Azurite's certificate. */
