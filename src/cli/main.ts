@@ -5,7 +5,8 @@ import { operationsOf } from '../token/capabilities.js';
 import { TokenError } from '../token/errors.js';
 import type { Token } from '../token/token.js';
 import { startEmulator } from '../server/emulator.js';
-import { ConfigError, type ConfigFlags, DEFAULT_DATA_DIR, resolveConfig } from './config.js';
+import { type Config, ConfigError, type ConfigFlags, DEFAULT_DATA_DIR, resolveConfig } from './config.js';
+import { lockDataDir, removeFirstStart } from '../server/data-dir-lock.js';
 import { openConfiguredToken, openConfiguredTokenWithSecrets } from './open-token.js';
 import { addAuditCommands } from './audit-commands.js';
 import { addClockCommands } from './clock-commands.js';
@@ -46,6 +47,42 @@ function waitForSignal(): Promise<NodeJS.Signals> {
   });
 }
 
+/** Opens the token, serves until SIGINT or SIGTERM, then stops; `listening` is told once the URL is printed. */
+async function runEmulator(config: Config, listening: () => void): Promise<void> {
+  const { token, secrets } = await openConfiguredTokenWithSecrets(config);
+  try {
+    const stopped = waitForSignal(); // listening before the URL is printed
+    const emulator = await startEmulator(config.dataDir, token, config.server, secrets);
+    for (const line of tokenReport(token)) console.log(line);
+    const { orphans, missing } = emulator.reconciliation;
+    if (orphans > 0) console.log(`start-up: removing, in the background, the token objects of ${orphans} keys that no committed key version names`);
+    for (const version of missing) {
+      console.error(`mhsm: warning: key ${version.name} version ${version.version} has no key material in the token; it cannot be used`);
+    }
+    const { activation } = emulator;
+    if (activation.ceremony) {
+      console.log(
+        `security domain: activated on first start with 3 keys and quorum 2; the domain file and the keys that recover this HSM are in ${activation.ceremony.dir}`,
+      );
+    } else if (activation.warning) {
+      console.error(`mhsm: warning: ${activation.warning}`);
+    } else if (activation.state === 'NotActivated') {
+      console.log('security domain: not activated; download the security domain (mhsm sd download) or upload one (mhsm sd upload) to activate the HSM');
+    }
+    if (emulator.caRenewed) console.log(`TLS: a new local CA was made (${emulator.caRenewed}): clients must trust the new ${emulator.caPath}`);
+    console.log(`data directory: ${config.dataDir}`);
+    console.log(`CA certificate: ${emulator.caPath}`);
+    console.log(`administrator credentials: ${emulator.adminPath}`);
+    console.log(`listening on ${emulator.url}`);
+    listening();
+    const signal = await stopped;
+    console.log(`${signal}: stopping`);
+    await emulator.close();
+  } finally {
+    token.close();
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command('mhsm').description('A local Azure Key Vault Managed HSM over a PKCS#11 token').showHelpAfterError();
 
@@ -73,36 +110,17 @@ export function buildProgram(): Command {
     )
     .action(async (flags: ConfigFlags) => {
       const config = resolveConfig(flags);
-      const { token, secrets } = await openConfiguredTokenWithSecrets(config);
+      // Before anything else touches the directory: one emulator per data directory.
+      const lock = lockDataDir(config.dataDir);
+      let listening = false;
       try {
-        const stopped = waitForSignal(); // listening before the URL is printed
-        const emulator = await startEmulator(config.dataDir, token, config.server, secrets);
-        for (const line of tokenReport(token)) console.log(line);
-        const { orphans, missing } = emulator.reconciliation;
-        if (orphans > 0) console.log(`start-up: removing, in the background, the token objects of ${orphans} keys that no committed key version names`);
-        for (const version of missing) {
-          console.error(`mhsm: warning: key ${version.name} version ${version.version} has no key material in the token; it cannot be used`);
-        }
-        const { activation } = emulator;
-        if (activation.ceremony) {
-          console.log(
-            `security domain: activated on first start with 3 keys and quorum 2; the domain file and the keys that recover this HSM are in ${activation.ceremony.dir}`,
-          );
-        } else if (activation.warning) {
-          console.error(`mhsm: warning: ${activation.warning}`);
-        } else if (activation.state === 'NotActivated') {
-          console.log('security domain: not activated; download the security domain (mhsm sd download) or upload one (mhsm sd upload) to activate the HSM');
-        }
-        if (emulator.caRenewed) console.log(`TLS: a new local CA was made (${emulator.caRenewed}): clients must trust the new ${emulator.caPath}`);
-        console.log(`data directory: ${config.dataDir}`);
-        console.log(`CA certificate: ${emulator.caPath}`);
-        console.log(`administrator credentials: ${emulator.adminPath}`);
-        console.log(`listening on ${emulator.url}`);
-        const signal = await stopped;
-        console.log(`${signal}: stopping`);
-        await emulator.close();
+        await runEmulator(config, () => (listening = true));
+      } catch (error) {
+        // A first start that failed leaves nothing that a later start would trust.
+        if (lock.fresh && !listening) removeFirstStart(config.dataDir);
+        throw error;
       } finally {
-        token.close();
+        lock.release();
       }
     });
 

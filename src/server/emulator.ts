@@ -1,6 +1,6 @@
 // The running emulator: token, metadata store, identity, key service, TLS and the HTTPS app,
 // wired together and taken down in reverse order.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -24,6 +24,7 @@ import { SingleKeyBackup } from '../hsm/backup/single-key-backup.js';
 import { FullBackup } from '../hsm/backup/full-backup.js';
 import { BackupJobs } from '../hsm/backup/backup-jobs.js';
 import { TokenCleanup } from '../hsm/token-cleanup.js';
+import { SERVER_FILE, removeServerFile } from './data-dir-lock.js';
 import { openStorage } from '../hsm/backup/storage/open-storage.js';
 
 export interface ServerConfig {
@@ -78,8 +79,7 @@ export interface RunningEmulator {
   close(): Promise<void>;
 }
 
-/** DATA/server.json: the URL of the emulator running on this data directory. */
-export const SERVER_FILE = 'server.json';
+export { SERVER_FILE } from './data-dir-lock.js';
 
 /** How often keys past their retention are purged and keys due for rotation are rotated. */
 const MAINTENANCE_INTERVAL_MS = 60_000;
@@ -147,7 +147,15 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     });
     jobs.onUnexpected = (error) => app.log.error({ err: error }, 'a backup or restore job failed unexpectedly');
     cleanup.onError = (error) => app.log.warn({ err: error }, 'removing replaced token objects stopped; the next start-up finds the rest');
-    await app.listen({ host: config.host, port: config.port });
+    try {
+      await app.listen({ host: config.host, port: config.port });
+    } catch (error) {
+      await app.close();
+      if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        throw new Error(`port ${config.port} on ${config.host} is in use: choose another with --port or MHSM_PORT, or --port 0 for any free one`, { cause: error });
+      }
+      throw error;
+    }
     port = (app.server.address() as AddressInfo).port;
     // MHSM_REPORT_EVENT_LOOP=1: measure how long the JS thread was held; reported (and the
     // measurement restarted) on SIGUSR2, and reported on stop.
@@ -184,7 +192,7 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
           eventLoop.disable();
           process.off('SIGUSR2', reportEventLoop);
         }
-        rmSync(serverFile, { force: true });
+        removeServerFile(dataDir);
         await app.close();
         await cleanup.stop();
         await audit.close();

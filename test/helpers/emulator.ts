@@ -39,10 +39,12 @@ export function startEmulatorProcess(dataDir: string, args: string[] = [], env: 
       child.kill('SIGKILL');
       reject(new Error(`the emulator did not start within 30 s:\n${output}`));
     }, 30_000);
+    let ready = false;
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const match = /listening on (https:\/\/\S+)/.exec(output);
+      const match = ready ? null : /listening on (https:\/\/\S+)/.exec(output);
       if (match) {
+        ready = true;
         clearTimeout(timer);
         resolve({
           url: match[1] as string,
