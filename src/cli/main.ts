@@ -16,6 +16,7 @@ import { addRoleCommands } from './role-commands.js';
 import { addSettingsCommands } from './settings-commands.js';
 import { addSecurityDomainCommands } from './sd-commands.js';
 import { addBackupCommands } from './backup-commands.js';
+import { addEnvCommand } from './env-command.js';
 import { ServiceError } from './rest-client.js';
 import { addPrincipalCommands } from './principal-commands.js';
 import { PrincipalError } from '../identity/principals.js';
@@ -73,6 +74,7 @@ async function runEmulator(config: Config, listening: () => void): Promise<void>
     console.log(`data directory: ${config.dataDir}`);
     console.log(`CA certificate: ${emulator.caPath}`);
     console.log(`administrator credentials: ${emulator.adminPath}`);
+    console.log(`managed identities: eval "$(mhsm env --data-dir ${config.dataDir})" sets IDENTITY_ENDPOINT and IDENTITY_HEADER for DefaultAzureCredential`);
     console.log(`listening on ${emulator.url}`);
     listening();
     const signal = await stopped;
@@ -151,6 +153,7 @@ export function buildProgram(): Command {
   addSettingsCommands(program);
   addSecurityDomainCommands(program);
   addBackupCommands(program);
+  addEnvCommand(program);
   return program;
 }
 

@@ -5,7 +5,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { ShiftableClock } from '../hsm/clock.js';
 import { Identity } from '../identity/identity.js';
-import { createPrincipal, deletePrincipal } from '../identity/principals.js';
+import { PrincipalError, createManagedIdentity, createPrincipal, deletePrincipal } from '../identity/principals.js';
+import { isManagedIdentity } from '../identity/managed-identities.js';
 import { SqliteMetadataStore } from '../store/sqlite-store.js';
 import { DEFAULT_DATA_DIR, resolveDataDir } from './config.js';
 
@@ -30,13 +31,29 @@ export function addPrincipalCommands(program: Command): void {
 
   principal
     .command('create')
-    .description('register a principal and print its credentials; the secret is shown only this once')
-    .requiredOption('--name <name>', 'display name')
+    .description('register a principal and print its credentials (the secret is shown only this once), or a managed identity')
+    .option('--name <name>', 'display name of a service principal (with a client secret)')
+    .option('--managed-identity <name>', 'display name of a managed identity instead: no secret; applications get its tokens from the managed-identity endpoint (mhsm env)')
     .option('--data-dir <dir>', dataDirOption)
     .option('--json', 'print the credentials as JSON')
-    .action(async (flags: Flags & { name: string }) => {
+    .action(async (flags: Flags & { name?: string; managedIdentity?: string }) => {
+      if ((flags.name === undefined) === (flags.managedIdentity === undefined)) throw new PrincipalError('give one of --name NAME or --managed-identity NAME');
       await withTenant(flags, async (store, identity) => {
-        const created = createPrincipal(store.access, identity.hasher, flags.name, Math.floor(Date.now() / 1000));
+        const now = Math.floor(Date.now() / 1000);
+        if (flags.managedIdentity !== undefined) {
+          const created = { tenantId: identity.tenantId, ...createManagedIdentity(store.access, flags.managedIdentity, now) };
+          if (flags.json) {
+            console.log(JSON.stringify(created, null, 2));
+            return;
+          }
+          console.log(`tenant id:     ${created.tenantId}`);
+          console.log(`display name:  ${created.displayName} (managed identity)`);
+          console.log(`client id:     ${created.clientId}`);
+          console.log(`object id:     ${created.objectId}`);
+          console.log("Applications get its tokens through IDENTITY_ENDPOINT and IDENTITY_HEADER (eval \"$(mhsm env)\"); the first managed identity registered answers requests that name none. Assign it a role before it uses keys.");
+          return;
+        }
+        const created = createPrincipal(store.access, identity.hasher, flags.name as string, now);
         const credentials = { tenantId: identity.tenantId, ...created };
         if (flags.json) {
           console.log(JSON.stringify(credentials, null, 2));
@@ -58,12 +75,12 @@ export function addPrincipalCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (flags: Flags) => {
       await withTenant(flags, async (store) => {
-        const rows = store.access.principals().map((p) => ({ displayName: p.displayName, clientId: p.clientId, objectId: p.objectId, created: new Date(p.created * 1000).toISOString() }));
+        const rows = store.access.principals().map((p) => ({ displayName: p.displayName, kind: isManagedIdentity(p) ? 'managed identity' : 'service principal', clientId: p.clientId, objectId: p.objectId, created: new Date(p.created * 1000).toISOString() }));
         if (flags.json) {
           console.log(JSON.stringify(rows, null, 2));
           return;
         }
-        for (const row of rows) console.log(`${row.objectId}  ${row.clientId}  ${row.displayName}`);
+        for (const row of rows) console.log(`${row.objectId}  ${row.clientId}  ${row.displayName}${row.kind === 'managed identity' ? ' (managed identity)' : ''}`);
       });
     });
 

@@ -8,6 +8,7 @@ import { type JWK, SignJWT, calculateJwkThumbprint, exportJWK, importPKCS8, impo
 import type { Clock } from '../hsm/clock.js';
 import type { AccessStore, PrincipalRecord } from '../store/access-store.js';
 import { ExternalChanges } from '../store/external-changes.js';
+import { ManagedIdentityError, identityHeaderOf, pickManagedIdentity } from './managed-identities.js';
 import { SecretHasher } from './secrets.js';
 
 export const TOKEN_LIFETIME_SECONDS = 3600;
@@ -84,6 +85,8 @@ export class Identity {
     private readonly principals: AccessStore,
     /** Hashes and checks client secrets. */
     readonly hasher: SecretHasher,
+    /** The IDENTITY_HEADER value managed-identity token requests must carry. */
+    readonly managedIdentityHeader: string,
   ) {
     this.#externalChanges = new ExternalChanges(principals);
   }
@@ -131,7 +134,7 @@ export class Identity {
       // The administrator's secret is at hand: its older hash is replaced at once.
       principals.setPrincipalSecretHash(known.objectId, hasher.hash(admin.clientSecret));
     }
-    return new Identity(admin.tenantId, resource, admin, { privateKey, publicKey, kid, publicJwk: { ...publicJwk, kid, alg: 'RS256', use: 'sig' } }, clock, principals, hasher);
+    return new Identity(admin.tenantId, resource, admin, { privateKey, publicKey, kid, publicJwk: { ...publicJwk, kid, alg: 'RS256', use: 'sig' } }, clock, principals, hasher, identityHeaderOf(dataDir));
   }
 
   get jwks(): { keys: JWK[] } {
@@ -163,8 +166,27 @@ export class Identity {
     const scope = form.get('scope') ?? '';
     const audience = scope.split(' ').find((s) => s.endsWith('/.default'))?.slice(0, -'/.default'.length);
     if (!audience) throw new IdentityError('invalid_scope', "scope: must name a resource's /.default scope");
+    const accessToken = await this.#sign(principal, audience, origin);
+    return { token_type: 'Bearer', expires_in: TOKEN_LIFETIME_SECONDS, ext_expires_in: TOKEN_LIFETIME_SECONDS, access_token: accessToken };
+  }
+
+  /** A managed identity's token, as App Service's endpoint answers (managed-identities.ts). */
+  async issueManagedIdentityToken(query: Record<string, string | undefined>, origin: string): Promise<{ access_token: string; expires_on: string; resource: string; token_type: 'Bearer'; client_id: string }> {
+    const resource = query.resource?.replace(/\/(\.default)?$/, '');
+    if (!resource) throw new ManagedIdentityError(400, 'resource: the resource the token is for, e.g. https://managedhsm.azure.net');
+    const principal = pickManagedIdentity(this.principals, query);
+    return {
+      access_token: await this.#sign(principal, resource, origin),
+      expires_on: String(this.clock.now() + TOKEN_LIFETIME_SECONDS),
+      resource,
+      token_type: 'Bearer',
+      client_id: principal.clientId,
+    };
+  }
+
+  async #sign(principal: PrincipalRecord, audience: string, origin: string): Promise<string> {
     const now = this.clock.now();
-    const accessToken = await new SignJWT({ oid: principal.objectId, tid: this.tenantId, appid: principal.clientId, azp: principal.clientId, ver: '2.0' })
+    return new SignJWT({ oid: principal.objectId, tid: this.tenantId, appid: principal.clientId, azp: principal.clientId, ver: '2.0' })
       .setProtectedHeader({ alg: 'RS256', kid: this.signing.kid, typ: 'JWT' })
       .setIssuer(this.issuer(origin))
       .setAudience(audience)
@@ -174,7 +196,6 @@ export class Identity {
       .setExpirationTime(now + TOKEN_LIFETIME_SECONDS)
       .setJti(randomUUID())
       .sign(this.signing.privateKey);
-    return { token_type: 'Bearer', expires_in: TOKEN_LIFETIME_SECONDS, ext_expires_in: TOKEN_LIFETIME_SECONDS, access_token: accessToken };
   }
 
   /**

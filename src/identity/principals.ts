@@ -3,6 +3,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { AccessStore, PrincipalRecord } from '../store/access-store.js';
 import { INITIAL_ADMINISTRATOR } from './identity.js';
+import { type NewManagedIdentity, addManagedIdentity } from './managed-identities.js';
 import type { SecretHasher } from './secrets.js';
 
 export interface NewPrincipal {
@@ -18,13 +19,23 @@ export class PrincipalError extends Error {
 
 const DISPLAY_NAME = /^[\w .@-]{1,120}$/u;
 
-export function createPrincipal(store: AccessStore, hasher: SecretHasher, displayName: string, now: number): NewPrincipal {
+function checkNewName(store: AccessStore, displayName: string, flag: string): void {
   if (!DISPLAY_NAME.test(displayName)) {
-    throw new PrincipalError('--name: 1 to 120 letters, digits, spaces or . _ @ -');
+    throw new PrincipalError(`${flag}: 1 to 120 letters, digits, spaces or . _ @ -`);
   }
   if (store.principals().some((p) => p.displayName.toLowerCase() === displayName.toLowerCase())) {
-    throw new PrincipalError(`--name: a principal named '${displayName}' already exists`);
+    throw new PrincipalError(`${flag}: a principal named '${displayName}' already exists`);
   }
+}
+
+/** A managed identity: a principal that gets tokens from the managed-identity endpoint, never with a secret. */
+export function createManagedIdentity(store: AccessStore, displayName: string, now: number): NewManagedIdentity {
+  checkNewName(store, displayName, '--managed-identity');
+  return addManagedIdentity(store, displayName, now);
+}
+
+export function createPrincipal(store: AccessStore, hasher: SecretHasher, displayName: string, now: number): NewPrincipal {
+  checkNewName(store, displayName, '--name');
   const principal: NewPrincipal = { displayName, clientId: randomUUID(), objectId: randomUUID(), clientSecret: randomBytes(24).toString('base64url') };
   store.addPrincipal({
     objectId: principal.objectId,

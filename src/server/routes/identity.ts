@@ -3,6 +3,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type Identity, IdentityError, isClientId } from '../../identity/identity.js';
 import { FailureLimiter } from '../../identity/failure-limiter.js';
+import { IDENTITY_HEADER_NAME, MANAGED_IDENTITY_PATH, ManagedIdentityError, headerMatches } from '../../identity/managed-identities.js';
 import { originOf } from '../origin.js';
 
 /** A token request is a short form: a client id, a secret, a scope. */
@@ -65,6 +66,25 @@ export function registerIdentityRoutes(app: FastifyInstance, identity: Identity,
       if (!(error instanceof IdentityError)) throw error;
       limiter.recordFailure(keys);
       return reply.code(error.code === 'invalid_client' ? 401 : 400).send({ error: error.code, error_description: error.message });
+    }
+  });
+
+  // The managed-identity endpoint, as App Service serves it (IDENTITY_ENDPOINT, IDENTITY_HEADER).
+  app.get(MANAGED_IDENTITY_PATH, token, async (request, reply) => {
+    const keys = [`address:${request.ip}`];
+    const wait = limiter.retryAfter(keys);
+    if (wait !== undefined) return reply.code(429).header('retry-after', String(wait)).send({ error: 'temporarily_unavailable', error_description: THROTTLED });
+    const query = request.query as Record<string, string | undefined>;
+    try {
+      if (!headerMatches(identity.managedIdentityHeader, request.headers[IDENTITY_HEADER_NAME] as string | undefined)) {
+        throw new ManagedIdentityError(401, 'X-IDENTITY-HEADER: missing or wrong; send the IDENTITY_HEADER value `mhsm env` prints');
+      }
+      if (query['api-version'] !== '2019-08-01') throw new ManagedIdentityError(400, 'api-version: 2019-08-01 is the version this endpoint serves');
+      return await identity.issueManagedIdentityToken(query, originOf(request));
+    } catch (error) {
+      if (!(error instanceof ManagedIdentityError)) throw error;
+      limiter.recordFailure(keys);
+      return reply.code(error.status).send({ statusCode: error.status, message: error.message, error: { code: error.status === 401 ? 'Unauthorized' : 'BadRequest', message: error.message } });
     }
   });
 }

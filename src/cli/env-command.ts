@@ -1,0 +1,33 @@
+// `mhsm env`: the environment an application needs to reach the running emulator unmodified, as
+// shell lines for eval "$(mhsm env)": the managed-identity endpoint and its header (for
+// ManagedIdentityCredential and DefaultAzureCredential), and the CA for Node.js and Python.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { identityHeaderOf, MANAGED_IDENTITY_PATH } from '../identity/managed-identities.js';
+import { SERVER_FILE } from '../server/data-dir-lock.js';
+import { ConfigError, DEFAULT_DATA_DIR, resolveDataDir } from './config.js';
+
+const quoted = (value: string) => `'${value.replaceAll("'", `'\\''`)}'`;
+
+export function addEnvCommand(program: Command): void {
+  program
+    .command('env')
+    .description('print shell lines that point an application at the running emulator: eval "$(mhsm env)"')
+    .option('--data-dir <dir>', `data directory (MHSM_DATA_DIR, default ${DEFAULT_DATA_DIR})`)
+    .action((flags: { dataDir?: string }) => {
+      const dataDir = resolveDataDir(flags.dataDir);
+      const serverFile = path.join(dataDir, SERVER_FILE);
+      if (!existsSync(serverFile)) throw new ConfigError(`no emulator is running on ${dataDir} (no ${SERVER_FILE}): start it with mhsm start`);
+      const { url } = JSON.parse(readFileSync(serverFile, 'utf8')) as { url: string };
+      const ca = path.join(dataDir, 'ca.pem');
+      for (const [name, value] of [
+        ['IDENTITY_ENDPOINT', `${url}${MANAGED_IDENTITY_PATH}`],
+        ['IDENTITY_HEADER', identityHeaderOf(dataDir)],
+        ['NODE_EXTRA_CA_CERTS', ca],
+        ['REQUESTS_CA_BUNDLE', ca],
+      ] as const) {
+        console.log(`export ${name}=${quoted(value)}`);
+      }
+    });
+}
