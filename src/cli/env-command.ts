@@ -1,6 +1,7 @@
 // `mhsm env`: the environment an application needs to reach the running emulator unmodified, as
 // shell lines for eval "$(mhsm env)": the managed-identity endpoint and its header (for
-// ManagedIdentityCredential and DefaultAzureCredential), and the CA for Node.js and Python.
+// ManagedIdentityCredential and DefaultAzureCredential), and the CA for Node.js and Python; with
+// --admin, the initial administrator's credentials for EnvironmentCredential too.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -15,18 +16,24 @@ export function addEnvCommand(program: Command): void {
     .command('env')
     .description('print shell lines that point an application at the running emulator: eval "$(mhsm env)"')
     .option('--data-dir <dir>', `data directory (MHSM_DATA_DIR, default ${DEFAULT_DATA_DIR})`)
-    .action((flags: { dataDir?: string }) => {
+    .option('--admin', "also the initial administrator's credentials for EnvironmentCredential (AZURE_TENANT_ID=adfs: an authority of the ADFS kind needs no instance discovery)")
+    .action((flags: { dataDir?: string; admin?: boolean }) => {
       const dataDir = resolveDataDir(flags.dataDir);
       const serverFile = path.join(dataDir, SERVER_FILE);
       if (!existsSync(serverFile)) throw new ConfigError(`no emulator is running on ${dataDir} (no ${SERVER_FILE}): start it with mhsm start`);
       const { url } = JSON.parse(readFileSync(serverFile, 'utf8')) as { url: string };
       const ca = path.join(dataDir, 'ca.pem');
-      for (const [name, value] of [
+      const lines: Array<[string, string]> = [
         ['IDENTITY_ENDPOINT', `${url}${MANAGED_IDENTITY_PATH}`],
         ['IDENTITY_HEADER', identityHeaderOf(dataDir)],
         ['NODE_EXTRA_CA_CERTS', ca],
         ['REQUESTS_CA_BUNDLE', ca],
-      ] as const) {
+      ];
+      if (flags.admin) {
+        const admin = JSON.parse(readFileSync(path.join(dataDir, 'admin.json'), 'utf8')) as { clientId: string; clientSecret: string };
+        lines.push(['AZURE_AUTHORITY_HOST', url], ['AZURE_TENANT_ID', 'adfs'], ['AZURE_CLIENT_ID', admin.clientId], ['AZURE_CLIENT_SECRET', admin.clientSecret]);
+      }
+      for (const [name, value] of lines) {
         console.log(`export ${name}=${quoted(value)}`);
       }
     });

@@ -107,4 +107,14 @@ describe('managed identities', () => {
     expect(result.code, result.stderr).toBe(0);
     expect(JSON.parse(result.stdout.trim())).toEqual({ signatureLength: 64, verified: true, other: 403 });
   }, 120_000);
+
+  it("serves EnvironmentCredential from the JS SDK with the administrator's credentials `mhsm env --admin` prints", async () => {
+    const lines = (await mhsm('env', '--admin')).trim().split('\n');
+    const env = Object.fromEntries(lines.map((line) => /^export ([A-Z_]+)='(.*)'$/.exec(line)?.slice(1) as [string, string]));
+    expect(env).toMatchObject({ AZURE_TENANT_ID: 'adfs', AZURE_AUTHORITY_HOST: emulator.url, AZURE_CLIENT_ID: emulator.admin.clientId });
+    const script = fileURLToPath(new URL('./js/environment-credential.mjs', import.meta.url));
+    const result = await run(process.execPath, [script], { ...env, MHSM_URL: emulator.url });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.trim()).toBe('EC-HSM');
+  }, 120_000);
 });
