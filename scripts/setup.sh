@@ -23,6 +23,6 @@ if ((${#missing[@]} > 0)); then
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-node -e 'const [major, minor] = process.versions.node.split(".").map(Number); if (major < 20 || (major === 20 && minor < 10)) { console.error(`setup: Node.js >= 20.10 is required, this is ${process.version}`); process.exit(1); }'
+node -e 'const [major, minor] = process.versions.node.split(".").map(Number); if (major < 20 || (major === 20 && minor < 19)) { console.error(`setup: Node.js >= 20.19 is required, this is ${process.version}`); process.exit(1); }'
 
 npm ci --no-audit --no-fund
