@@ -11,7 +11,7 @@ const readable = (rules: NetworkRules) => [
   `IP rules:              ${rules.ipRules.length === 0 ? '(none)' : rules.ipRules.join(', ')}`,
 ];
 
-type SetFlags = ClientCommandFlags & { publicNetworkAccess?: string; defaultAction?: string; ipRules?: string };
+type SetFlags = ClientCommandFlags & { publicNetworkAccess?: string; defaultAction?: string; ipRule?: string[]; ipRules?: boolean };
 
 export function addNetworkCommands(program: Command): void {
   const network = program.command('network').description("the emulator's network rules (its firewall)");
@@ -23,14 +23,18 @@ export function addNetworkCommands(program: Command): void {
   addClientOptions(network.command('set').description('change the network rules; fields not given stay'))
     .option('--public-network-access <Enabled|Disabled>', 'refuse every data-plane call when Disabled')
     .option('--default-action <Allow|Deny>', 'what callers no IP rule names get')
-    .option('--ip-rules <list>', "comma-separated IPv4/IPv6 addresses or CIDR ranges ('' for none)")
+    // The same flag as `mhsm start --ip-rule`: repeated, it gives the whole list.
+    .option('--ip-rule <cidr>', 'an IPv4 or IPv6 address or range allowed when the default is Deny (repeatable; the rules given replace the list)', (value: string, previous: string[] = []) => [...previous, value])
+    .option('--no-ip-rules', 'remove every IP rule')
     .action(async (flags: SetFlags) => {
+      if (flags.ipRule !== undefined && flags.ipRules === false) throw new ConfigError('give --ip-rule or --no-ip-rules, not both');
+      const ipRules = flags.ipRules === false ? [] : flags.ipRule?.map((rule) => rule.trim());
       const body = {
         ...(flags.publicNetworkAccess === undefined ? {} : { publicNetworkAccess: flags.publicNetworkAccess }),
         ...(flags.defaultAction === undefined ? {} : { defaultAction: flags.defaultAction }),
-        ...(flags.ipRules === undefined ? {} : { ipRules: flags.ipRules.split(',').map((r) => r.trim()).filter(Boolean) }),
+        ...(ipRules === undefined ? {} : { ipRules }),
       };
-      if (Object.keys(body).length === 0) throw new ConfigError('give --public-network-access, --default-action or --ip-rules');
+      if (Object.keys(body).length === 0) throw new ConfigError('give --public-network-access, --default-action, --ip-rule or --no-ip-rules');
       output(flags, await clientFor(flags).call<NetworkRules>('PUT', '/emulator/network', body), readable);
     });
 }

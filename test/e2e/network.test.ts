@@ -45,17 +45,17 @@ it('allows, denies by default with allowed v4 and v6 ranges, and disables public
   expect((await status(v6, token)).status).toBe(200);
   expect(JSON.parse((await network('show')).stdout)).toEqual({ publicNetworkAccess: 'Enabled', defaultAction: 'Allow', ipRules: [] });
 
-  const denyAll = await network('set', '--default-action', 'Deny', '--ip-rules', '10.0.0.0/8,fd00::/8');
+  const denyAll = await network('set', '--default-action', 'Deny', '--ip-rule', '10.0.0.0/8', '--ip-rule', 'fd00::/8');
   expect(denyAll.stderr).toBe('');
   expect(JSON.parse(denyAll.stdout)).toEqual({ publicNetworkAccess: 'Enabled', defaultAction: 'Deny', ipRules: ['10.0.0.0/8', 'fd00::/8'] });
   // Refused before the token is looked at: no 401 challenge, even without one.
   expectFirewall(await status(v4), 'ForbiddenByFirewall', /^Client address is not authorized and caller is not a trusted service\.\r\nClient address: 127\.0\.0\.1 \(Activity ID/);
   expectFirewall(await status(v6, token), 'ForbiddenByFirewall', /Client address: ::1 /);
 
-  await network('set', '--ip-rules', '127.0.0.0/8');
+  await network('set', '--ip-rule', '127.0.0.0/8');
   expect((await status(v4, token)).status).toBe(200);
   expectFirewall(await status(v6, token), 'ForbiddenByFirewall', /::1/);
-  await network('set', '--ip-rules', '127.0.0.1,::1');
+  await network('set', '--ip-rule', '127.0.0.1', '--ip-rule', '::1');
   expect((await status(v6, token)).status).toBe(200);
 
   await network('set', '--public-network-access', 'Disabled');
@@ -66,7 +66,7 @@ it('allows, denies by default with allowed v4 and v6 ranges, and disables public
   expect(audit).toMatch(/"operationName":"KeyList".*"resultSignature":"Forbidden"/);
 
   // Bad rules get a 400 naming the field, and change nothing.
-  const bad = await network('set', '--ip-rules', '127.0.0.1,300.1.1.1/8');
+  const bad = await network('set', '--ip-rule', '127.0.0.1', '--ip-rule', '300.1.1.1/8');
   expect(bad.code).toBe(1);
   expect(bad.stderr).toMatch(/^mhsm: error: BadParameter: ipRules\[1\]: '300\.1\.1\.1\/8' is not an IPv4 or IPv6 address or CIDR range/);
 
@@ -78,6 +78,8 @@ it('allows, denies by default with allowed v4 and v6 ranges, and disables public
   v6 = `https://[::1]:${port}`;
   expectFirewall(await status(v4), 'ForbiddenByConnection', /disabled/);
   expect(JSON.parse((await network('show')).stdout)).toEqual({ publicNetworkAccess: 'Disabled', defaultAction: 'Deny', ipRules: ['127.0.0.1/32', '::1/128'] });
+  expect(JSON.parse((await network('set', '--no-ip-rules')).stdout).ipRules).toEqual([]);
+  expect((await network('set', '--no-ip-rules', '--ip-rule', '127.0.0.1')).code).toBe(1);
 
   // Non-administrators cannot change them.
   await network('set', '--public-network-access', 'Enabled', '--default-action', 'Allow');
