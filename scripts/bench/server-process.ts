@@ -1,10 +1,8 @@
 // The emulator as a child process for the benchmarks, reporting its event loop
 // (MHSM_REPORT_EVENT_LOOP): started on a data directory, asked for its longest stall since the
 // last ask (SIGUSR2), stopped.
-import { type ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
-
-const root = path.resolve(import.meta.dirname, '../..');
+import type { ChildProcess } from 'node:child_process';
+import { spawnEmulator } from '../../src/embed/emulator-process.js';
 
 export interface BenchServer {
   child: ChildProcess;
@@ -14,21 +12,10 @@ export interface BenchServer {
 }
 
 /** `nodeArgs`: extra node flags for the server, for example --cpu-prof; `args`: extra `mhsm start` options. */
-export function startBenchServer(dataDir: string, nodeArgs: readonly string[] = [], args: readonly string[] = []): Promise<BenchServer> {
+export async function startBenchServer(dataDir: string, nodeArgs: readonly string[] = [], args: readonly string[] = []): Promise<BenchServer> {
   const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeArgs, path.join(root, 'bin/mhsm.js'), 'start', '--data-dir', dataDir, '--port', '0', ...args], {
-      env: { ...process.env, MHSM_REPORT_EVENT_LOOP: '1' },
-    });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /listening on (https:\/\/\S+)/.exec(output);
-      if (match) resolve({ child, url: match[1] as string, output: () => output, startedInMs: performance.now() - started });
-    });
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.on('exit', (code) => reject(new Error(`the emulator exited with ${code}:\n${output}`)));
-  });
+  const emulator = await spawnEmulator({ dataDir, args, nodeArgs, env: { MHSM_REPORT_EVENT_LOOP: '1' } });
+  return { child: emulator.child, url: emulator.url, output: emulator.output, startedInMs: performance.now() - started };
 }
 
 /** The server's longest event-loop delay since the last report (SIGUSR2 restarts the measurement). */

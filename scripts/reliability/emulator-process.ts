@@ -1,13 +1,13 @@
 // The emulator as a child process for the reliability campaigns, and a keep-alive HTTPS client
 // that trusts its CA. The CA is made before the first start, so the client knows it up front.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnEmulator } from '../../src/embed/emulator-process.js';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'undici';
 import { ensureTls } from '../../src/server/tls.js';
 
-const root = path.resolve(import.meta.dirname, '../..');
 export const API = 'api-version=7.6';
 
 export interface Admin {
@@ -27,7 +27,8 @@ export interface Reply {
 export class EmulatorProcess {
   child: ChildProcess | undefined;
   url = '';
-  output = '';
+  #output = '';
+  #outputOf: (() => string) | undefined;
   #pool: Pool | undefined;
   #ca = '';
 
@@ -45,33 +46,24 @@ export class EmulatorProcess {
     return JSON.parse(readFileSync(path.join(this.dataDir, 'admin.json'), 'utf8')) as Admin;
   }
 
-  /** Starts `mhsm start` and waits for its listening line; what it printed before is kept in `output`. */
-  start(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<void> {
-    this.output = '';
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [path.join(root, 'bin/mhsm.js'), 'start', '--data-dir', this.dataDir, '--port', '0', ...args], {
-        env: { ...process.env, ...env },
-      });
-      this.child = child;
-      const timer = setTimeout(() => reject(new Error(`not listening after 30 s:\n${this.output}`)), 30_000);
-      const onData = (chunk: Buffer) => {
-        this.output += chunk.toString();
-        const match = /listening on (https:\/\/\S+)/.exec(this.output);
-        if (match && this.url !== match[1]) {
-          clearTimeout(timer);
-          this.url = match[1] as string;
-          void this.#pool?.destroy();
-          this.#pool = new Pool(this.url, { connections: 128, pipelining: 1, connect: { ca: this.#ca } });
-          resolve();
-        }
-      };
-      child.stdout.on('data', onData);
-      child.stderr.on('data', onData);
-      child.on('exit', (code, signal) => {
-        clearTimeout(timer);
-        if (!this.url) reject(new Error(`exited (${code ?? signal}) before listening:\n${this.output}`));
-      });
+  /** Starts `mhsm start` (through the embedding API's spawnEmulator) and waits for its URL. */
+  async start(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<void> {
+    this.#output = '';
+    this.#outputOf = undefined;
+    const emulator = await spawnEmulator({ dataDir: this.dataDir, args, env }).catch((error: unknown) => {
+      this.#output = (error as Error).message;
+      throw error;
     });
+    this.child = emulator.child;
+    this.#outputOf = emulator.output;
+    this.url = emulator.url;
+    void this.#pool?.destroy();
+    this.#pool = new Pool(this.url, { connections: 128, pipelining: 1, connect: { ca: this.#ca } });
+  }
+
+  /** What the current (or last) start printed. */
+  get output(): string {
+    return this.#outputOf?.() ?? this.#output;
   }
 
   get pid(): number {
