@@ -6,7 +6,7 @@ import { TokenError } from '../token/errors.js';
 import type { Token } from '../token/token.js';
 import { startEmulator } from '../server/emulator.js';
 import { type Config, ConfigError, type ConfigFlags, DEFAULT_DATA_DIR, resolveConfig } from './config.js';
-import { lockDataDir, removeFirstStart } from '../server/data-dir-lock.js';
+import { asDataDirProblem, lockDataDir, removeFirstStart } from '../server/data-dir-lock.js';
 import { openConfiguredToken, openConfiguredTokenWithSecrets } from './open-token.js';
 import { addAuditCommands } from './audit-commands.js';
 import { addClockCommands } from './clock-commands.js';
@@ -120,7 +120,7 @@ export function buildProgram(): Command {
       } catch (error) {
         // A first start that failed leaves nothing that a later start would trust.
         if (lock.fresh && !listening) removeFirstStart(config.dataDir);
-        throw error;
+        throw asDataDirProblem(config.dataDir, error);
       } finally {
         lock.release();
       }

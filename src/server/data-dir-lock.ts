@@ -59,19 +59,30 @@ function runningUrl(dataDir: string, pid: number): string {
   return 'not listening yet';
 }
 
+const REASONS: Record<string, string> = {
+  ENOTDIR: 'it (or a directory above it) is a file',
+  EEXIST: 'it is a file',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'the file system is read-only',
+  ENOSPC: 'the disk is full',
+  EDQUOT: 'the disk quota is used up',
+  SQLITE_FULL: 'the disk is full',
+  SQLITE_READONLY: 'the file system is read-only',
+};
+
+const DISK_OR_PERMISSION = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT', 'SQLITE_FULL', 'SQLITE_READONLY']);
+
 /** Says, in words a user can act on, why the directory cannot be used. */
 function explain(dataDir: string, error: unknown): DataDirError {
   const code = (error as NodeJS.ErrnoException).code;
-  const reasons: Record<string, string> = {
-    ENOTDIR: 'it (or a directory above it) is a file',
-    EEXIST: 'it is a file',
-    EACCES: 'permission denied',
-    EPERM: 'permission denied',
-    EROFS: 'the file system is read-only',
-    ENOSPC: 'the disk is full',
-    EDQUOT: 'the disk quota is used up',
-  };
-  return new DataDirError(`cannot use the data directory ${dataDir}: ${(code && reasons[code]) ?? (error as Error).message}`, { cause: error });
+  return new DataDirError(`cannot use the data directory ${dataDir}: ${(code && REASONS[code]) ?? (error as Error).message}`, { cause: error });
+}
+
+/** A start that failed for want of disk or permission is told as the data directory's problem; other failures as they are. */
+export function asDataDirProblem(dataDir: string, error: unknown): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code !== undefined && DISK_OR_PERMISSION.has(code) ? explain(dataDir, error) : error;
 }
 
 export interface DataDirLock {

@@ -2,7 +2,8 @@
 // at once naming the running one, a lock left by a SIGKILL does not block the next start, a data
 // directory that is a file or a busy port gives one line, and a first start that failed leaves
 // nothing behind that a later start would trust.
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -91,6 +92,49 @@ describe('first starts that cannot go on', () => {
     // A later start makes all of it anew.
     await started(dataDir);
     expect(readdirSync(dataDir)).toEqual(expect.arrayContaining(['admin.json', 'ca.pem', 'metadata.db', 'softhsm', 'mhsm.lock', 'server.json']));
+  });
+});
+
+/** A small tmpfs of its own: a disk that fills, or that is read-only (where mount is allowed: root with CAP_SYS_ADMIN; skipped elsewhere). */
+function smallFileSystem(kilobytes: number, readOnly: boolean): string | undefined {
+  const at = mkdtempSync(path.join(os.tmpdir(), 'mhsm-fs-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${kilobytes}k`, 'tmpfs', at], { stdio: 'ignore' });
+  } catch {
+    rmSync(at, { recursive: true, force: true });
+    return undefined;
+  }
+  mkdirSync(path.join(at, 'data'));
+  if (readOnly) execFileSync('mount', ['-o', 'remount,ro', at]);
+  mounts.push(at);
+  return at;
+}
+const mounts: string[] = [];
+afterAll(() => {
+  for (const at of mounts) {
+    execFileSync('umount', [at]);
+    rmSync(at, { recursive: true, force: true });
+  }
+});
+
+describe('a data directory on a disk that cannot take it', () => {
+  it('says the disk is full, naming the directory, and leaves nothing half-made', async (context) => {
+    const at = smallFileSystem(192, false);
+    if (!at) return context.skip();
+    const dataDir = path.join(at, 'data');
+    const result = await runCli(['start', '--data-dir', dataDir, '--port', '0']);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toBe(`mhsm: error: cannot use the data directory ${dataDir}: the disk is full`);
+    expect(readdirSync(dataDir)).toEqual([]);
+  });
+
+  it('says the file system is read-only, naming the directory', async (context) => {
+    const at = smallFileSystem(1024, true);
+    if (!at) return context.skip();
+    const dataDir = path.join(at, 'data');
+    const result = await runCli(['start', '--data-dir', dataDir, '--port', '0']);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toBe(`mhsm: error: cannot use the data directory ${dataDir}: the file system is read-only`);
   });
 });
 
