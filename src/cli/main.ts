@@ -7,6 +7,7 @@ import type { Token } from '../token/token.js';
 import { startEmulator } from '../server/emulator.js';
 import { type Config, ConfigError, type ConfigFlags, DEFAULT_DATA_DIR, resolveConfig } from './config.js';
 import { asDataDirProblem, lockDataDir, removeFirstStart } from '../server/data-dir-lock.js';
+import { MANAGED_IDENTITY_PATH, identityHeaderFile } from '../identity/managed-identities.js';
 import { openConfiguredToken, openConfiguredTokenWithSecrets } from './open-token.js';
 import { addAuditCommands } from './audit-commands.js';
 import { addClockCommands } from './clock-commands.js';
@@ -74,7 +75,8 @@ async function runEmulator(config: Config, listening: () => void): Promise<void>
     console.log(`data directory: ${config.dataDir}`);
     console.log(`CA certificate: ${emulator.caPath}`);
     console.log(`administrator credentials: ${emulator.adminPath}`);
-    console.log(`managed identities: eval "$(mhsm env --data-dir ${config.dataDir})" sets IDENTITY_ENDPOINT and IDENTITY_HEADER for DefaultAzureCredential`);
+    // The header's value is a secret: the line reads it from its file rather than showing it.
+    console.log(`managed identities: export IDENTITY_ENDPOINT=${emulator.url}${MANAGED_IDENTITY_PATH} IDENTITY_HEADER="$(cat ${identityHeaderFile(config.dataDir)})" (or eval "$(mhsm env)")`);
     console.log(`listening on ${emulator.url}`);
     listening();
     const signal = await stopped;

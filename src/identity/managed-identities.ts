@@ -41,9 +41,14 @@ export function addManagedIdentity(store: AccessStore, displayName: string, now:
   return identity;
 }
 
-/** DATA/identity/managed-identity-header (0600): the IDENTITY_HEADER value applications send. */
+/** DATA/identity/managed-identity-header (0600): where the IDENTITY_HEADER value is kept. */
+export function identityHeaderFile(dataDir: string): string {
+  return path.resolve(dataDir, 'identity', 'managed-identity-header');
+}
+
+/** The IDENTITY_HEADER value applications send, made on first use. */
 export function identityHeaderOf(dataDir: string): string {
-  const file = path.join(dataDir, 'identity', 'managed-identity-header');
+  const file = identityHeaderFile(dataDir);
   if (!existsSync(file)) writeFileSync(file, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
   return readFileSync(file, 'utf8').trim();
 }

@@ -62,6 +62,7 @@ describe('managed identities', () => {
   it('prints the environment an application needs', () => {
     expect(Object.keys(environment).sort()).toEqual(['IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'NODE_EXTRA_CA_CERTS', 'REQUESTS_CA_BUNDLE']);
     expect(environment.IDENTITY_ENDPOINT).toBe(`${emulator.url}/msi/token`);
+    expect(emulator.output()).toContain(`export IDENTITY_ENDPOINT=${emulator.url}/msi/token IDENTITY_HEADER="$(cat ${emulator.dataDir}/identity/managed-identity-header)"`);
     expect(emulator.output()).toContain('mhsm env');
     expect(emulator.output()).not.toContain(environment.IDENTITY_HEADER as string);
   });
