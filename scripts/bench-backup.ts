@@ -17,6 +17,7 @@ import { Pool } from 'undici';
 import { resolveConfig } from '../src/cli/config.js';
 import { openConfiguredToken } from '../src/cli/open-token.js';
 import { TOKEN_OBJECT_LABEL } from '../src/hsm/key-objects.js';
+import { EmulatorCredential } from '../src/embed/credential.js';
 import { ensureTls } from '../src/server/tls.js';
 import { formatTable } from './bench/measure.js';
 import { type BenchServer, eventLoopStall, startBenchServer, stopBenchServer } from './bench/server-process.js';
@@ -44,13 +45,12 @@ async function startHsm(dataDir: string, args: string[] = []): Promise<Hsm> {
   const server = await startBenchServer(dataDir, (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), ['--local-backup-root', backups, ...args]);
   const pool = new Pool(server.url, { connections: 64, connect: { ca } });
   const request = async (method: string, route: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const response = await pool.request({ method: method as 'GET', path: route, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+    const response = await pool.request({ method: method as 'GET', path: route, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
     const text = await response.body.text();
     return { status: response.statusCode, body: text ? JSON.parse(text) : undefined };
   };
   const admin = JSON.parse(readFileSync(path.join(dataDir, 'admin.json'), 'utf8')) as { tenantId: string; clientId: string; clientSecret: string };
-  const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: admin.clientId, client_secret: admin.clientSecret, scope: 'https://managedhsm.azure.net/.default' });
-  const bearer = (await request('POST', `/${admin.tenantId}/oauth2/v2.0/token`, form.toString(), { 'content-type': 'application/x-www-form-urlencoded' })).body.access_token as string;
+  const bearer = (await new EmulatorCredential(server.url, admin, ca).getToken('https://managedhsm.azure.net/.default')).token;
   return {
     server,
     api: (method, route, body) => request(method, `${route}${route.includes('?') ? '&' : '?'}${API}`, body, { authorization: `Bearer ${bearer}` }),

@@ -2,11 +2,11 @@
 // shell lines for eval "$(mhsm env)": the managed-identity endpoint and its header (for
 // ManagedIdentityCredential and DefaultAzureCredential), and the CA for Node.js and Python; with
 // --admin, the initial administrator's credentials for EnvironmentCredential too.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { identityHeaderOf, MANAGED_IDENTITY_PATH } from '../identity/managed-identities.js';
-import { SERVER_FILE } from '../server/data-dir-lock.js';
+import { SERVER_FILE, runningServer } from '../server/data-dir-lock.js';
 import { ConfigError, DEFAULT_DATA_DIR, resolveDataDir } from './config.js';
 
 const quoted = (value: string) => `'${value.replaceAll("'", `'\\''`)}'`;
@@ -19,9 +19,9 @@ export function addEnvCommand(program: Command): void {
     .option('--admin', "also the initial administrator's credentials for EnvironmentCredential (AZURE_TENANT_ID=adfs: an authority of the ADFS kind needs no instance discovery)")
     .action((flags: { dataDir?: string; admin?: boolean }) => {
       const dataDir = resolveDataDir(flags.dataDir);
-      const serverFile = path.join(dataDir, SERVER_FILE);
-      if (!existsSync(serverFile)) throw new ConfigError(`no emulator is running on ${dataDir} (no ${SERVER_FILE}): start it with mhsm start`);
-      const { url } = JSON.parse(readFileSync(serverFile, 'utf8')) as { url: string };
+      const server = runningServer(dataDir);
+      if (!server) throw new ConfigError(`no emulator is running on ${dataDir} (no ${SERVER_FILE}): start it with mhsm start`);
+      const { url } = server;
       const ca = path.join(dataDir, 'ca.pem');
       const lines: Array<[string, string]> = [
         ['IDENTITY_ENDPOINT', `${url}${MANAGED_IDENTITY_PATH}`],

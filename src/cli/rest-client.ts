@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import path from 'node:path';
-import { SERVER_FILE } from '../server/emulator.js';
+import { runningServer } from '../server/data-dir-lock.js';
 import { ConfigError } from './config.js';
 
 export const API_VERSION = '7.6';
@@ -47,8 +47,7 @@ export class RestClient {
     const caFile = path.join(dataDir, 'ca.pem');
     if (!existsSync(adminFile) || !existsSync(caFile)) throw new ConfigError(`${dataDir} holds no emulator: start one with mhsm start --data-dir ${dataDir}`);
     const admin = JSON.parse(readFileSync(adminFile, 'utf8')) as { tenantId: string; clientId: string; clientSecret: string };
-    const serverFile = path.join(dataDir, SERVER_FILE);
-    const url = flags.url ?? (existsSync(serverFile) ? (JSON.parse(readFileSync(serverFile, 'utf8')) as { url: string }).url : undefined);
+    const url = flags.url ?? runningServer(dataDir)?.url;
     if (!url) throw new ConfigError(`no emulator is running on ${dataDir}; start one, or give --url`);
     const clientId = flags.clientId ?? process.env.MHSM_CLIENT_ID;
     const clientSecret = flags.clientSecret ?? process.env.MHSM_CLIENT_SECRET;

@@ -3,7 +3,7 @@
 // system reused for another program does not count), is made with O_EXCL, and goes when the
 // holder exits. After a SIGKILL the file stays, names a process that is gone, and the next start
 // takes it over.
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 export const LOCK_FILE = 'mhsm.lock';
@@ -49,14 +49,24 @@ function readHolder(file: string): LockContent | undefined {
   }
 }
 
-function runningUrl(dataDir: string, pid: number): string {
+/** DATA/server.json: the URL and pid of the emulator listening on this data directory, if one is. */
+export function runningServer(dataDir: string): { url: string; pid: number } | undefined {
   try {
-    const server = JSON.parse(readFileSync(path.join(dataDir, SERVER_FILE), 'utf8')) as { url?: string; pid?: number };
-    if (server.pid === pid && server.url) return server.url;
+    const server = JSON.parse(readFileSync(path.join(dataDir, SERVER_FILE), 'utf8')) as { url?: unknown; pid?: unknown };
+    return typeof server.url === 'string' && typeof server.pid === 'number' ? { url: server.url, pid: server.pid } : undefined;
   } catch {
-    // not listening yet
+    return undefined; // not listening (yet)
   }
-  return 'not listening yet';
+}
+
+/** Written once the emulator listens, where `mhsm` commands find it (0600). */
+export function writeServerFile(dataDir: string, url: string): void {
+  writeFileSync(path.join(dataDir, SERVER_FILE), `${JSON.stringify({ url, pid: process.pid })}\n`, { mode: 0o600 });
+}
+
+function runningUrl(dataDir: string, pid: number): string {
+  const server = runningServer(dataDir);
+  return server?.pid === pid ? server.url : 'not listening yet';
 }
 
 const REASONS: Record<string, string> = {
@@ -149,11 +159,5 @@ export function removeFirstStart(dataDir: string): void {
 
 /** Removes server.json only if this process wrote it. */
 export function removeServerFile(dataDir: string): void {
-  const file = path.join(dataDir, SERVER_FILE);
-  try {
-    if ((JSON.parse(readFileSync(file, 'utf8')) as { pid?: number }).pid !== process.pid) return;
-  } catch {
-    return;
-  }
-  rmSync(file, { force: true });
+  if (runningServer(dataDir)?.pid === process.pid) rmSync(path.join(dataDir, SERVER_FILE), { force: true });
 }

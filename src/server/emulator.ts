@@ -1,6 +1,6 @@
 // The running emulator: token, metadata store, identity, key service, TLS and the HTTPS app,
 // wired together and taken down in reverse order.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -24,7 +24,7 @@ import { SingleKeyBackup } from '../hsm/backup/single-key-backup.js';
 import { FullBackup } from '../hsm/backup/full-backup.js';
 import { BackupJobs } from '../hsm/backup/backup-jobs.js';
 import { TokenCleanup } from '../hsm/token-cleanup.js';
-import { SERVER_FILE, removeServerFile } from './data-dir-lock.js';
+import { removeServerFile, writeServerFile } from './data-dir-lock.js';
 import { openStorage } from '../hsm/backup/storage/open-storage.js';
 
 export interface ServerConfig {
@@ -79,7 +79,6 @@ export interface RunningEmulator {
   close(): Promise<void>;
 }
 
-export { SERVER_FILE } from './data-dir-lock.js';
 
 /** How often keys past their retention are purged and keys due for rotation are rotated. */
 const MAINTENANCE_INTERVAL_MS = 60_000;
@@ -88,12 +87,10 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const clock = new ShiftableClock();
   const store = new SqliteMetadataStore(path.join(dataDir, 'metadata.db'));
-  let stopCleanup = async () => undefined as void;
+  const cleanup = new TokenCleanup(token, store);
   try {
     restoreClockOffset(clock, store.access);
     const keys = new KeyService(token, store, clock, { recoverableDays: config.recoverableDays, purgeProtection: config.purgeProtection });
-    const cleanup = new TokenCleanup(token, store);
-    stopCleanup = () => cleanup.stop();
     const reconciliation = await keys.reconcile(cleanup);
     const identity = await Identity.open(dataDir, `https://${config.dnsSuffix}`, clock, store.access);
     const access = new AccessControl(store.access);
@@ -174,9 +171,7 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     }, MAINTENANCE_INTERVAL_MS);
     maintenanceTimer.unref();
     const url = `https://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-    // Where `mhsm` commands find the running emulator.
-    const serverFile = path.join(dataDir, SERVER_FILE);
-    writeFileSync(serverFile, `${JSON.stringify({ url, pid: process.pid })}\n`, { mode: 0o600 });
+    writeServerFile(dataDir, url);
     return {
       activation,
       ...(tls.caRenewed ? { caRenewed: tls.caRenewed } : {}),
@@ -200,7 +195,7 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
       },
     };
   } catch (error) {
-    await stopCleanup();
+    await cleanup.stop();
     await store.close();
     throw error;
   }

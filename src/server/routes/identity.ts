@@ -1,6 +1,6 @@
 // The emulated Entra ID's endpoints: OpenID discovery, JWKS and the token endpoint, enough for
 // @azure/identity's ClientSecretCredential (authorityHost = the emulator, instance discovery off).
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type Identity, IdentityError, isClientId } from '../../identity/identity.js';
 import { FailureLimiter } from '../../identity/failure-limiter.js';
 import { IDENTITY_HEADER_NAME, MANAGED_IDENTITY_PATH, ManagedIdentityError, headerMatches } from '../../identity/managed-identities.js';
@@ -10,6 +10,11 @@ import { originOf } from '../origin.js';
 export const TOKEN_BODY_LIMIT = 8 * 1024;
 
 const THROTTLED = 'AADSTS90055: TenantThrottlingError - There are too many incoming requests. Too many failed token requests came from this address or for this client id; try again later.';
+
+/** Past the failure limit: the tenant's throttling error, with when to try again. */
+function throttled(reply: FastifyReply, wait: number): FastifyReply {
+  return reply.code(429).header('retry-after', String(wait)).send({ error: 'temporarily_unavailable', error_description: THROTTLED });
+}
 
 export function registerIdentityRoutes(app: FastifyInstance, identity: Identity, limiter = new FailureLimiter()): void {
   const anonymous = { config: { anonymous: true } };
@@ -58,7 +63,7 @@ export function registerIdentityRoutes(app: FastifyInstance, identity: Identity,
     const clientId = form.get('client_id') ?? '';
     const keys = [`address:${request.ip}`, ...(isClientId(clientId) ? [`client:${clientId.toLowerCase()}`] : [])];
     const wait = limiter.retryAfter(keys);
-    if (wait !== undefined) return reply.code(429).header('retry-after', String(wait)).send({ error: 'temporarily_unavailable', error_description: THROTTLED });
+    if (wait !== undefined) return throttled(reply, wait);
     try {
       if (tenant !== identity.tenantId) throw new IdentityError('invalid_request', `AADSTS90002: Tenant '${tenant.slice(0, 64)}' not found.`);
       return await identity.issueToken(form, originOf(request));
@@ -73,7 +78,7 @@ export function registerIdentityRoutes(app: FastifyInstance, identity: Identity,
   app.get(MANAGED_IDENTITY_PATH, token, async (request, reply) => {
     const keys = [`address:${request.ip}`];
     const wait = limiter.retryAfter(keys);
-    if (wait !== undefined) return reply.code(429).header('retry-after', String(wait)).send({ error: 'temporarily_unavailable', error_description: THROTTLED });
+    if (wait !== undefined) return throttled(reply, wait);
     const query = request.query as Record<string, string | undefined>;
     try {
       if (!headerMatches(identity.managedIdentityHeader, request.headers[IDENTITY_HEADER_NAME] as string | undefined)) {
