@@ -144,7 +144,7 @@ export class Token {
   #recovering: Promise<void> | undefined;
   #recoveries = 0;
   #closed = false;
-  /** Token-object destroys under way (see #destroying). */
+  /** Token-object destroys under way (see #destroyTokenObject). */
   #destroys = 0;
   /** The tail of the queue of token-object writes (see #writing). */
   #writes: Promise<unknown> = Promise.resolve();
@@ -358,19 +358,16 @@ export class Token {
 
   /** Destroys every object of the key; returns false if the token had none. */
   async destroyKey(key: TokenKey): Promise<boolean> {
-    if (key.ephemeral) {
-      const classes = isKeyPair(key.spec) ? [publicClassOf(key.spec), secretClassOf(key.spec)] : [secretClassOf(key.spec)];
-      return this.#destroyEphemeral(key, classes);
-    }
-    // A key's objects are exactly those with its CKA_ID: the handles known for them, or a search.
     const classes = isKeyPair(key.spec) ? [publicClassOf(key.spec), secretClassOf(key.spec)] : [secretClassOf(key.spec)];
+    if (key.ephemeral) return this.#destroyEphemeral(key, classes);
+    // A key's objects are exactly those with its CKA_ID: the handles known for them, or a search.
     const known = this.#cachedHandles(classes.map((objectClass): ObjectRef => [objectClass, key.id]));
     if (known) {
       try {
-        await this.#writing(true, () => this.#destroying(async () => {
-          for (const handle of known) await this.#run('heavy', (s) => ['destroyObject', s, handle]);
-        }));
-        for (const objectClass of classes) this.#handles.delete(this.#cacheKey(objectClass, key.id));
+        await this.#writing(true, async () => {
+          for (const handle of known) await this.#destroyTokenObject(handle);
+        });
+        this.#forget(key.id);
         return true;
       } catch (error) {
         if (!isHandleInvalid(error)) throw error;
@@ -385,10 +382,10 @@ export class Token {
     const template = toNativeTemplate({ id });
     const handles = await this.#writing(true, async () => {
       const found = await this.#run<number[]>('heavy', (s) => ['findObjects', s, template]);
-      for (const handle of found) await this.#destroying(() => this.#run('heavy', (s) => ['destroyObject', s, handle]));
+      for (const handle of found) await this.#destroyTokenObject(handle);
       return found;
     });
-    for (const objectClass of [CKO.PUBLIC_KEY, CKO.PRIVATE_KEY, CKO.SECRET_KEY]) this.#handles.delete(this.#cacheKey(objectClass, id));
+    this.#forget(id);
     return handles.length;
   }
 
@@ -401,15 +398,27 @@ export class Token {
   async destroyLabelledObjectsWithIds(label: string, ids: readonly Buffer[], progress: DestroyProgress = {}): Promise<number> {
     if (ids.length === 0) return 0;
     const wanted = new Set(ids.map((id) => id.toString('hex')));
-    for (const id of ids) for (const objectClass of [CKO.PUBLIC_KEY, CKO.PRIVATE_KEY, CKO.SECRET_KEY]) this.#handles.delete(this.#cacheKey(objectClass, id));
+    for (const id of ids) this.#forget(id);
     const found = await this.#run<number[]>('heavy', (s) => ['findObjects', s, toNativeTemplate({ token: true, label })]);
     let count = 0;
     for (const handle of found) {
       if (progress.stopped?.()) break;
-      const [id] = await this.#run<Buffer[]>('heavy', (s) => ['getAttributeValue', s, handle, attributeTypes(['id'])]);
-      if (!id || !wanted.has(id.toString('hex'))) continue;
-      await this.#writing(true, () => this.#destroying(() => this.#run('heavy', (s) => ['destroyObject', s, handle])));
-      progress.destroyed?.(id);
+      // Each object is read and destroyed as one token-object write: SoftHSM2 answers
+      // CKR_GENERAL_ERROR to a read of an object another thread is destroying. One that another
+      // caller destroyed since the search is gone, wanted or not, and the rest go on.
+      const destroyed = await this.#writing(true, async () => {
+        try {
+          const [id] = await this.#run<Buffer[]>('heavy', (s) => ['getAttributeValue', s, handle, attributeTypes(['id'])]);
+          if (!id || !wanted.has(id.toString('hex'))) return undefined;
+          await this.#destroyTokenObject(handle);
+          return id;
+        } catch (error) {
+          if (isHandleInvalid(error)) return undefined;
+          throw error;
+        }
+      });
+      if (!destroyed) continue;
+      progress.destroyed?.(destroyed);
       count++;
     }
     return count;
@@ -727,13 +736,18 @@ export class Token {
    * of a second among 20,000 objects), and an inline call that waits for them would hold the
    * event loop (bench:backup measured 95 ms).
    */
-  async #destroying<T>(work: () => Promise<T>): Promise<T> {
+  async #destroyTokenObject(handle: number): Promise<void> {
     this.#destroys++;
     try {
-      return await work();
+      await this.#run('heavy', (s) => ['destroyObject', s, handle]);
     } finally {
       this.#destroys--;
     }
+  }
+
+  /** Drops the cached handles of every class of object with this CKA_ID. */
+  #forget(id: Buffer): void {
+    for (const objectClass of [CKO.PUBLIC_KEY, CKO.PRIVATE_KEY, CKO.SECRET_KEY]) this.#handles.delete(this.#cacheKey(objectClass, id));
   }
 
   #writing<T>(persistent: boolean, work: () => Promise<T>): Promise<T> {

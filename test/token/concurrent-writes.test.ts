@@ -72,3 +72,12 @@ it('generates RSA-2048 pairs from 8 lanes at once on 4 pooled sessions, alongsid
   expect(new Set(pairs.map((key) => key.id.toString('hex'))).size).toBe(24);
   for (const key of pairs) expect(await token.destroyObjectsWithId(key.id)).toBe(2);
 });
+
+it('destroys labelled objects from several callers at once, each finding the others’ objects gone on the way', async () => {
+  const made: TokenKey[] = [];
+  for (let i = 0; i < 24; i++) made.push(await token.generateKey({ type: 'aes', bits: 128 }, { label: 'raced-destroy' }));
+  const quarters = [0, 1, 2, 3].map((q) => made.slice(q * 6, q * 6 + 6).map((key) => key.id));
+  const counts = await Promise.all(quarters.map((ids) => token.destroyLabelledObjectsWithIds('raced-destroy', ids)));
+  expect(counts).toEqual([6, 6, 6, 6]);
+  expect(await token.keyIdsLabelled('raced-destroy')).toEqual([]);
+});
