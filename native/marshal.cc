@@ -63,7 +63,8 @@ std::string Field::Name() const {
 
 namespace {
 constexpr const char* kKeyNames[] = {"type", "value", "parameter", "oaep", "pss", "gcm", "rsaAesKeyWrap", "hashAlg",
-                                     "mgf", "source", "saltLength", "iv", "aad", "tagBits", "aesKeyBits"};
+                                     "mgf", "source", "saltLength", "iv", "aad", "tagBits", "aesKeyBits",
+                                     "ecdh1", "kdf", "publicData", "sharedData"};
 }  // namespace
 
 void CreatePropertyKeys(Napi::Env env) {
@@ -196,8 +197,9 @@ std::unique_ptr<Mechanism> Mechanism::From(const Napi::Value& value, const char*
   Napi::Value pss = Get(object, Key::pss);
   Napi::Value gcm = Get(object, Key::gcm);
   Napi::Value rsaAes = Get(object, Key::rsaAesKeyWrap);
-  if (Present(parameter) + Present(oaep) + Present(pss) + Present(gcm) + Present(rsaAes) > 1) {
-    ThrowType(env, std::string(name) + " must have at most one of parameter, oaep, pss, gcm, rsaAesKeyWrap");
+  Napi::Value ecdh1 = Get(object, Key::ecdh1);
+  if (Present(parameter) + Present(oaep) + Present(pss) + Present(gcm) + Present(rsaAes) + Present(ecdh1) > 1) {
+    ThrowType(env, std::string(name) + " must have at most one of parameter, oaep, pss, gcm, rsaAesKeyWrap, ecdh1");
   }
 
   if (Present(parameter)) {
@@ -237,6 +239,18 @@ std::unique_ptr<Mechanism> Mechanism::From(const Napi::Value& value, const char*
     result->rsaAes_.pOAEPParams = &result->oaep_;
     m.pParameter = &result->rsaAes_;
     m.ulParameterLen = sizeof(CK_RSA_AES_KEY_WRAP_PARAMS);
+  } else if (Present(ecdh1)) {
+    Napi::Object d = ObjectField(ecdh1, Field(name, ".ecdh1"));
+    result->ecdh1_.kdf = ToULong(Get(d, Key::kdf), Field(name, ".ecdh1.kdf"));
+    result->publicData_ = ToBytes(Get(d, Key::publicData), Field(name, ".ecdh1.publicData"));
+    Napi::Value shared = Get(d, Key::sharedData);
+    if (Present(shared)) result->sharedData_ = ToBytes(shared, Field(name, ".ecdh1.sharedData"));
+    result->ecdh1_.pPublicData = result->publicData_.size() ? result->publicData_.data() : nullptr;
+    result->ecdh1_.ulPublicDataLen = static_cast<CK_ULONG>(result->publicData_.size());
+    result->ecdh1_.pSharedData = result->sharedData_.size() ? result->sharedData_.data() : nullptr;
+    result->ecdh1_.ulSharedDataLen = static_cast<CK_ULONG>(result->sharedData_.size());
+    m.pParameter = &result->ecdh1_;
+    m.ulParameterLen = sizeof(CK_ECDH1_DERIVE_PARAMS);
   }
   return result;
 }

@@ -86,7 +86,8 @@ bool ToBool(const Napi::Value& value, const Field& field);
 // cannot hold a reference to a string): a string V8 has seen as a key before is found much faster
 // than one made from a C string on each call.
 enum class Key : uint32_t {
-  type, value, parameter, oaep, pss, gcm, rsaAesKeyWrap, hashAlg, mgf, source, saltLength, iv, aad, tagBits, aesKeyBits
+  type, value, parameter, oaep, pss, gcm, rsaAesKeyWrap, hashAlg, mgf, source, saltLength, iv, aad, tagBits, aesKeyBits,
+  ecdh1, kdf, publicData, sharedData
 };
 void CreatePropertyKeys(Napi::Env env);
 Napi::Value Get(const Napi::Object& object, Key key);
@@ -103,7 +104,7 @@ class Template {
   std::vector<SecureBytes> values_;
 };
 
-// { type, parameter?: Buffer } or { type, oaep | pss | gcm | rsaAesKeyWrap: {...} }.
+// { type, parameter?: Buffer } or { type, oaep | pss | gcm | rsaAesKeyWrap | ecdh1: {...} }.
 class Mechanism {
  public:
   static std::unique_ptr<Mechanism> From(const Napi::Value& value, const char* name);
@@ -120,6 +121,9 @@ class Mechanism {
   CK_RSA_PKCS_OAEP_PARAMS oaep_{};
   CK_RSA_PKCS_PSS_PARAMS pss_{};
   CK_RSA_AES_KEY_WRAP_PARAMS rsaAes_{};
+  CK_ECDH1_DERIVE_PARAMS ecdh1_{};
+  SecureBytes publicData_;
+  SecureBytes sharedData_;
 };
 
 }  // namespace mhsm

@@ -183,4 +183,24 @@ Napi::Value Module::UnwrapKey(const Napi::CallbackInfo& info) {
                  [](Napi::Env env, State& s) -> Napi::Value { return FromULong(env, s.handle); }));
 }
 
+Napi::Value Module::DeriveKey(const Napi::CallbackInfo& info) {
+  struct State {
+    CK_SESSION_HANDLE session;
+    std::unique_ptr<Mechanism> mechanism;
+    CK_OBJECT_HANDLE baseKey;
+    std::unique_ptr<Template> attributes;
+    CK_OBJECT_HANDLE handle = CK_INVALID_HANDLE;
+  };
+  State state{ToULong(info[0], "session"), Mechanism::From(info[1], "mechanism"), ToULong(info[2], "baseKey"),
+              Template::From(info[3], "template")};
+  return Run(info, 4,
+             MakeJob(
+                 "C_DeriveKey", std::move(state),
+                 [](CK_FUNCTION_LIST_PTR f, State& s, const char*&) {
+                   return f->C_DeriveKey(s.session, s.mechanism->get(), s.baseKey, s.attributes->data(),
+                                         s.attributes->size(), &s.handle);
+                 },
+                 [](Napi::Env env, State& s) -> Napi::Value { return FromULong(env, s.handle); }));
+}
+
 }  // namespace mhsm

@@ -137,6 +137,7 @@ Napi::Function Module::Define(Napi::Env env) {
           InstanceMethod<&Module::Digest>("digest"),
           InstanceMethod<&Module::WrapKey>("wrapKey"),
           InstanceMethod<&Module::UnwrapKey>("unwrapKey"),
+          InstanceMethod<&Module::DeriveKey>("deriveKey"),
       });
 }
 

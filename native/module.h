@@ -55,6 +55,7 @@ class Module : public Napi::ObjectWrap<Module> {
   Napi::Value Digest(const Napi::CallbackInfo& info);
   Napi::Value WrapKey(const Napi::CallbackInfo& info);
   Napi::Value UnwrapKey(const Napi::CallbackInfo& info);
+  Napi::Value DeriveKey(const Napi::CallbackInfo& info);
 
   Napi::Value Run(const Napi::CallbackInfo& info, size_t inlineIndex, std::unique_ptr<Job> job);
 

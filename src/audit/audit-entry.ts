@@ -21,6 +21,8 @@ export interface AuditEntry {
     httpStatusCode: number;
     requestUri: string;
     key?: { name: string; version?: string };
+    /** A BYOK import: the kid of the key-exchange key its blob names (never the blob). */
+    keyExchangeKey?: string;
   };
 }
 
@@ -67,6 +69,7 @@ export interface AuditContext {
   origin: string;
   caller?: { objectId: string; clientId: string; tenantId: string } | undefined;
   errorMessage?: string | undefined;
+  keyExchangeKey?: string | undefined;
 }
 
 export function auditEntry(request: FastifyRequest, reply: FastifyReply, context: AuditContext): AuditEntry {
@@ -90,6 +93,7 @@ export function auditEntry(request: FastifyRequest, reply: FastifyReply, context
       httpStatusCode: status,
       requestUri: safeRequestUri(context.origin, request.url),
       ...(isKeyRoute && params.name ? { key: { name: params.name, ...(params.version ? { version: params.version } : {}) } } : {}),
+      ...(context.keyExchangeKey ? { keyExchangeKey: context.keyExchangeKey } : {}),
     },
   };
 }

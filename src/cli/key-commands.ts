@@ -44,6 +44,7 @@ type KeyFlags = ClientCommandFlags & {
   version?: string;
   deleted?: boolean;
   jwk?: string;
+  byok?: string;
   file?: string;
 };
 
@@ -140,16 +141,23 @@ export function addKeyCommands(program: Command): void {
       output(flags, bundle, readableBundle);
     });
 
-  named('import', 'import a key from a JWK file with its private parts; the material goes into the token only')
-    .requiredOption('--jwk <file>', 'the JSON Web Key')
-    .option('--ops <list>', 'key operations, comma-separated (default: the JWK key_ops)')
+  named('import', 'import a key from a JWK file with its private parts, or a BYOK transfer blob; the material goes into the token only')
+    .option('--jwk <file>', 'the JSON Web Key')
+    .option('--byok <file>', 'a .byok transfer blob (mhsm byok export, or an HSM vendor\'s BYOK tool); give --kty')
+    .option('--kty <type>', 'with --byok: RSA-HSM, EC-HSM or oct-HSM')
+    .option('--curve <crv>', 'with --byok and EC-HSM: P-256, P-256K, P-384 or P-521')
+    .option('--ops <list>', 'key operations, comma-separated (default: the JWK key_ops, or the type\'s defaults)')
     .option('--tags <list>', 'name=value pairs, comma-separated')
     .action(async (name: string, flags: KeyFlags) => {
+      if ((flags.jwk === undefined) === (flags.byok === undefined)) throw new ConfigError('give --jwk or --byok');
+      if (flags.byok !== undefined && flags.kty === undefined) throw new ConfigError('--byok needs --kty (RSA-HSM, EC-HSM or oct-HSM)');
       let jwk: Record<string, unknown>;
       try {
-        jwk = JSON.parse(readFileSync(flags.jwk as string, 'utf8')) as Record<string, unknown>;
+        jwk = flags.byok
+          ? { kty: flags.kty, ...(flags.curve ? { crv: flags.curve } : {}), key_hsm: readFileSync(flags.byok).toString('base64url') }
+          : (JSON.parse(readFileSync(flags.jwk as string, 'utf8')) as Record<string, unknown>);
       } catch (error) {
-        throw new ConfigError(`--jwk: cannot read a JSON Web Key from ${flags.jwk}: ${(error as Error).message}`);
+        throw new ConfigError(`${flags.byok ? '--byok' : '--jwk'}: cannot read ${flags.byok ?? flags.jwk}: ${(error as Error).message}`);
       }
       if (flags.ops) jwk.key_ops = ops(flags.ops);
       const body = { key: jwk, ...(flags.tags ? { tags: tags(flags.tags) } : {}) };

@@ -16,6 +16,7 @@ import { addKeyCommands } from './key-commands.js';
 import { addRoleCommands } from './role-commands.js';
 import { addSettingsCommands } from './settings-commands.js';
 import { addSecurityDomainCommands } from './sd-commands.js';
+import { addByokCommands } from './byok-commands.js';
 import { addBackupCommands } from './backup-commands.js';
 import { addEnvCommand } from './env-command.js';
 import { ServiceError } from './rest-client.js';
@@ -155,6 +156,7 @@ export function buildProgram(): Command {
   addSettingsCommands(program);
   addSecurityDomainCommands(program);
   addBackupCommands(program);
+  addByokCommands(program);
   addEnvCommand(program);
   return program;
 }

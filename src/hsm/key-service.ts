@@ -15,6 +15,9 @@ import { HsmError, fromTokenError } from './errors.js';
 import { tokenFailureCode } from '../token/errors.js';
 import { keyMaterialFromJwk, publicJwk } from './jwk.js';
 import { checkKeyMaterial } from './key-material-check.js';
+import { unwrapTransferBlob } from './byok/byok-import.js';
+import { parseTransferBlob } from './byok/transfer-blob.js';
+import { assertKeyExchangeKey, kekReference } from './byok/key-exchange-key.js';
 import { decryptWith, encryptWith, signDigest, verifyDigest } from './key-crypto.js';
 import { KEY_OBJECT_OPTIONS, TOKEN_OBJECT_LABEL } from './key-objects.js';
 import type { TokenCleanup } from './token-cleanup.js';
@@ -114,6 +117,7 @@ export class KeyService {
   async importKey(name: string, input: ImportKeyInput): Promise<KeyView> {
     checkKeyName(name);
     if (typeof input.jwk !== 'object' || input.jwk === null) throw new HsmError('BadParameter', 'key: required, a JSON Web Key');
+    if (input.jwk.key_hsm !== undefined) return this.#importTransferBlob(name, input);
     const { spec, material } = keyMaterialFromJwk(input.jwk);
     checkKeyMaterial(material);
     const keyOps = keyOperations(spec, input.jwk.key_ops);
@@ -130,6 +134,27 @@ export class KeyService {
       }),
     );
     return this.#commitVersion(name, spec, tokenKey, keyOps, prepared);
+  }
+
+  /** BYOK: the key arrives wrapped under one of this HSM's key-exchange keys (byok/). */
+  async #importTransferBlob(name: string, input: ImportKeyInput): Promise<KeyView> {
+    const blob = parseTransferBlob(input.jwk.key_hsm);
+    // An oct-HSM key brought by BYOK is an AES key, whatever its key_ops.
+    const declared = specForCreate(input.jwk.kty, undefined, input.jwk.crv);
+    const keyOps = keyOperations(declared, input.jwk.key_ops);
+    const kek = this.#keyExchangeKey(blob.kid);
+    this.#assertNameUsable(name);
+    const prepared = this.#prepareVersion(input.attributes, input.tags, input.releasePolicy);
+    const tokenKey = await this.#tokenCall(`import key ${name}`, () => unwrapTransferBlob(this.token, kek, blob, declared));
+    return this.#commitVersion(name, tokenKey.spec, tokenKey, keyOps, prepared);
+  }
+
+  /** The key a blob's header.kid names, if it is a usable key-exchange key of this HSM. */
+  #keyExchangeKey(kid: string): TokenKey {
+    const { name, version } = kekReference(kid);
+    const key = this.store.getKey(name);
+    assertKeyExchangeKey(key && key.deletedDate === null ? this.store.getVersion(key.name, version) : undefined, kid);
+    return this.#tokenKey(this.#usable(name, version, 'import').version);
   }
 
   get(name: string, version?: string): KeyView {

@@ -70,7 +70,9 @@ export type NativeMechanism =
   | { type: number; oaep: OaepParameters }
   | { type: number; pss: { hashAlg: number; mgf: number; saltLength: number } }
   | { type: number; gcm: { iv: Uint8Array; aad?: Uint8Array; tagBits: number } }
-  | { type: number; rsaAesKeyWrap: { aesKeyBits: number; oaep: OaepParameters } };
+  | { type: number; rsaAesKeyWrap: { aesKeyBits: number; oaep: OaepParameters } }
+  /** CK_ECDH1_DERIVE_PARAMS: the peer's public point (uncompressed, or DER OCTET STRING around it). */
+  | { type: number; ecdh1: { kdf: number; publicData: Uint8Array; sharedData?: Uint8Array } };
 
 /** What a call returns: the value itself when run inline, else a promise for it. */
 export type Settled<I extends boolean, T> = I extends true ? T : Promise<T>;
@@ -85,6 +87,7 @@ export type SessionCall =
   | ['digest', session: number, mechanism: NativeMechanism, data: Uint8Array]
   | ['wrapKey', session: number, mechanism: NativeMechanism, wrappingKey: number, key: number]
   | ['unwrapKey', session: number, mechanism: NativeMechanism, unwrappingKey: number, wrappedKey: Uint8Array, template: NativeAttribute[]]
+  | ['deriveKey', session: number, mechanism: NativeMechanism, baseKey: number, template: NativeAttribute[]]
   | ['generateRandom', session: number, length: number]
   | ['generateKey', session: number, mechanism: NativeMechanism, template: NativeAttribute[]]
   | ['generateKeyPair', session: number, mechanism: NativeMechanism, publicTemplate: NativeAttribute[], privateTemplate: NativeAttribute[]]
@@ -157,6 +160,8 @@ export interface NativeModule {
     template: NativeAttribute[],
     inline?: I,
   ): Settled<I, number>;
+  /** C_DeriveKey: a new object derived from `baseKey`; its handle. */
+  deriveKey<I extends boolean = false>(session: number, mechanism: NativeMechanism, baseKey: number, template: NativeAttribute[], inline?: I): Settled<I, number>;
 }
 
 interface Addon {

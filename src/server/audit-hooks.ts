@@ -11,6 +11,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The error message the caller was sent, without its Activity ID. */
     auditError?: string;
+    /** The kid of the key-exchange key a BYOK import names. */
+    auditKeyExchangeKey?: string;
   }
 }
 
@@ -39,6 +41,7 @@ export function registerAuditHooks(app: FastifyInstance, audit: AuditLog): void 
         origin: originOf(request),
         caller: request.caller,
         errorMessage: request.auditError,
+        keyExchangeKey: request.auditKeyExchangeKey,
       }),
     );
     return payload;

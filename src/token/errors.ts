@@ -8,7 +8,8 @@ export type TokenErrorCode =
   | 'SO_PIN_INCORRECT'
   | 'OBJECT_NOT_FOUND'
   | 'OBJECT_AMBIGUOUS'
-  | 'TOKEN_CLOSED';
+  | 'TOKEN_CLOSED'
+  | 'PUBLIC_POINT_NOT_FOUND';
 
 export class TokenError extends Error {
   override readonly name = 'TokenError';

@@ -62,6 +62,12 @@ export function defaultUsages(spec: KeySpec): KeyUsage[] {
   }
 }
 
+/** The bit length of a big-endian unsigned integer (an RSA modulus). */
+export function modulusBits(value: Buffer): number {
+  const start = value.findIndex((byte) => byte !== 0);
+  return start < 0 ? 0 : (value.length - start) * 8 - Math.clz32(value[start] as number) + 24;
+}
+
 /** Throws a RangeError naming the rule when a spec is not one the token layer supports. */
 export function validateKeySpec(spec: KeySpec): void {
   const ok =

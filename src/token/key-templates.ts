@@ -7,8 +7,12 @@ import { CKA, CKM, CKO } from './constants.js';
 import { type CurveName, CURVES } from './curves.js';
 import { type KeySpec, type KeyUsage, isKeyPair, keyTypeOf } from './key-spec.js';
 
-/** 'never': the key cannot leave the token. 'wrap-with-trusted': only wrapped by a trusted key. */
-export type ExportPolicy = 'never' | 'wrap-with-trusted';
+/**
+ * 'never': the key cannot leave the token. 'wrap-with-trusted': only wrapped by a trusted key.
+ * 'extractable-session': wrappable by any key, for session objects only (the ephemeral AES key
+ * that carries a BYOK target out of a source HSM, wrapped under the target HSM's KEK).
+ */
+export type ExportPolicy = 'never' | 'wrap-with-trusted' | 'extractable-session';
 
 export interface KeyTemplateOptions {
   id: Buffer;
@@ -21,11 +25,12 @@ export interface KeyTemplateOptions {
 
 function secretPartAttributes(options: KeyTemplateOptions): Attributes {
   const wrapOnly = options.exportPolicy === 'wrap-with-trusted';
+  if (options.exportPolicy === 'extractable-session' && !options.ephemeral) throw new RangeError('an extractable key must be a session object');
   return {
     token: !options.ephemeral,
     private: true,
     sensitive: true,
-    extractable: wrapOnly,
+    extractable: wrapOnly || options.exportPolicy === 'extractable-session',
     ...(wrapOnly ? { wrapWithTrusted: true } : {}),
     id: options.id,
     ...(options.label === undefined ? {} : { label: options.label }),

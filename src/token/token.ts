@@ -5,8 +5,9 @@ import type { NativeMechanism, NativeModule, SessionCall } from '../native/addon
 import { isPkcs11Error } from '../native/errors.js';
 import { type AttributeName, attributeTypes, decodeAttributes, toNativeTemplate } from './attributes.js';
 import { Capabilities } from './capabilities.js';
-import { CKA, CKF, CKO, CKU } from './constants.js';
-import { type CurveName, curveByParams, uncompressedPoint } from './curves.js';
+import { CKA, CKF, CKK, CKM, CKO, CKU } from './constants.js';
+import { type CurveName, CURVES, curveByParams, uncompressedPoint } from './curves.js';
+import { PARITY_DIGEST, generatorPoint, pointsWithX, verifiesUnder } from './ec-public-point.js';
 import { type CallCost, CallScheduler } from './call-scheduler.js';
 import { type TokenOperation, costOf } from './call-cost.js';
 import { TokenError, isHandleInvalid, isSessionLost } from './errors.js';
@@ -16,6 +17,7 @@ import {
   type TokenKey,
   defaultUsages,
   isKeyPair,
+  modulusBits,
   publicClassOf,
   secretClassOf,
   validateKeySpec,
@@ -92,6 +94,9 @@ type ObjectCallBuilder = (handles: number[], session: number) => SessionCall;
 
 /** What C_CopyObject changes when a generated session object becomes a token object. */
 const TO_TOKEN_OBJECT = toNativeTemplate({ token: true });
+
+/** CKD_NULL: the raw ECDH shared secret, x of the product point. */
+const CKD_NULL = 0x1;
 
 /** The unwrapped value's length comes from the wrapped data, not the template. */
 const UNWRAP_EXCLUDED: ReadonlySet<number> = new Set([CKA.VALUE_LEN]);
@@ -460,6 +465,41 @@ export class Token {
     return [...ids.values()];
   }
 
+  /**
+   * The one private or secret key object with this CKA_LABEL, as a key of the spec its attributes
+   * say: how a tool names a key in a token it did not make (a source HSM for BYOK).
+   */
+  async keyLabelled(label: string): Promise<TokenKey> {
+    const found: Array<[number, number]> = [];
+    for (const objectClass of [CKO.PRIVATE_KEY, CKO.SECRET_KEY]) {
+      const handles = await this.#run<number[]>('heavy', (s) => ['findObjects', s, toNativeTemplate({ class: objectClass, label })]);
+      for (const handle of handles) found.push([objectClass, handle]);
+    }
+    if (found.length !== 1) {
+      throw new TokenError(found.length === 0 ? 'OBJECT_NOT_FOUND' : 'OBJECT_AMBIGUOUS', `${found.length} private or secret keys in token '${this.description.label}' have the label '${label}'`);
+    }
+    const [objectClass, handle] = found[0] as [number, number];
+    const read = async <N extends AttributeName>(names: readonly N[]) =>
+      decodeAttributes(names, await this.#run<Buffer[]>('heavy', (s) => ['getAttributeValue', s, handle, attributeTypes(names)]));
+    const { id, keyType } = await read(['id', 'keyType'] as const);
+    if (id.length === 0) throw new TokenError('OBJECT_NOT_FOUND', `the key labelled '${label}' has no CKA_ID; give it one (pkcs11-tool --id)`);
+    let spec: KeySpec | undefined;
+    if (objectClass === CKO.PRIVATE_KEY && keyType === CKK.RSA) {
+      const { modulus } = await read(['modulus'] as const);
+      spec = { type: 'rsa', bits: modulusBits(modulus) as 2048 };
+    } else if (objectClass === CKO.PRIVATE_KEY && keyType === CKK.EC) {
+      const curve = curveByParams((await read(['ecParams'] as const)).ecParams);
+      if (curve) spec = { type: 'ec', curve };
+    } else if (keyType === CKK.AES || keyType === CKK.GENERIC_SECRET) {
+      const bits = (await read(['valueLen'] as const)).valueLen * 8;
+      spec = keyType === CKK.AES ? { type: 'aes', bits: bits as 256 } : { type: 'generic-secret', bits };
+    }
+    if (!spec) throw new TokenError('OBJECT_NOT_FOUND', `the key labelled '${label}' is not an RSA, EC (P-256, P-384, P-521, secp256k1) or AES key`);
+    validateKeySpec(spec);
+    this.#remember(this.#pool.generation, objectClass, id, handle);
+    return { id, spec };
+  }
+
   /** Creates the public object of a key pair from its public parts (after its private part was unwrapped). */
   async createPublicKey(key: TokenKey, parts: PublicKeyParts, label?: string): Promise<void> {
     if (!isKeyPair(key.spec) || key.spec.type !== parts.type) throw new TypeError(`${parts.type} public parts do not fit a ${key.spec.type} key`);
@@ -545,6 +585,53 @@ export class Token {
     }
     const { valueLen } = await this.#attributes(objectClass, key.id, ['valueLen']);
     return { keyType, valueLen };
+  }
+
+  /**
+   * The public parts of a key pair read from, or found from, its private object: for a private
+   * key unwrapped without its public part (BYOK). An RSA private key carries its modulus and
+   * exponent; an EC one does not, and its point is found as ec-public-point.ts says, with
+   * CKA_DERIVE set for that one ECDH call only.
+   */
+  async publicPartsOfPrivate(key: TokenKey): Promise<PublicKeyParts> {
+    const shape = await this.secretShape(key);
+    if (key.spec.type === 'rsa' && shape.modulus && shape.publicExponent) {
+      return { type: 'rsa', modulus: shape.modulus, publicExponent: shape.publicExponent };
+    }
+    const curve = shape.curve;
+    if (key.spec.type !== 'ec' || curve === undefined) throw new TypeError(`a ${key.spec.type} key has no public part`);
+    const x = await this.#ecdhWithGenerator(key, curve);
+    const signature = await this.sign(key, { type: CKM.ECDSA }, PARITY_DIGEST);
+    const point = pointsWithX(curve, x).find((candidate) => verifiesUnder(curve, candidate, signature));
+    if (!point) throw new TokenError('PUBLIC_POINT_NOT_FOUND', `neither point with the derived x verifies the ${curve} key's signature`);
+    return { type: 'ec', curve, point };
+  }
+
+  async #ecdhWithGenerator(key: TokenKey, curve: CurveName): Promise<Buffer> {
+    const secretTemplate = toNativeTemplate({
+      class: CKO.SECRET_KEY,
+      keyType: CKK.GENERIC_SECRET,
+      token: false,
+      sensitive: false,
+      extractable: true,
+      valueLen: CURVES[curve].fieldBytes,
+    });
+    const mechanism = { type: CKM.ECDH1_DERIVE, ecdh1: { kdf: CKD_NULL, publicData: generatorPoint(curve) } };
+    return this.#writing(true, async () => {
+      const handle = await this.#resolve(CKO.PRIVATE_KEY, key.id);
+      await this.#run('heavy', (s) => ['setAttributeValue', s, handle, toNativeTemplate({ derive: true })]);
+      try {
+        const derived = await this.#run<number>('heavy', (s) => ['deriveKey', s, mechanism, handle, secretTemplate]);
+        try {
+          const [x] = await this.#run<Buffer[]>('cheap', (s) => ['getAttributeValue', s, derived, attributeTypes(['value'])]);
+          return x as Buffer;
+        } finally {
+          await this.#run('cheap', (s) => ['destroyObject', s, derived]);
+        }
+      } finally {
+        await this.#run('heavy', (s) => ['setAttributeValue', s, handle, toNativeTemplate({ derive: false })]);
+      }
+    });
   }
 
   async keyProtection(key: TokenKey): Promise<KeyProtection> {

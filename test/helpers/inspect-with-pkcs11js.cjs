@@ -4,21 +4,14 @@
 // names?: [CKA_* names to read instead of the default protection attributes] }].
 // Output (stdout): JSON [{ id, attributes: {...}, readSecret: CKR name | 'read', wrap: CKR name | 'wrapped' }].
 'use strict';
-const pkcs11js = require('pkcs11js');
+const { pkcs11js, withUserSession } = require('./pkcs11js-session.cjs');
 
 function codeOf(error) {
   const match = /^(CKR_[A-Z_]+)/.exec(error.message || '');
   return match ? match[1] : error.message;
 }
 
-const p = new pkcs11js.PKCS11();
-p.load(process.env.MODULE);
-p.C_Initialize();
-try {
-  const slot = p.C_GetSlotList(true).find((s) => p.C_GetTokenInfo(s).label.trim() === process.env.LABEL);
-  if (slot === undefined) throw new Error(`no token ${process.env.LABEL}`);
-  const session = p.C_OpenSession(slot, pkcs11js.CKF_RW_SESSION | pkcs11js.CKF_SERIAL_SESSION);
-  p.C_Login(session, pkcs11js.CKU_USER, process.env.PIN);
+withUserSession((p, session) => {
   const kek = p.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
     { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
     { type: pkcs11js.CKA_TOKEN, value: false },
@@ -56,8 +49,5 @@ try {
     }
     return { id: key.id, found: 1, attributes, readSecret, wrap };
   });
-  process.stdout.write(JSON.stringify(results));
-  p.C_CloseSession(session);
-} finally {
-  p.C_Finalize();
-}
+  return results;
+});

@@ -1,5 +1,5 @@
 // Every call the addon exposes, against a real SoftHSM2 token, with known-answer vectors.
-import { createCipheriv, createHash, createPublicKey, createVerify, generateKeyPairSync, verify as nodeVerify } from 'node:crypto';
+import { createCipheriv, createECDH, createHash, createPublicKey, createVerify, generateKeyPairSync, verify as nodeVerify } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -436,6 +436,36 @@ describe('single-shot cryptography', () => {
     const ok = nodeVerify('sha512', Buffer.from('ec'), { key: createPublicKey({ key: jwk, format: 'jwk' }), dsaEncoding: 'ieee-p1363' }, signature);
     expect(ok).toBe(true);
   });
+});
+
+it('derives an ECDH shared secret (CK_ECDH1_DERIVE_PARAMS) equal to node:crypto\'s, with the peer point bare or DER-wrapped', async () => {
+  const peer = createECDH('prime256v1');
+  peer.generateKeys();
+  const pair = await module.generateKeyPair(
+    session,
+    { type: CKM.EC_KEY_PAIR_GEN },
+    [{ type: CKA.TOKEN, value: false }, { type: CKA.EC_PARAMS, value: hex('06082a8648ce3d030107') }],
+    [{ type: CKA.TOKEN, value: false }, { type: CKA.SENSITIVE, value: true }, { type: CKA.DERIVE, value: true }],
+  );
+  const [point] = await module.getAttributeValue(session, pair.publicKey, [CKA.EC_POINT]);
+  const expected = peer.computeSecret(point!.subarray(point!.length - 65));
+  const secretTemplate = [
+    { type: CKA.CLASS, value: CKO.SECRET_KEY },
+    { type: CKA.KEY_TYPE, value: CKK.GENERIC_SECRET },
+    { type: CKA.TOKEN, value: false },
+    { type: CKA.SENSITIVE, value: false },
+    { type: CKA.EXTRACTABLE, value: true },
+    { type: CKA.VALUE_LEN, value: 32 },
+  ];
+  const bare = peer.getPublicKey();
+  for (const publicData of [bare, Buffer.concat([Buffer.from([0x04, bare.length]), bare])]) {
+    const derived = await module.deriveKey(session, { type: CKM.ECDH1_DERIVE, ecdh1: { kdf: 1, publicData } }, pair.privateKey, secretTemplate);
+    const [value] = await module.getAttributeValue(session, derived, [CKA.VALUE]);
+    expect(value).toEqual(expected);
+  }
+  const refused = await rejection(module.deriveKey(session, { type: CKM.ECDH1_DERIVE, ecdh1: { kdf: 1, publicData: Buffer.alloc(65, 7) } }, pair.privateKey, secretTemplate));
+  expect(refused).toMatchObject({ fn: 'C_DeriveKey' });
+  expect(() => module.deriveKey(session, { type: CKM.ECDH1_DERIVE, ecdh1: { kdf: 1 } } as never, pair.privateKey, secretTemplate)).toThrow(/mechanism.ecdh1.publicData must be a Buffer/);
 });
 
 describe('bad arguments', () => {

@@ -1,19 +1,16 @@
 // RSA algorithms: RS*, PS* signatures; RSA-OAEP, RSA-OAEP-256, RSA1_5 encryption. Every RSA
 // operation runs in the token; where the module's OAEP takes no SHA-2 (SoftHSM2 2.6.1), OAEP is
 // coded here around raw RSA (CKM_RSA_X_509) in the token.
-import { tokenFailureCode } from '../../token/errors.js';
 import type { Capabilities } from '../../token/capabilities.js';
-import { CKF, CKG, CKM } from '../../token/constants.js';
+import { CKF, CKM } from '../../token/constants.js';
 import type { KeySpec } from '../../token/key-spec.js';
-import type { Token } from '../../token/token.js';
 import { DIGEST_BYTES, type HashName, digestInfo } from './digest-info.js';
 import { oaepDecode, oaepEncode } from './oaep.js';
+import { HASH_MECHANISM, MGF, oaepNativeOrFallback } from './oaep-mechanism.js';
 import { AlgorithmInputError, type CipherAlgorithm, type CryptoContext, type SignatureAlgorithm, type Support, decryptOrRefuse } from './types.js';
 
 const UNDECRYPTABLE = 'the ciphertext could not be decrypted';
 
-const HASH_MECHANISM: Readonly<Record<HashName, number>> = { sha1: CKM.SHA_1, sha256: CKM.SHA256, sha384: CKM.SHA384, sha512: CKM.SHA512 };
-const MGF: Readonly<Record<HashName, number>> = { sha1: CKG.MGF1_SHA1, sha256: CKG.MGF1_SHA256, sha384: CKG.MGF1_SHA384, sha512: CKG.MGF1_SHA512 };
 
 function refusesNonRsa(spec: KeySpec): string | undefined {
   return spec.type === 'rsa' ? undefined : 'it needs an RSA key';
@@ -55,29 +52,6 @@ export function rsaPss(name: string, hash: HashName): SignatureAlgorithm {
   };
 }
 
-/** Per token: does its CKM_RSA_PKCS_OAEP take this hash? Learnt on first use. */
-const oaepTakesHash = new WeakMap<Token, Map<HashName, boolean>>();
-
-function isParameterRefusal(error: unknown): boolean {
-  const code = tokenFailureCode(error);
-  return code === 'CKR_ARGUMENTS_BAD' || code === 'CKR_MECHANISM_PARAM_INVALID';
-}
-
-async function nativeOrFallback<T>(token: Token, hash: HashName, native: () => Promise<T>, fallback: () => Promise<T>): Promise<T> {
-  const known = oaepTakesHash.get(token) ?? new Map<HashName, boolean>();
-  oaepTakesHash.set(token, known);
-  if (known.get(hash) === false) return fallback();
-  try {
-    const result = await native();
-    known.set(hash, true);
-    return result;
-  } catch (error) {
-    if (!isParameterRefusal(error)) throw error;
-    known.set(hash, false);
-    return fallback();
-  }
-}
-
 export function rsaOaep(name: string, hash: 'sha1' | 'sha256'): CipherAlgorithm {
   const oaep = { type: CKM.RSA_PKCS_OAEP, oaep: { hashAlg: HASH_MECHANISM[hash], mgf: MGF[hash] } };
   const raw = { type: CKM.RSA_X_509 };
@@ -99,8 +73,9 @@ export function rsaOaep(name: string, hash: 'sha1' | 'sha256'): CipherAlgorithm 
     },
     async encrypt(context, { plaintext }) {
       const { token, key } = context;
-      const value = await nativeOrFallback(
+      const value = await oaepNativeOrFallback(
         token,
+        'cipher',
         hash,
         () => token.encrypt(key, oaep, plaintext),
         () => {
@@ -118,8 +93,9 @@ export function rsaOaep(name: string, hash: 'sha1' | 'sha256'): CipherAlgorithm 
       if (ciphertext.length !== modulusBytes(context)) {
         throw new AlgorithmInputError(`the ciphertext must be ${modulusBytes(context)} bytes for this key`);
       }
-      return nativeOrFallback(
+      return oaepNativeOrFallback(
         token,
+        'cipher',
         hash,
         () => decryptOrRefuse(() => token.decrypt(key, oaep, ciphertext), UNDECRYPTABLE),
         async () => {

@@ -1,6 +1,7 @@
 // The keys endpoints of the Managed HSM data plane.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HsmError } from '../../hsm/errors.js';
+import { keyExchangeKeyOf } from '../../hsm/byok/transfer-blob.js';
 import type { KeyService, KeyView } from '../../hsm/key-service.js';
 import type { SingleKeyBackup } from '../../hsm/backup/single-key-backup.js';
 import type { FairWriteQueue } from '../../hsm/fair-write-queue.js';
@@ -61,6 +62,8 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService, backup
     const { name } = request.params as Params;
     const body = bodyOf(request.body);
     if (typeof body.key !== 'object' || body.key === null || Array.isArray(body.key)) throw new HsmError('BadParameter', 'key: required, a JSON Web Key');
+    const keyHsm = (body.key as Record<string, unknown>).key_hsm;
+    if (keyHsm !== undefined) request.auditKeyExchangeKey = keyExchangeKeyOf(keyHsm);
     const view = await write(request, () => keys.importKey(name, {
       jwk: body.key as Record<string, unknown>,
       attributes: body.attributes,
