@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { HsmError } from '../hsm/errors.js';
+import { type ConfiguredAuthority, parseAuthority } from '../hsm/release/trusted-authorities.js';
 import { type NetworkRules, OPEN_NETWORK, parseNetworkRules } from '../network/network-rules.js';
 import type { ServerConfig } from '../server/emulator.js';
 import { DEFAULT_LIMITS } from '../server/app.js';
@@ -36,6 +37,7 @@ export interface ConfigFlags {
   maxConnections?: string | undefined;
   backupStorageKey?: string | undefined;
   localBackupRoot?: string[] | undefined;
+  attestationAuthority?: string[] | undefined;
   dataDir?: string | undefined;
   module?: string | undefined;
   tokenLabel?: string | undefined;
@@ -111,11 +113,23 @@ function resolveServer(flags: ConfigFlags, env: NodeJS.ProcessEnv): ServerConfig
       accountKey: pick(flags.backupStorageKey, env.MHSM_BACKUP_STORAGE_KEY),
       localRoots: [...(flags.localBackupRoot ?? []), ...(env.MHSM_LOCAL_BACKUP_ROOT ? [env.MHSM_LOCAL_BACKUP_ROOT] : [])].map((root) => path.resolve(root)),
     },
+    attestationAuthorities: attestationAuthorities([...(flags.attestationAuthority ?? []), ...(env.MHSM_ATTESTATION_AUTHORITY ? [env.MHSM_ATTESTATION_AUTHORITY] : [])]),
     audit: {
       stdout: flags.auditStdout ?? isTrue(env.MHSM_AUDIT_STDOUT),
       ...(env.MHSM_AUDIT_MAX_BYTES ? { maxBytes: integer(env.MHSM_AUDIT_MAX_BYTES, 'MHSM_AUDIT_MAX_BYTES', 1024, 2 ** 40) } : {}),
     },
   };
+}
+
+/** --attestation-authority ISSUER[=FILE], each checked now: a bad one stops the start. */
+function attestationAuthorities(specs: readonly string[]): ConfiguredAuthority[] {
+  return specs.map((spec) => {
+    try {
+      return parseAuthority(spec);
+    } catch (error) {
+      throw new ConfigError(`--attestation-authority (MHSM_ATTESTATION_AUTHORITY): ${(error as Error).message.replace(/^--attestation-authority: /, '')}`);
+    }
+  });
 }
 
 export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {

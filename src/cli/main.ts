@@ -17,6 +17,7 @@ import { addRoleCommands } from './role-commands.js';
 import { addSettingsCommands } from './settings-commands.js';
 import { addSecurityDomainCommands } from './sd-commands.js';
 import { addByokCommands } from './byok-commands.js';
+import { addAttestCommand } from './attest-command.js';
 import { addBackupCommands } from './backup-commands.js';
 import { addEnvCommand } from './env-command.js';
 import { ServiceError } from './rest-client.js';
@@ -108,6 +109,11 @@ export function buildProgram(): Command {
     .option('--idle-timeout <seconds>', 'an idle connection is closed after this (MHSM_IDLE_TIMEOUT, default 60)')
     .option('--backup-storage-key <key>', 'the storage account key full backups use when a request asks for useManagedIdentity (MHSM_BACKUP_STORAGE_KEY; prefer the variable)')
     .option('--local-backup-root <dir>', 'a directory under which full backups to file:// folders may go, besides DATA/backups (repeatable; MHSM_LOCAL_BACKUP_ROOT)', (value: string, previous: string[] = []) => [...previous, value])
+    .option(
+      '--attestation-authority <issuer[=file]>',
+      "an attestation authority whose tokens key release takes, besides the local one: its issuer (keys from its OpenID metadata), or ISSUER=FILE with a PEM key or certificate or a JWKS (repeatable; MHSM_ATTESTATION_AUTHORITY)",
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .option('--max-connections <n>', 'connections at once, past which new ones are refused (MHSM_MAX_CONNECTIONS, default 1000)')
     .option(
       '--manual-activation',
@@ -157,6 +163,7 @@ export function buildProgram(): Command {
   addSecurityDomainCommands(program);
   addBackupCommands(program);
   addByokCommands(program);
+  addAttestCommand(program);
   addEnvCommand(program);
   return program;
 }

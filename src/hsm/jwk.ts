@@ -1,4 +1,5 @@
 // JSON Web Keys as Managed HSM speaks them, and the token layer's key specs and material.
+import { createPublicKey } from 'node:crypto';
 import { CURVES, type CurveName } from '../token/curves.js';
 import { AES_SIZES, type KeySpec, RSA_SIZES } from '../token/key-spec.js';
 import type { KeyMaterial } from '../token/key-templates.js';
@@ -104,6 +105,13 @@ export function publicJwk(parts: PublicKeyParts): Record<string, string> {
     x: parts.point.subarray(1, 1 + size).toString('base64url'),
     y: parts.point.subarray(1 + size).toString('base64url'),
   };
+}
+
+/** An RSA key pair's public part as SubjectPublicKeyInfo DER (what a certificate certifies). */
+export function rsaSpkiDer(parts: PublicKeyParts): Buffer {
+  if (parts.type !== 'rsa') throw new TypeError('not an RSA public key');
+  const jwk = { kty: 'RSA', n: parts.modulus.toString('base64url'), e: parts.publicExponent.toString('base64url') };
+  return createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'der' });
 }
 
 /** The inverse of publicJwk: the token's public parts from the stored public JWK fields. */

@@ -16,6 +16,7 @@ import { tokenFailureCode } from '../token/errors.js';
 import { keyMaterialFromJwk, publicJwk } from './jwk.js';
 import { checkKeyMaterial } from './key-material-check.js';
 import { unwrapTransferBlob } from './byok/byok-import.js';
+import { changedReleasePolicy, releasePolicyOfNewKey } from './release/release-rules.js';
 import { parseTransferBlob } from './byok/transfer-blob.js';
 import { assertKeyExchangeKey, kekReference } from './byok/key-exchange-key.js';
 import { decryptWith, encryptWith, signDigest, verifyDigest } from './key-crypto.js';
@@ -184,7 +185,7 @@ export class KeyService {
     const changes: VersionChanges = { updated: this.clock.now() };
     if (input.keyOps !== undefined) changes.keyOps = keyOperations(current.version.spec, input.keyOps);
     if (input.tags !== undefined) changes.tags = checkTags(input.tags);
-    if (input.releasePolicy !== undefined) changes.releasePolicy = input.releasePolicy;
+    if (input.releasePolicy !== undefined && input.releasePolicy !== null) changes.releasePolicy = changedReleasePolicy(current.version, input.releasePolicy);
     const attributes = checkAttributes(input.attributes);
     if (attributes.exportable !== undefined && attributes.exportable !== current.version.exportable) {
       throw new HsmError('BadParameter', 'attributes.exportable: cannot be changed after the key is made');
@@ -385,10 +386,7 @@ export class KeyService {
   #prepareVersion(attributesInput: unknown, tagsInput: unknown, releasePolicy: unknown): PreparedVersion {
     const attributes = checkAttributes(attributesInput);
     const tags = checkTags(tagsInput);
-    if (attributes.exportable && releasePolicy === undefined) {
-      throw new HsmError('BadParameter', 'release_policy: an exportable key needs a release policy');
-    }
-    return { attributes, tags, releasePolicy };
+    return { attributes, tags, releasePolicy: releasePolicyOfNewKey(attributes.exportable ?? false, releasePolicy) };
   }
 
   async #commitVersion(

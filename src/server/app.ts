@@ -27,6 +27,7 @@ import { keyScope } from '../rbac/scopes.js';
 import { STATUS_OF, envelope } from './http-errors.js';
 import { registerIdentityRoutes } from './routes/identity.js';
 import { registerKeyRoutes } from './routes/keys.js';
+import { type ReleaseRouteOptions, registerReleaseRoutes } from './routes/release.js';
 import { type ScopePrefix, registerRbacRoutes, routeScope } from './routes/rbac.js';
 
 export const BODY_LIMIT = 1024 * 1024;
@@ -53,6 +54,8 @@ export interface AppOptions {
   /** Where writes of key material wait their turn; one per app unless given. */
   writes?: FairWriteQueue;
   domain: SecurityDomain;
+  /** Secure key release and the local attestation authority; none in tests of the app alone. */
+  release?: ReleaseRouteOptions;
   identity: Identity;
   access: AccessControl;
   clock: ClockControl;
@@ -225,5 +228,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
   registerRbacRoutes(app, options.access);
   registerEmulatorRoutes(app, options.clock, options.network, options.status);
   registerSettingsRoutes(app, options.settings);
+  if (options.release) registerReleaseRoutes(app, options.release);
   return app;
 }

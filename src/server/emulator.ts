@@ -17,7 +17,7 @@ import { SqliteMetadataStore } from '../store/sqlite-store.js';
 import type { Token } from '../token/token.js';
 import { type ConnectionLimits, buildApp } from './app.js';
 import { statusOf } from './status.js';
-import { certifyPublicKey, ensureTls } from './tls.js';
+import { caCertificateDer, certifyPublicKey, ensureTls } from './tls.js';
 import { SecurityDomain } from '../hsm/security-domain/security-domain.js';
 import { type CeremonyResult, runFirstStartCeremony } from '../hsm/security-domain/first-start-ceremony.js';
 import { SingleKeyBackup } from '../hsm/backup/single-key-backup.js';
@@ -26,6 +26,10 @@ import { BackupJobs } from '../hsm/backup/backup-jobs.js';
 import { TokenCleanup } from '../hsm/token-cleanup.js';
 import { removeServerFile, writeServerFile } from './data-dir-lock.js';
 import { openStorage } from '../hsm/backup/storage/open-storage.js';
+import { KeyRelease } from '../hsm/release/key-release.js';
+import { LocalAttestationAuthority } from '../hsm/release/local-authority.js';
+import { ReleaseSigningKey } from '../hsm/release/release-signing-key.js';
+import { type ConfiguredAuthority, TrustedAuthorities } from '../hsm/release/trusted-authorities.js';
 
 export interface ServerConfig {
   host: string;
@@ -50,6 +54,8 @@ export interface ServerConfig {
   limits?: ConnectionLimits;
   /** For full backups: the storage account key that useManagedIdentity uses, and where local (file://) backups may go besides DATA/backups. */
   backupStorage?: { accountKey?: string | undefined; localRoots?: string[] };
+  /** Attestation authorities key release trusts besides the local one. */
+  attestationAuthorities?: ConfiguredAuthority[];
 }
 
 /** Secrets of the token that the server needs beyond its user PIN. */
@@ -109,6 +115,19 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     const network = new NetworkPolicy(store.access, config.network);
     mkdirSync(path.join(dataDir, 'backups'), { recursive: true, mode: 0o700 });
     const jobs = new BackupJobs(clock);
+    const authority = await LocalAttestationAuthority.open(dataDir);
+    const signingKey = new ReleaseSigningKey(token, store.access, async (spki, subject) => [
+      await certifyPublicKey(dataDir, spki, subject, 'signature'),
+      caCertificateDer(dataDir),
+    ]);
+    let announcedUrl: string | undefined;
+    const release = {
+      release: new KeyRelease(token, keys, domain, new TrustedAuthorities(authority, config.attestationAuthorities ?? [], clock), signingKey, clock),
+      authority,
+      clock,
+      purgeProtection: config.purgeProtection,
+      url: () => announcedUrl,
+    };
     const storageConfig = {
       accountKey: config.backupStorage?.accountKey,
       localRoots: [path.join(dataDir, 'backups'), ...(config.backupStorage?.localRoots ?? [])],
@@ -130,6 +149,7 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
         clock,
       },
       domain,
+      release,
       identity,
       access,
       audit,
@@ -171,6 +191,7 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     }, MAINTENANCE_INTERVAL_MS);
     maintenanceTimer.unref();
     const url = `https://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    announcedUrl = url;
     writeServerFile(dataDir, url);
     return {
       activation,

@@ -188,7 +188,16 @@ export async function ensureTls(dataDir: string, names: readonly string[], dnsSu
  * A certificate from the local CA for a public key held elsewhere (the security domain's transfer
  * key, whose private half is in the token): the form in which the Azure CLI reads that key.
  */
-export async function certifyPublicKey(dataDir: string, spkiDer: Buffer, subject: string): Promise<Buffer> {
+/** The DER of the data directory's CA certificate (the last link of the chains it issues). */
+export function caCertificateDer(dataDir: string): Buffer {
+  return Buffer.from(new x509.X509Certificate(readFileSync(path.join(dataDir, 'ca.pem'), 'utf8')).rawData);
+}
+
+/**
+ * A certificate from the data directory's CA for an RSA public key: for encipherment (the
+ * security domain's transfer key) or for signatures (the HSM's key-release signing key).
+ */
+export async function certifyPublicKey(dataDir: string, spkiDer: Buffer, subject: string, usage: 'encipherment' | 'signature' = 'encipherment'): Promise<Buffer> {
   mkdirSync(path.join(dataDir, 'tls'), { recursive: true, mode: 0o700 });
   const ca = await loadOrCreateCa(path.join(dataDir, 'tls'), path.join(dataDir, 'ca.pem'));
   const publicKey = await webcrypto.subtle.importKey('spki', spkiDer, { name: 'RSA-OAEP', hash: 'SHA-256' }, true, ['encrypt']);
@@ -204,7 +213,10 @@ export async function certifyPublicKey(dataDir: string, spkiDer: Buffer, subject
     signingAlgorithm: ALGORITHM,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyEncipherment | x509.KeyUsageFlags.dataEncipherment, true),
+      new x509.KeyUsagesExtension(
+        usage === 'signature' ? x509.KeyUsageFlags.digitalSignature : x509.KeyUsageFlags.keyEncipherment | x509.KeyUsageFlags.dataEncipherment,
+        true,
+      ),
       await x509.AuthorityKeyIdentifierExtension.create(ca.cert),
     ],
   });

@@ -1,6 +1,7 @@
 // Small helpers for tests that drive the addon directly.
 import { CKA, CKF, CKO, CKU } from '../../src/token/constants.js';
 import type { NativeAttribute, NativeModule } from '../../src/native/addon.js';
+import { acquireModule, releaseModule } from '../../src/token/module-registry.js';
 
 export function slotByLabel(module: NativeModule, label: string): Promise<number> {
   return (async () => {
@@ -39,4 +40,26 @@ export function aesKeyTemplate(value: Buffer, extra: NativeAttribute[] = []): Na
 
 export function hex(text: string): Buffer {
   return Buffer.from(text.replace(/\s+/g, ''), 'hex');
+}
+
+export interface ObjectCounter {
+  /** Every object a session of this process can see: token objects and all sessions' objects. */
+  count(): Promise<number>;
+  close(): void;
+}
+
+/**
+ * Counts the objects of a token this process has open (through the token layer's own module
+ * instance, so that its session objects are seen too: another process would not see them).
+ */
+export async function inProcessObjects(modulePath: string, label: string): Promise<ObjectCounter> {
+  const module = acquireModule(modulePath);
+  const session = module.openSession(await slotByLabel(module, label), CKF.RW_SESSION);
+  return {
+    count: async () => (await module.findObjects(session, [])).length,
+    close() {
+      module.closeSession(session);
+      releaseModule(module);
+    },
+  };
 }

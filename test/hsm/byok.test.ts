@@ -9,19 +9,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ShiftableClock } from '../../src/hsm/clock.js';
 import { KeyService } from '../../src/hsm/key-service.js';
 import { SqliteMetadataStore } from '../../src/store/sqlite-store.js';
-import { acquireModule, releaseModule } from '../../src/token/module-registry.js';
-import { CKF } from '../../src/token/constants.js';
-import type { NativeModule } from '../../src/native/addon.js';
 import { type OpenTestToken, openTestToken } from '../helpers/test-token.js';
-import { slotByLabel } from '../helpers/pkcs11.js';
+import { type ObjectCounter, inProcessObjects } from '../helpers/pkcs11.js';
 import { ENCS, type Enc, keyHsmFor, rsaAesCiphertext, targetPlaintext, transferBlob } from '../helpers/byok-blob.js';
 
 let opened: OpenTestToken;
 let dir: string;
 let store: SqliteMetadataStore;
 let keys: KeyService;
-let module: NativeModule;
-let session: number;
+let objectCounter: ObjectCounter;
 let counter = 0;
 const unique = (prefix: string) => `${prefix}-${++counter}`;
 const ORIGIN = 'https://localhost:8443';
@@ -42,7 +38,7 @@ async function createKek(bits: 2048 | 3072 | 4096 = 2048): Promise<Kek> {
 
 /** Every object the token holds for this process: token objects and every session's objects. */
 async function objectCount(): Promise<number> {
-  return (await module.findObjects(session, [])).length;
+  return objectCounter.count();
 }
 
 function rowCount(): number {
@@ -54,13 +50,11 @@ beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'mhsm-byok-'));
   store = new SqliteMetadataStore(path.join(dir, 'metadata.db'));
   keys = new KeyService(opened.token, store, new ShiftableClock(() => 1_700_000_000_000), { recoverableDays: 7 });
-  module = acquireModule(opened.testToken.modulePath);
-  session = module.openSession(await slotByLabel(module, opened.testToken.label), CKF.RW_SESSION);
+  objectCounter = await inProcessObjects(opened.testToken.modulePath, opened.testToken.label);
 });
 
 afterAll(async () => {
-  module?.closeSession(session);
-  if (module) releaseModule(module);
+  objectCounter?.close();
   await store?.close();
   rmSync(dir, { recursive: true, force: true });
   opened?.close();

@@ -1,10 +1,13 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, resolveConfig } from '../../src/cli/config.js';
 
 describe('resolveConfig', () => {
   const limits = { requestTimeoutMs: 30_000, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000, maxConnections: 1000 };
-  const server = { host: 'localhost', port: 8443, name: 'mhsm', dnsSuffix: 'managedhsm.azure.net', recoverableDays: 90, purgeProtection: false, manualActivation: false, limits, backupStorage: { localRoots: [] }, audit: { stdout: false } };
+  const server = { host: 'localhost', port: 8443, name: 'mhsm', dnsSuffix: 'managedhsm.azure.net', recoverableDays: 90, purgeProtection: false, manualActivation: false, limits, backupStorage: { localRoots: [] }, attestationAuthorities: [], audit: { stdout: false } };
 
   it('defaults to the embedded token in ./.mhsm and https://localhost:8443', () => {
     expect(resolveConfig({}, {})).toEqual({ dataDir: path.resolve('.mhsm'), token: { kind: 'embedded' }, server });
@@ -46,6 +49,21 @@ describe('resolveConfig', () => {
     expect(() => resolveConfig({ module: '/m.so', tokenLabel: 'x' }, {})).toThrow('--module needs --pin (MHSM_PIN)');
     expect(() => resolveConfig({ pin: '1' }, {})).toThrow(/go with --module/);
     expect(() => resolveConfig({ module: '/m.so', tokenLabel: 'x'.repeat(33), pin: '1' }, {})).toThrow(/at most 32 characters/);
+  });
+
+  it('takes attestation authorities by issuer or issuer=file, and names a bad one', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mhsm-config-'));
+    try {
+      const pemPath = path.join(dir, 'authority.pem');
+      writeFileSync(pemPath, generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'pem', type: 'spki' }));
+      const authorities = resolveConfig({ attestationAuthority: ['https://maa.example/', `https://other.example=${pemPath}`] }, { MHSM_ATTESTATION_AUTHORITY: 'https://env.example' }).server.attestationAuthorities;
+      expect(authorities?.map((a) => [a.issuer, a.keys === undefined])).toEqual([['https://maa.example/', true], ['https://other.example', false], ['https://env.example', true]]);
+      expect(() => resolveConfig({ attestationAuthority: ['maa.example'] }, {})).toThrow(new ConfigError("--attestation-authority (MHSM_ATTESTATION_AUTHORITY): 'maa.example' is not a URL (the authority's issuer, as its tokens' iss)"));
+      expect(() => resolveConfig({ attestationAuthority: ['http://maa.example'] }, {})).toThrow(/fetched over HTTPS only/);
+      expect(() => resolveConfig({ attestationAuthority: [`https://x.example=${path.join(dir, 'missing.pem')}`] }, {})).toThrow(/ENOENT/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('treats empty values as unset', () => {

@@ -3,12 +3,13 @@
 // in which the Azure CLI reads it). A restore blob's master key is encrypted to it; the RSA
 // step of the decryption runs in the token (raw RSA), the OAEP decoding outside it, as for
 // RSA-OAEP-256 keys on a module without OAEP-SHA-256.
-import { X509Certificate, createHash, createPublicKey, randomBytes } from 'node:crypto';
+import { X509Certificate, createHash, randomBytes } from 'node:crypto';
 import { CKM } from '../../token/constants.js';
 import type { TokenKey } from '../../token/key-spec.js';
 import type { Token } from '../../token/token.js';
 import type { HashName } from '../algorithms/digest-info.js';
 import { oaepDecode } from '../algorithms/oaep.js';
+import { rsaSpkiDer } from '../jwk.js';
 import { HsmError } from '../errors.js';
 import { x5tS256 } from './certificates.js';
 import type { DomainState } from './domain-state.js';
@@ -49,13 +50,7 @@ export class TransferKey {
     const existing = this.state.transferKey();
     if (existing && (await this.token.hasKey(this.#tokenKey(existing.id)))) return viewOf(Buffer.from(existing.certificate, 'base64'));
     const key = await this.token.generateKey(SPEC, { id: randomBytes(16), label: TRANSFER_KEY_LABEL, usages: ['decrypt', 'encrypt'] });
-    const parts = await this.token.publicKey(key);
-    if (parts.type !== 'rsa') throw new Error('the transfer key is not an RSA key');
-    const spki = createPublicKey({ key: { kty: 'RSA', n: parts.modulus.toString('base64url'), e: parts.publicExponent.toString('base64url') }, format: 'jwk' }).export({
-      type: 'spki',
-      format: 'der',
-    });
-    const certificate = await this.certify(spki, 'CN=Managed HSM emulator security domain transfer key');
+    const certificate = await this.certify(rsaSpkiDer(await this.token.publicKey(key)), 'CN=Managed HSM emulator security domain transfer key');
     if (existing) await this.token.destroyObjectsWithId(Buffer.from(existing.id, 'hex'));
     this.state.setTransferKey({ id: key.id.toString('hex'), certificate: certificate.toString('base64') });
     return viewOf(certificate);

@@ -1,0 +1,74 @@
+// The key with which the HSM signs what it releases: an RSA-2048 key pair made in the token on
+// first use (its private half never leaves it), certified by the emulator's CA for signatures.
+// A released key is a JWS with this key's chain in x5c, as the service signs with its own.
+import { X509Certificate, createHash, randomBytes } from 'node:crypto';
+import type { MarkerStore } from '../../store/access-store.js';
+import type { TokenKey } from '../../token/key-spec.js';
+import type { Token } from '../../token/token.js';
+import { rsaSpkiDer } from '../jwk.js';
+import { signDigest } from '../key-crypto.js';
+
+export const RELEASE_SIGNING_KEY_LABEL = 'mhsm-release-signing-key';
+const MARKER = 'release-signing-key';
+const SPEC = { type: 'rsa', bits: 2048 } as const;
+
+/** Issues the certificate chain (DER, leaf first) for a signing key's SubjectPublicKeyInfo. */
+export type CertifySigningKey = (spkiDer: Buffer, subject: string) => Promise<Buffer[]>;
+
+interface SigningKeyRecord {
+  /** hex of the key pair's CKA_ID. */
+  id: string;
+  /** base64 DER, leaf first. */
+  chain: string[];
+}
+
+export interface JwsSigner {
+  /** The protected header's key fields: kid, x5c, x5t#S256. */
+  header: { kid: string; x5c: string[]; 'x5t#S256': string };
+  /** RS256 over the JWS signing input, in the token. */
+  sign(signingInput: Buffer): Promise<Buffer>;
+}
+
+export class ReleaseSigningKey {
+  #pending: Promise<JwsSigner> | undefined;
+
+  constructor(
+    private readonly token: Token,
+    private readonly markers: MarkerStore,
+    private readonly certify: CertifySigningKey,
+  ) {}
+
+  /** The signer, made on first use (one at a time). */
+  signer(): Promise<JwsSigner> {
+    this.#pending ??= this.#load().finally(() => {
+      this.#pending = undefined;
+    });
+    return this.#pending;
+  }
+
+  async #load(): Promise<JwsSigner> {
+    const stored = this.markers.marker(MARKER);
+    const record = stored === undefined ? undefined : (JSON.parse(stored) as SigningKeyRecord);
+    if (record && (await this.token.hasKey(this.#tokenKey(record.id)))) return this.#signerOf(record);
+    const key = await this.token.generateKey(SPEC, { id: randomBytes(16), label: RELEASE_SIGNING_KEY_LABEL, usages: ['sign', 'verify'] });
+    const chain = await this.certify(rsaSpkiDer(await this.token.publicKey(key)), 'CN=Managed HSM emulator key release');
+    if (record) await this.token.destroyObjectsWithId(Buffer.from(record.id, 'hex'));
+    const made = { id: key.id.toString('hex'), chain: chain.map((der) => der.toString('base64')) };
+    this.markers.setMarker(MARKER, JSON.stringify(made));
+    return this.#signerOf(made);
+  }
+
+  #signerOf(record: SigningKeyRecord): JwsSigner {
+    const leaf = new X509Certificate(Buffer.from(record.chain[0] as string, 'base64'));
+    const thumbprint = createHash('sha256').update(leaf.raw).digest('base64url');
+    const key = this.#tokenKey(record.id);
+    return {
+      header: { kid: thumbprint, x5c: record.chain, 'x5t#S256': thumbprint },
+      sign: (signingInput) => signDigest(this.token, key, 'RS256', createHash('sha256').update(signingInput).digest()),
+    };
+  }
+
+  #tokenKey(id: string): TokenKey {
+    return { id: Buffer.from(id, 'hex'), spec: SPEC };
+  }
+}
