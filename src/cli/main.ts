@@ -111,7 +111,7 @@ export function buildProgram(): Command {
     .option('--local-backup-root <dir>', 'a directory under which full backups to file:// folders may go, besides DATA/backups (repeatable; MHSM_LOCAL_BACKUP_ROOT)', (value: string, previous: string[] = []) => [...previous, value])
     .option(
       '--attestation-authority <issuer[=file]>',
-      "an attestation authority whose tokens key release takes, besides the local one: its issuer (keys from its OpenID metadata), or ISSUER=FILE with a PEM key or certificate or a JWKS (repeatable; MHSM_ATTESTATION_AUTHORITY)",
+      "an attestation authority whose tokens key release takes, besides the local one: its issuer (keys from its OpenID metadata), ISSUER=JWKS-URL, or ISSUER=FILE with a PEM key or certificate or a JWKS (repeatable; MHSM_ATTESTATION_AUTHORITY)",
       (value: string, previous: string[] = []) => [...previous, value],
     )
     .option('--max-connections <n>', 'connections at once, past which new ones are refused (MHSM_MAX_CONNECTIONS, default 1000)')

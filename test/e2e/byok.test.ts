@@ -156,6 +156,19 @@ describe('from a second SoftHSM2 token to the emulator', () => {
     expect(decrypted).toEqual(plaintext);
   });
 
+  it('an imported key backs up and restores like any other, and works after', async () => {
+    const backup = await client.backupKey('byok-rsa');
+    await (await client.beginDeleteKey('byok-rsa')).pollUntilDone();
+    await client.purgeDeletedKey('byok-rsa');
+    const restored = await client.restoreKeyBackup(backup as Uint8Array);
+    expect(restored.name).toBe('byok-rsa');
+    const [n, e] = await sourceModule.getAttributeValue(sourceSession, await sourceObject(CKO.PUBLIC_KEY, 'src-rsa'), [CKA.MODULUS, CKA.PUBLIC_EXPONENT]);
+    const sourcePublic = createPublicKey({ key: { kty: 'RSA', n: (n as Buffer).toString('base64url'), e: (e as Buffer).toString('base64url') }, format: 'jwk' });
+    const data = randomBytes(32);
+    const signed = await client.getCryptographyClient('byok-rsa').sign('RS256', createHash('sha256').update(data).digest());
+    expect(nodeVerify('sha256', data, sourcePublic, signed.result)).toBe(true);
+  });
+
   it('records KeyImport with the KEK kid and none of the blob', async () => {
     const lines = auditText().trim().split('\n').map((line) => JSON.parse(line));
     const imports = lines.filter((line) => line.operationName === 'KeyImport' && line.resultType === 'Success');

@@ -267,7 +267,14 @@ describe('another authority, trusted by configuration', () => {
     const dataDir = seededDataDir();
     const pemPath = path.join(dataDir, 'outside-authority.pem');
     writeFileSync(pemPath, outside.publicKey.export({ format: 'pem', type: 'spki' }));
-    other = await startEmulatorProcess(dataDir, ['--attestation-authority', `https://attest.example.net/=${pemPath}`, '--attestation-authority', authority]);
+    other = await startEmulatorProcess(dataDir, [
+      '--attestation-authority',
+      `https://attest.example.net/=${pemPath}`,
+      '--attestation-authority',
+      authority,
+      '--attestation-authority',
+      `https://by-jwks.example/=${authority}/keys`,
+    ]);
   }, 60_000);
 
   afterAll(async () => {
@@ -276,7 +283,7 @@ describe('another authority, trusted by configuration', () => {
     removeDataDir(other.dataDir);
   });
 
-  it('by its PEM key, or by its OpenID metadata (here the first emulator local authority, over HTTPS)', async () => {
+  it('by its PEM key, by its OpenID metadata, or by a JWKS URL (the last two: the first emulator authority, over HTTPS)', async () => {
     const otherBearer = await accessToken(other.url, other.admin);
     const call = (method: string, route: string, body?: unknown) => callJson(other.url, otherBearer, method, route, body);
     const policy = {
@@ -284,6 +291,7 @@ describe('another authority, trusted by configuration', () => {
       anyOf: [
         { authority: 'https://attest.example.net', allOf: [{ claim: 'tee', equals: 'sgx' }] },
         { authority: `${authority}/`, allOf: [{ claim: 'tee', equals: 'sgx' }] },
+        { authority: 'https://by-jwks.example/', allOf: [{ claim: 'tee', equals: 'sgx' }] },
       ],
     };
     expect((await call('POST', '/keys/shared/create', { kty: 'RSA-HSM', attributes: { exportable: true }, release_policy: { data: Buffer.from(JSON.stringify(policy)).toString('base64url') } })).status).toBe(200);
@@ -294,6 +302,13 @@ describe('another authority, trusted by configuration', () => {
     expect(unwrapReleased(JSON.parse(Buffer.from(response.body.value.split('.')[1], 'base64url').toString()).response.key.key.key_hsm).plaintext.length).toBeGreaterThan(1000);
     response = await call('POST', '/keys/shared/release', { target: await attest(['tee=sgx']) });
     expect(response.status, JSON.stringify(response.body)).toBe(200);
+    response = await call('POST', '/keys/shared/release', { target: await attest(['tee=sgx'], ['--issuer', 'https://by-jwks.example/']) });
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    // Its own local authority's tokens are not the first emulator's: signed by another key.
+    const forged = await attest(['tee=sgx'], ['--issuer', `${other.url}/attestation/`]);
+    response = await call('POST', '/keys/shared/release', { target: forged });
+    expect(response.status).toBe(400);
+    expect(response.body.error.message).toMatch(/signature does not verify/);
   });
 });
 

@@ -60,6 +60,8 @@ describe('resolveConfig', () => {
       expect(authorities?.map((a) => [a.issuer, a.keys === undefined])).toEqual([['https://maa.example/', true], ['https://other.example', false], ['https://env.example', true]]);
       expect(() => resolveConfig({ attestationAuthority: ['maa.example'] }, {})).toThrow(new ConfigError("--attestation-authority (MHSM_ATTESTATION_AUTHORITY): 'maa.example' is not a URL (the authority's issuer, as its tokens' iss)"));
       expect(() => resolveConfig({ attestationAuthority: ['http://maa.example'] }, {})).toThrow(/fetched over HTTPS only/);
+      expect(() => resolveConfig({ attestationAuthority: ['https://maa.example=http://maa.example/keys'] }, {})).toThrow(/JWKS is fetched over HTTPS only/);
+      expect(resolveConfig({ attestationAuthority: ['https://maa.example=https://maa.example/certs'] }, {}).server.attestationAuthorities?.[0]?.keys).toBeTypeOf('function');
       expect(() => resolveConfig({ attestationAuthority: [`https://x.example=${path.join(dir, 'missing.pem')}`] }, {})).toThrow(/ENOENT/);
     } finally {
       rmSync(dir, { recursive: true, force: true });

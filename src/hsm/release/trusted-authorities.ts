@@ -1,7 +1,7 @@
 // The attestation authorities whose tokens this HSM takes as a release's `target`: the local one
 // always, and others by configuration (`--attestation-authority`): an issuer alone (its keys come
-// from its OpenID metadata, jwks_uri, over HTTPS), or ISSUER=FILE with a PEM public key or
-// certificate, or a JWKS JSON file. A token's issuer picks the authority; its signature must
+// from its OpenID metadata, jwks_uri, over HTTPS), ISSUER=JWKS-URL, or ISSUER=FILE with a PEM
+// public key or certificate, or a JWKS JSON file. A token's issuer picks the authority; its signature must
 // verify under that authority's keys, and the emulator's clock must be within its nbf/exp.
 import { type KeyObject, createPublicKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -33,7 +33,7 @@ export interface ConfiguredAuthority {
   keys?: JWTVerifyGetKey | KeyObject;
 }
 
-/** `ISSUER` or `ISSUER=FILE` (PEM public key or certificate, or a JWKS JSON file). */
+/** `ISSUER`, `ISSUER=JWKS-URL` or `ISSUER=FILE` (PEM public key or certificate, or a JWKS JSON file). */
 export function parseAuthority(spec: string): ConfiguredAuthority {
   const at = spec.indexOf('=');
   const issuer = at < 0 ? spec : spec.slice(0, at);
@@ -47,8 +47,12 @@ export function parseAuthority(spec: string): ConfiguredAuthority {
     if (url.protocol !== 'https:') throw new TypeError(`--attestation-authority: ${issuer}: an authority's metadata is fetched over HTTPS only`);
     return { issuer };
   }
-  const file = spec.slice(at + 1);
-  const text = readFileSync(file, 'utf8');
+  const source = spec.slice(at + 1);
+  if (/^https?:\/\//i.test(source)) {
+    if (!source.toLowerCase().startsWith('https://')) throw new TypeError(`--attestation-authority: ${source}: an authority's JWKS is fetched over HTTPS only`);
+    return { issuer, keys: createRemoteJWKSet(new URL(source), { timeoutDuration: FETCH_TIMEOUT_MS }) };
+  }
+  const text = readFileSync(source, 'utf8');
   if (text.trimStart().startsWith('{')) return { issuer, keys: createLocalJWKSet(JSON.parse(text) as { keys: [] }) };
   const key = text.includes('CERTIFICATE') ? new X509Certificate(text).publicKey : createPublicKey(text);
   return { issuer, keys: key };
