@@ -24,6 +24,9 @@ export function claimsOf(pairs: readonly string[]): Record<string, unknown> {
     const text = pair.slice(at + 1);
     const value = text === 'true' ? true : text === 'false' ? false : /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : text;
     const parts = pair.slice(0, at).split('.');
+    if (parts.some((part) => part === '' || part === '__proto__' || part === 'constructor' || part === 'prototype')) {
+      throw new ConfigError(`--claim: '${pair.slice(0, at)}' is not a claim name`);
+    }
     let node = claims;
     for (const part of parts.slice(0, -1)) {
       const next = node[part];

@@ -7,7 +7,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { exportForImport } from '../hsm/byok/byok-export.js';
 import { isKeyEncryptionAlgorithm, KEY_ENCRYPTION_ALGORITHMS, type KeyEncryptionAlgorithm } from '../hsm/byok/transfer-blob.js';
-import { kekReference } from '../hsm/byok/key-exchange-key.js';
+import { isKeyExchangeKeyOps, kekReference } from '../hsm/byok/key-exchange-key.js';
+import { KTY_OF } from '../hsm/byok/byok-import.js';
 import { Token } from '../token/token.js';
 import { type ClientCommandFlags, addClientOptions, clientFor } from './client-options.js';
 import { ConfigError } from './config.js';
@@ -31,7 +32,7 @@ type ExportFlags = ClientCommandFlags & {
 
 function publicKeyOf(bundle: KeyBundle): KeyObject {
   const { n, e, key_ops: ops, kid } = bundle.key;
-  if (!n || !e || ops.length !== 1 || ops[0] !== 'import') {
+  if (!n || !e || !isKeyExchangeKeyOps(ops)) {
     throw new ConfigError(`${kid} is not a key-exchange key: it must be RSA-HSM with key_ops exactly ["import"]`);
   }
   return createPublicKey({ key: { kty: 'RSA', n, e }, format: 'jwk' });
@@ -93,8 +94,7 @@ export function addByokCommands(program: Command): void {
         const target = await source.keyLabelled(flags.keyLabel);
         const blob = await exportForImport(source, target, { kid: flags.kekKid, publicKey }, flags.enc as KeyEncryptionAlgorithm);
         writeFileSync(flags.out, blob, { mode: 0o600 });
-        const kty = target.spec.type === 'rsa' ? 'RSA-HSM' : target.spec.type === 'ec' ? 'EC-HSM' : 'oct-HSM';
-        console.error(`wrote ${flags.out}: ${kty} key '${flags.keyLabel}' for ${flags.kekKid} (${flags.enc})`);
+        console.error(`wrote ${flags.out}: ${KTY_OF[target.spec.type]} key '${flags.keyLabel}' for ${flags.kekKid} (${flags.enc})`);
       } finally {
         source.close();
       }

@@ -38,6 +38,7 @@ export interface ConfigFlags {
   backupStorageKey?: string | undefined;
   localBackupRoot?: string[] | undefined;
   attestationAuthority?: string[] | undefined;
+  localAttestationAuthority?: boolean | undefined;
   dataDir?: string | undefined;
   module?: string | undefined;
   tokenLabel?: string | undefined;
@@ -113,6 +114,7 @@ function resolveServer(flags: ConfigFlags, env: NodeJS.ProcessEnv): ServerConfig
       accountKey: pick(flags.backupStorageKey, env.MHSM_BACKUP_STORAGE_KEY),
       localRoots: [...(flags.localBackupRoot ?? []), ...(env.MHSM_LOCAL_BACKUP_ROOT ? [env.MHSM_LOCAL_BACKUP_ROOT] : [])].map((root) => path.resolve(root)),
     },
+    localAttestationAuthority: flags.localAttestationAuthority !== false && env.MHSM_LOCAL_ATTESTATION_AUTHORITY !== 'false',
     attestationAuthorities: attestationAuthorities([...(flags.attestationAuthority ?? []), ...(env.MHSM_ATTESTATION_AUTHORITY ? [env.MHSM_ATTESTATION_AUTHORITY] : [])]),
     audit: {
       stdout: flags.auditStdout ?? isTrue(env.MHSM_AUDIT_STDOUT),

@@ -114,6 +114,7 @@ export function buildProgram(): Command {
       "an attestation authority whose tokens key release takes, besides the local one: its issuer (keys from its OpenID metadata), ISSUER=JWKS-URL, or ISSUER=FILE with a PEM key or certificate or a JWKS (repeatable; MHSM_ATTESTATION_AUTHORITY)",
       (value: string, previous: string[] = []) => [...previous, value],
     )
+    .option('--no-local-attestation-authority', "trust no attestation token of the emulator's own authority, and serve neither its endpoints nor test tokens (MHSM_LOCAL_ATTESTATION_AUTHORITY=false)")
     .option('--max-connections <n>', 'connections at once, past which new ones are refused (MHSM_MAX_CONNECTIONS, default 1000)')
     .option(
       '--manual-activation',

@@ -56,6 +56,8 @@ export interface ServerConfig {
   backupStorage?: { accountKey?: string | undefined; localRoots?: string[] };
   /** Attestation authorities key release trusts besides the local one. */
   attestationAuthorities?: ConfiguredAuthority[];
+  /** false: the local attestation authority is neither trusted nor served. */
+  localAttestationAuthority?: boolean;
 }
 
 /** Secrets of the token that the server needs beyond its user PIN. */
@@ -115,15 +117,18 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     const network = new NetworkPolicy(store.access, config.network);
     mkdirSync(path.join(dataDir, 'backups'), { recursive: true, mode: 0o700 });
     const jobs = new BackupJobs(clock);
-    const authority = await LocalAttestationAuthority.open(dataDir);
-    const signingKey = new ReleaseSigningKey(token, store.access, async (spki, subject) => [
-      await certifyPublicKey(dataDir, spki, subject, 'signature'),
-      caCertificateDer(dataDir),
-    ]);
+    const authority = config.localAttestationAuthority === false ? undefined : await LocalAttestationAuthority.open(dataDir);
+    const hsmNames = [`${config.name}.${config.dnsSuffix}`, 'localhost'];
+    const signingKey = new ReleaseSigningKey(
+      token,
+      store.access,
+      async (spki, subject) => [await certifyPublicKey(dataDir, spki, subject, { usage: 'signature', dnsNames: hsmNames }), caCertificateDer(dataDir)],
+      () => caCertificateDer(dataDir),
+    );
     let announcedUrl: string | undefined;
     const release = {
       release: new KeyRelease(token, keys, domain, new TrustedAuthorities(authority, config.attestationAuthorities ?? [], clock), signingKey, clock),
-      authority,
+      ...(authority ? { authority } : {}),
       clock,
       purgeProtection: config.purgeProtection,
       url: () => announcedUrl,

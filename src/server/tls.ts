@@ -184,20 +184,22 @@ export async function ensureTls(dataDir: string, names: readonly string[], dnsSu
   return { key, cert: certPem, ca: caPem, caPath, ...(ca.renewed ? { caRenewed: ca.renewed } : {}) };
 }
 
-/**
- * A certificate from the local CA for a public key held elsewhere (the security domain's transfer
- * key, whose private half is in the token): the form in which the Azure CLI reads that key.
- */
 /** The DER of the data directory's CA certificate (the last link of the chains it issues). */
 export function caCertificateDer(dataDir: string): Buffer {
   return Buffer.from(new x509.X509Certificate(readFileSync(path.join(dataDir, 'ca.pem'), 'utf8')).rawData);
 }
 
 /**
- * A certificate from the data directory's CA for an RSA public key: for encipherment (the
- * security domain's transfer key) or for signatures (the HSM's key-release signing key).
+ * A certificate from the local CA for an RSA public key whose private half is in the token: for
+ * encipherment (the security domain's transfer key, in the form the Azure CLI reads) or for
+ * signatures (the HSM's key-release signing key, named by the HSM's DNS names).
  */
-export async function certifyPublicKey(dataDir: string, spkiDer: Buffer, subject: string, usage: 'encipherment' | 'signature' = 'encipherment'): Promise<Buffer> {
+export async function certifyPublicKey(
+  dataDir: string,
+  spkiDer: Buffer,
+  subject: string,
+  { usage = 'encipherment', dnsNames = [] }: { usage?: 'encipherment' | 'signature'; dnsNames?: readonly string[] } = {},
+): Promise<Buffer> {
   mkdirSync(path.join(dataDir, 'tls'), { recursive: true, mode: 0o700 });
   const ca = await loadOrCreateCa(path.join(dataDir, 'tls'), path.join(dataDir, 'ca.pem'));
   const publicKey = await webcrypto.subtle.importKey('spki', spkiDer, { name: 'RSA-OAEP', hash: 'SHA-256' }, true, ['encrypt']);
@@ -218,6 +220,8 @@ export async function certifyPublicKey(dataDir: string, spkiDer: Buffer, subject
         true,
       ),
       await x509.AuthorityKeyIdentifierExtension.create(ca.cert),
+      // Names, for a client that checks the HSM's signing certificate against the HSM's host.
+      ...(dnsNames.length > 0 ? [new x509.SubjectAlternativeNameExtension(dnsNames.map((value) => ({ type: 'dns' as const, value })))] : []),
     ],
   });
   return Buffer.from(cert.rawData);

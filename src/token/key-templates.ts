@@ -25,7 +25,6 @@ export interface KeyTemplateOptions {
 
 function secretPartAttributes(options: KeyTemplateOptions): Attributes {
   const wrapOnly = options.exportPolicy === 'wrap-with-trusted';
-  if (options.exportPolicy === 'extractable-session' && !options.ephemeral) throw new RangeError('an extractable key must be a session object');
   return {
     token: !options.ephemeral,
     private: true,

@@ -103,6 +103,8 @@ const UNWRAP_EXCLUDED: ReadonlySet<number> = new Set([CKA.VALUE_LEN]);
 
 /** The options every key template takes, with the token layer's defaults filled in. */
 function templateOptionsOf(spec: KeySpec, options: GenerateKeyOptions): KeyTemplateOptions {
+  // Checked here, on the caller's options: generation makes session objects first and copies them.
+  if (options.exportPolicy === 'extractable-session' && !options.ephemeral) throw new RangeError('an extractable key must be a session object');
   return {
     id: options.id ?? randomBytes(16),
     label: options.label,
@@ -434,11 +436,19 @@ export class Token {
     let destroyed = false;
     for (const objectClass of classes) {
       const cacheKey = this.#cacheKey(objectClass, key.id);
-      const handle = this.#handles.get(cacheKey);
-      if (handle === undefined) continue;
+      const cached = this.#handles.get(cacheKey);
       this.#handles.delete(cacheKey);
-      await this.#run('cheap', (s) => ['destroyObject', s, handle]);
-      destroyed = true;
+      // The cache may have been cleared meanwhile (a handle another call found invalid): the
+      // session object is still there, and is found by its id.
+      const handles = cached !== undefined ? [cached] : await this.#run<number[]>('cheap', (s) => ['findObjects', s, toNativeTemplate({ class: objectClass, id: key.id, token: false })]);
+      for (const handle of handles) {
+        try {
+          await this.#run('cheap', (s) => ['destroyObject', s, handle]);
+          destroyed = true;
+        } catch (error) {
+          if (!isHandleInvalid(error)) throw error;
+        }
+      }
     }
     return destroyed;
   }
@@ -470,6 +480,7 @@ export class Token {
    * say: how a tool names a key in a token it did not make (a source HSM for BYOK).
    */
   async keyLabelled(label: string): Promise<TokenKey> {
+    const generation = this.#pool.generation;
     const found: Array<[number, number]> = [];
     for (const objectClass of [CKO.PRIVATE_KEY, CKO.SECRET_KEY]) {
       const handles = await this.#run<number[]>('heavy', (s) => ['findObjects', s, toNativeTemplate({ class: objectClass, label })]);
@@ -496,7 +507,7 @@ export class Token {
     }
     if (!spec) throw new TokenError('OBJECT_NOT_FOUND', `the key labelled '${label}' is not an RSA, EC (P-256, P-384, P-521, secp256k1) or AES key`);
     validateKeySpec(spec);
-    this.#remember(this.#pool.generation, objectClass, id, handle);
+    this.#remember(generation, objectClass, id, handle);
     return { id, spec };
   }
 
@@ -590,8 +601,8 @@ export class Token {
   /**
    * The public parts of a key pair read from, or found from, its private object: for a private
    * key unwrapped without its public part (BYOK). An RSA private key carries its modulus and
-   * exponent; an EC one does not, and its point is found as ec-public-point.ts says, with
-   * CKA_DERIVE set for that one ECDH call only.
+   * exponent; an EC one does not, and its point is found as ec-public-point.ts says, by ECDH on
+   * a session copy that may derive (the stored key never can).
    */
   async publicPartsOfPrivate(key: TokenKey): Promise<PublicKeyParts> {
     const shape = await this.secretShape(key);
@@ -617,21 +628,21 @@ export class Token {
       valueLen: CURVES[curve].fieldBytes,
     });
     const mechanism = { type: CKM.ECDH1_DERIVE, ecdh1: { kdf: CKD_NULL, publicData: generatorPoint(curve) } };
-    return this.#writing(true, async () => {
-      const handle = await this.#resolve(CKO.PRIVATE_KEY, key.id);
-      await this.#run('heavy', (s) => ['setAttributeValue', s, handle, toNativeTemplate({ derive: true })]);
+    // On a session copy that may derive: the stored key is never changed, so no crash can leave
+    // it able to.
+    const handle = await this.#resolve(CKO.PRIVATE_KEY, key.id);
+    const copy = await this.#run<number>('heavy', (s) => ['copyObject', s, handle, toNativeTemplate({ token: false, derive: true })]);
+    try {
+      const derived = await this.#run<number>('heavy', (s) => ['deriveKey', s, mechanism, copy, secretTemplate]);
       try {
-        const derived = await this.#run<number>('heavy', (s) => ['deriveKey', s, mechanism, handle, secretTemplate]);
-        try {
-          const [x] = await this.#run<Buffer[]>('cheap', (s) => ['getAttributeValue', s, derived, attributeTypes(['value'])]);
-          return x as Buffer;
-        } finally {
-          await this.#run('cheap', (s) => ['destroyObject', s, derived]);
-        }
+        const [x] = await this.#run<Buffer[]>('cheap', (s) => ['getAttributeValue', s, derived, attributeTypes(['value'])]);
+        return x as Buffer;
       } finally {
-        await this.#run('heavy', (s) => ['setAttributeValue', s, handle, toNativeTemplate({ derive: false })]);
+        await this.#run('cheap', (s) => ['destroyObject', s, derived]).catch(() => undefined);
       }
-    });
+    } finally {
+      await this.#run('cheap', (s) => ['destroyObject', s, copy]).catch(() => undefined);
+    }
   }
 
   async keyProtection(key: TokenKey): Promise<KeyProtection> {

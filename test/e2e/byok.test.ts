@@ -3,21 +3,18 @@
 // @azure/keyvault-keys (and `mhsm key import --byok`) import the blobs; each imported key is then
 // used and checked against the source key. From another process (pkcs11js): the imported keys
 // are sensitive and wrap-with-trusted, and a refused import leaves no token object.
-import { execFileSync } from 'node:child_process';
 import { createPublicKey, randomBytes, constants, publicEncrypt, verify as nodeVerify, createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
 import { ClientSecretCredential } from '@azure/identity';
 import { KeyClient } from '@azure/keyvault-keys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NativeModule, loadNativeModule } from '../../src/native/addon.js';
 import { CKA, CKM, CKO } from '../../src/token/constants.js';
 import { toNativeTemplate } from '../../src/token/attributes.js';
-import { locateSoftHsm } from '../../src/token/embedded-softhsm.js';
 import { type EmulatorProcess, removeDataDir, seededDataDir, startEmulatorProcess } from '../helpers/emulator.js';
 import { runCli } from '../helpers/cli.js';
+import { emulatorTokenCounts, inspectEmulatorToken, storedVersions } from '../helpers/emulator-token.js';
 import { type TestToken, createTestToken } from '../helpers/test-token.js';
 import { openUserSession, slotByLabel } from '../helpers/pkcs11.js';
 import { accessToken, callJson } from '../helpers/rest.js';
@@ -56,16 +53,6 @@ async function makeSourceKeys(): Promise<void> {
 async function sourceObject(objectClass: number, label: string): Promise<number> {
   const [handle] = await sourceModule.findObjects(sourceSession, toNativeTemplate({ class: objectClass, label }));
   return handle as number;
-}
-
-function emulatorTokenCounts(): Record<string, number> {
-  const pins = JSON.parse(readFileSync(path.join(emulator.dataDir, 'softhsm', 'pins.json'), 'utf8'));
-  const script = fileURLToPath(new URL('../helpers/count-with-pkcs11js.cjs', import.meta.url));
-  const output = execFileSync(process.execPath, [script], {
-    env: { ...process.env, SOFTHSM2_CONF: path.join(emulator.dataDir, 'softhsm', 'softhsm2.conf'), MODULE: locateSoftHsm(), LABEL: pins.label, PIN: pins.userPin },
-    encoding: 'utf8',
-  });
-  return JSON.parse(output) as Record<string, number>;
 }
 
 function auditText(): string {
@@ -184,42 +171,34 @@ describe('from a second SoftHSM2 token to the emulator', () => {
     const ciphertext = Buffer.from(blob.ciphertext, 'base64url');
     ciphertext[ciphertext.length - 20] = (ciphertext[ciphertext.length - 20] as number) ^ 0xff;
     const tampered = Buffer.from(JSON.stringify({ ...blob, ciphertext: ciphertext.toString('base64url') })).toString('base64url');
-    const before = emulatorTokenCounts();
+    const before = emulatorTokenCounts(emulator.dataDir);
     const response = await callJson(emulator.url, bearer, 'PUT', `/keys/tampered`, { key: { kty: 'RSA-HSM', key_hsm: tampered } });
     expect(response.status).toBe(400);
     expect(response.body.error.code).toBe('BadParameter');
     expect(response.body.error.message).toMatch(/^key\.key_hsm: the ciphertext does not unwrap/);
-    expect(emulatorTokenCounts()).toEqual(before);
+    expect(emulatorTokenCounts(emulator.dataDir)).toEqual(before);
     expect((await callJson(emulator.url, bearer, 'GET', `/keys/tampered`)).status).toBe(404);
   });
 });
 
 describe('from another process, after the emulator stops', () => {
   it('the imported keys are sensitive, wrap-with-trusted, and will not wrap under another key; the token holds only the keys made', async () => {
-    const counts = emulatorTokenCounts();
+    const counts = emulatorTokenCounts(emulator.dataDir);
     // KEK, RSA and EC: a private and a public object each; AES: one secret key.
     expect(counts[`${CKO.PRIVATE_KEY}:mhsm-key`]).toBe(3);
     expect(counts[`${CKO.PUBLIC_KEY}:mhsm-key`]).toBe(3);
     expect(counts[`${CKO.SECRET_KEY}:mhsm-key`]).toBe(1);
     expect(await emulator.stop()).toBe(0);
-    const db = new Database(path.join(dir, 'metadata.db'), { readonly: true });
-    const rows = db.prepare("SELECT name, token_id FROM key_versions WHERE name LIKE 'byok-%' ORDER BY name").all() as Array<{ name: string; token_id: Buffer }>;
-    db.close();
+    const rows = storedVersions(dir).filter((row) => row.name.startsWith('byok-'));
     expect(rows.map((row) => row.name)).toEqual(['byok-aes', 'byok-ec', 'byok-rsa']);
-    const pins = JSON.parse(readFileSync(path.join(dir, 'softhsm', 'pins.json'), 'utf8'));
     const names = ['CKA_TOKEN', 'CKA_PRIVATE', 'CKA_SENSITIVE', 'CKA_EXTRACTABLE', 'CKA_WRAP_WITH_TRUSTED'];
     const keys = rows.map((row) => ({
-      id: row.token_id.toString('hex'),
+      id: row.tokenId.toString('hex'),
       class: row.name === 'byok-aes' ? CKO.SECRET_KEY : CKO.PRIVATE_KEY,
       secretAttribute: row.name === 'byok-rsa' ? CKA.PRIVATE_EXPONENT : CKA.VALUE,
       names,
     }));
-    const script = fileURLToPath(new URL('../helpers/inspect-with-pkcs11js.cjs', import.meta.url));
-    const output = execFileSync(process.execPath, [script], {
-      env: { ...process.env, SOFTHSM2_CONF: path.join(dir, 'softhsm', 'softhsm2.conf'), MODULE: locateSoftHsm(), LABEL: pins.label, PIN: pins.userPin, KEYS: JSON.stringify(keys) },
-      encoding: 'utf8',
-    });
-    for (const result of JSON.parse(output) as Array<Record<string, unknown>>) {
+    for (const result of inspectEmulatorToken(dir, keys)) {
       expect(result).toMatchObject({
         found: 1,
         attributes: { CKA_TOKEN: true, CKA_PRIVATE: true, CKA_SENSITIVE: true, CKA_EXTRACTABLE: true, CKA_WRAP_WITH_TRUSTED: true },

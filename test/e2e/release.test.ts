@@ -234,6 +234,12 @@ describe('refused, nothing released', () => {
     expect(response.body.error.message).toMatch(/signature does not verify/);
   });
 
+  it('mhsm attest refuses a claim name that would reach the object prototype', async () => {
+    const result = await cli('attest', '--claim', '__proto__.polluted=1', '--runtime-key', path.join(emulator.dataDir, 'runtime.pem'));
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/--claim: '__proto__.polluted' is not a claim name/);
+  });
+
   it('needs keys/release/action at the key: Crypto Service Release User on /keys/guarded releases, nothing else does', async () => {
     const principal = JSON.parse((await cli('principal', 'create', '--name', 'enclave-app', '--json')).stdout) as { clientId: string; clientSecret: string; objectId: string; tenantId: string };
     const appBearer = await accessToken(emulator.url, { ...emulator.admin, clientId: principal.clientId, clientSecret: principal.clientSecret });
@@ -274,6 +280,7 @@ describe('another authority, trusted by configuration', () => {
       authority,
       '--attestation-authority',
       `https://by-jwks.example/=${authority}/keys`,
+      '--no-local-attestation-authority',
     ]);
   }, 60_000);
 
@@ -304,11 +311,47 @@ describe('another authority, trusted by configuration', () => {
     expect(response.status, JSON.stringify(response.body)).toBe(200);
     response = await call('POST', '/keys/shared/release', { target: await attest(['tee=sgx'], ['--issuer', 'https://by-jwks.example/']) });
     expect(response.status, JSON.stringify(response.body)).toBe(200);
-    // Its own local authority's tokens are not the first emulator's: signed by another key.
-    const forged = await attest(['tee=sgx'], ['--issuer', `${other.url}/attestation/`]);
-    response = await call('POST', '/keys/shared/release', { target: forged });
+  });
+
+  it("never takes a configured authority's name from a token the local authority signed, and can turn the local one off", async () => {
+    const otherBearer = await accessToken(other.url, other.admin);
+    const release = (target: string) => callJson(other.url, otherBearer, 'POST', '/keys/shared/release', { target });
+    const runtimePem = path.join(emulator.dataDir, 'runtime.pem');
+    const mintOnOther = async (issuer: string) => {
+      const result = await runCli(['attest', '--claim', 'tee=sgx', '--runtime-key', runtimePem, '--issuer', issuer, '--data-dir', other.dataDir]);
+      expect(result.code, result.stderr).toBe(0);
+      return result.stdout.trim();
+    };
+    // Signed by the second emulator's own authority key, naming the first emulator's authority.
+    let response = await release(await mintOnOther(`${authority}/`));
     expect(response.status).toBe(400);
-    expect(response.body.error.message).toMatch(/signature does not verify/);
+    expect(response.body.error.message).toMatch(/signature does not verify under the keys of authority/);
+    // Naming itself: its own authority is off.
+    response = await release(await mintOnOther(`${other.url}/attestation/`));
+    expect(response.status).toBe(400);
+    expect(response.body.error.message).toMatch(/is not an authority this HSM trusts/);
+    // Not served: without a route of its own, an anonymous request meets the bearer challenge.
+    expect((await fetch(`${other.url}/attestation/keys`)).status).toBe(401);
+    expect((await fetch(`${other.url}/generate-test-token`)).status).toBe(401);
+  });
+
+  it('refuses an attestation without exp, and runtime keys with a weak exponent or an odd size', async () => {
+    const otherBearer = await accessToken(other.url, other.admin);
+    const release = (target: string) => callJson(other.url, otherBearer, 'POST', '/keys/shared/release', { target });
+    const sign = (claims: Record<string, unknown>, exp = true) => {
+      const jwt = new SignJWT({ tee: 'sgx', ...claims }).setProtectedHeader({ alg: 'RS256' }).setIssuer('https://attest.example.net/').setIssuedAt();
+      return (exp ? jwt.setExpirationTime('1h') : jwt).sign(outside.privateKey);
+    };
+    const keysOf = (publicKey: KeyObject) => ({ 'x-ms-runtime': { keys: [{ kty: 'RSA', kid: 'k', use: 'enc', ...publicKey.export({ format: 'jwk' }) }] } });
+    let response = await release(await sign(keysOf(runtime.publicKey), false));
+    expect(response.status).toBe(400);
+    expect(response.body.error.message).toMatch(/^target: the attestation token is not valid now, or has no exp/);
+    response = await release(await sign(keysOf(generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 3 }).publicKey)));
+    expect(response.status).toBe(400);
+    expect(response.body.error.message).toMatch(/odd public exponent of at least 65537/);
+    response = await release(await sign(keysOf(generateKeyPairSync('rsa', { modulusLength: 3000 }).publicKey)));
+    expect(response.status).toBe(400);
+    expect(response.body.error.message).toMatch(/2048, 3072 or 4096 bits, not 3000/);
   });
 });
 

@@ -1,8 +1,8 @@
 // Key release over a real token: the release leaves nothing in the token (no session copy of the
 // key, no ephemeral AES key, no runtime key object), a refused one neither; and the release
 // policy grammar and its evaluation, case by case.
-import { constants, createDecipheriv, createPrivateKey, createPublicKey, generateKeyPairSync, privateDecrypt } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { X509Certificate, constants, createDecipheriv, createPrivateKey, createPublicKey, generateKeyPairSync, privateDecrypt } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,7 +64,12 @@ beforeAll(async () => {
   const { domain } = await activateTestDomain(opened.token, store.access, opened.testToken.soPin);
   keys = new KeyService(opened.token, store, clock, { recoverableDays: 7 });
   authority = await LocalAttestationAuthority.open(dir);
-  const signing = new ReleaseSigningKey(opened.token, store.access, async (spki, subject) => [await certifyPublicKey(dir, spki, subject, 'signature'), caCertificateDer(dir)]);
+  const signing = new ReleaseSigningKey(
+    opened.token,
+    store.access,
+    async (spki, subject) => [await certifyPublicKey(dir, spki, subject, { usage: 'signature' }), caCertificateDer(dir)],
+    () => caCertificateDer(dir),
+  );
   release = new KeyRelease(opened.token, keys, domain, new TrustedAuthorities(authority, [], clock), signing, clock);
   objectCounter = await inProcessObjects(opened.testToken.modulePath, opened.testToken.label);
   // The first release makes the HSM's signing key (two objects); the counts below come after it.
@@ -105,6 +110,32 @@ describe('in the token', () => {
     const before = await objects();
     await expect(release.release(name, undefined, { target: await attestation({ tee: 'sev' }) }, [ISSUER], describeRelease)).rejects.toMatchObject({ code: 'Forbidden' });
     expect(await objects()).toBe(before);
+  });
+});
+
+describe('the HSM side', () => {
+  it('the local authority, opened by several at once on a new directory, is one authority', async () => {
+    const fresh = mkdtempSync(path.join(os.tmpdir(), 'mhsm-authority-'));
+    try {
+      const opened = await Promise.all(Array.from({ length: 4 }, () => LocalAttestationAuthority.open(fresh)));
+      expect(new Set(opened.map((a) => a.kid)).size).toBe(1);
+      expect(statSync(path.join(fresh, 'attestation', 'authority.json')).mode & 0o777).toBe(0o600);
+      expect(readdirSync(path.join(fresh, 'attestation'))).toEqual(['authority.json']);
+    } finally {
+      rmSync(fresh, { recursive: true, force: true });
+    }
+  });
+
+  it('the signing key is made once, and certified again (same key) when the CA changes', async () => {
+    let ca = caCertificateDer(dir);
+    const signing = new ReleaseSigningKey(opened.token, store.access, async (spki, subject) => [await certifyPublicKey(dir, spki, subject, { usage: 'signature' }), ca], () => ca);
+    const first = await signing.signer();
+    expect((await signing.signer()).header).toEqual(first.header);
+    ca = Buffer.concat([ca, Buffer.from([0])]); // as a replaced CA would differ
+    const again = await new ReleaseSigningKey(opened.token, store.access, async (spki, subject) => [await certifyPublicKey(dir, spki, subject, { usage: 'signature' }), ca], () => ca).signer();
+    expect(again.header.kid).not.toBe(first.header.kid);
+    const [leafBefore, leafAfter] = [first, again].map((s) => new X509Certificate(Buffer.from(s.header.x5c[0] as string, 'base64')));
+    expect(leafAfter?.publicKey.export({ format: 'jwk' }).n).toBe(leafBefore?.publicKey.export({ format: 'jwk' }).n);
   });
 });
 

@@ -7,7 +7,7 @@ import { ConfigError, resolveConfig } from '../../src/cli/config.js';
 
 describe('resolveConfig', () => {
   const limits = { requestTimeoutMs: 30_000, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000, maxConnections: 1000 };
-  const server = { host: 'localhost', port: 8443, name: 'mhsm', dnsSuffix: 'managedhsm.azure.net', recoverableDays: 90, purgeProtection: false, manualActivation: false, limits, backupStorage: { localRoots: [] }, attestationAuthorities: [], audit: { stdout: false } };
+  const server = { host: 'localhost', port: 8443, name: 'mhsm', dnsSuffix: 'managedhsm.azure.net', recoverableDays: 90, purgeProtection: false, manualActivation: false, limits, backupStorage: { localRoots: [] }, localAttestationAuthority: true, attestationAuthorities: [], audit: { stdout: false } };
 
   it('defaults to the embedded token in ./.mhsm and https://localhost:8443', () => {
     expect(resolveConfig({}, {})).toEqual({ dataDir: path.resolve('.mhsm'), token: { kind: 'embedded' }, server });

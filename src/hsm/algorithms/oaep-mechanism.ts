@@ -13,8 +13,8 @@ export function oaepParameters(hash: HashName): { hashAlg: number; mgf: number }
   return { hashAlg: HASH_MECHANISM[hash], mgf: MGF[hash] };
 }
 
-/** Encryption and decryption; C_WrapKey and C_UnwrapKey with OAEP; or with CKM_RSA_AES_KEY_WRAP. */
-export type OaepUse = 'cipher' | 'key-wrap' | 'rsa-aes';
+/** Encryption and decryption; C_WrapKey, or C_UnwrapKey, with OAEP; or with CKM_RSA_AES_KEY_WRAP. */
+export type OaepUse = 'cipher' | 'key-wrap' | 'key-unwrap' | 'rsa-aes-wrap' | 'rsa-aes-unwrap';
 
 const takesHash = new WeakMap<Token, Map<string, boolean>>();
 

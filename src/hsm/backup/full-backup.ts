@@ -34,7 +34,7 @@ import {
   isManifest,
 } from './full-backup-format.js';
 import { checkBackupContent, isTime } from './restore-checks.js';
-import { type ProtectionSource, wrapMechanismOf } from './single-key-backup.js';
+import { type ProtectionSource, wrapMechanismOf } from '../security-domain/protection.js';
 import { destroyAll, tokenKeysOf, unwrapVersions, wrapVersions } from './unwrap-versions.js';
 
 /** Where a backup's blobs are written and read: a storage folder. */

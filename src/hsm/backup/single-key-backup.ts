@@ -6,14 +6,10 @@ import type { MetadataStore } from '../../store/metadata-store.js';
 import type { Token } from '../../token/token.js';
 import { HsmError } from '../errors.js';
 import type { KeyService, KeyView } from '../key-service.js';
-import type { DomainProtection } from '../security-domain/security-domain.js';
+import { type ProtectionSource, wrapMechanismOf } from '../security-domain/protection.js';
 import { BACKUP_FORMAT, decodeBackup, encodeBackup } from './key-backup.js';
 import { checkBackupContent } from './restore-checks.js';
 import { destroyAll, tokenKeysOf, unwrapVersions, wrapVersions } from './unwrap-versions.js';
-
-export interface ProtectionSource {
-  protection(): DomainProtection;
-}
 
 export class SingleKeyBackup {
   constructor(
@@ -59,10 +55,3 @@ export class SingleKeyBackup {
 }
 
 /** The wrap mechanism for backups: AES key wrap with padding (RFC 5649), under the module's number for it. */
-export function wrapMechanismOf(token: Token): number {
-  {
-    const mechanism = token.capabilities.aesKeyWrapPad;
-    if (mechanism === undefined) throw new HsmError('NotSupported', 'backup needs AES key wrap with padding, which this token lacks');
-    return mechanism;
-  }
-}

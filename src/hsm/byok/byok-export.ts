@@ -7,12 +7,13 @@ import type { Token } from '../../token/token.js';
 import { rsaAesWrap } from './rsa-aes-wrap.js';
 import { type KeyEncryptionAlgorithm, encodeTransferBlob } from './transfer-blob.js';
 
-export interface KeyExchangeKey {
+/** The KEK a source HSM wraps for: its kid (named in the blob) and its public key. */
+export interface KekPublicKey {
   kid: string;
   publicKey: KeyObject;
 }
 
 /** The .byok file's bytes for `target`, a key of the source token, wrapped for `kek`. */
-export async function exportForImport(source: Token, target: TokenKey, kek: KeyExchangeKey, enc: KeyEncryptionAlgorithm = 'CKM_RSA_AES_KEY_WRAP'): Promise<Buffer> {
+export async function exportForImport(source: Token, target: TokenKey, kek: KekPublicKey, enc: KeyEncryptionAlgorithm = 'CKM_RSA_AES_KEY_WRAP'): Promise<Buffer> {
   return encodeTransferBlob({ kid: kek.kid, enc, ciphertext: await rsaAesWrap(source, target, kek.publicKey, enc) });
 }

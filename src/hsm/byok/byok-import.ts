@@ -2,12 +2,12 @@
 // token under the key-exchange key, checked against the type the request declared, and given its
 // public object; any refusal removes what the token made.
 import { CKK, CKM } from '../../token/constants.js';
-import { tokenFailureCode } from '../../token/errors.js';
+import { isSessionLost, tokenFailureCode } from '../../token/errors.js';
 import { type KeySpec, type TokenKey, isKeyPair, modulusBits } from '../../token/key-spec.js';
 import type { SecretShape, Token } from '../../token/token.js';
 import { HsmError } from '../errors.js';
 import { KEY_OBJECT_OPTIONS, TOKEN_OBJECT_LABEL } from '../key-objects.js';
-import { unwrapRsaAes } from './rsa-aes-unwrap.js';
+import { CiphertextRefused, unwrapRsaAes } from './rsa-aes-unwrap.js';
 import { KEY_ENCRYPTION_ALGORITHMS, type TransferBlob } from './transfer-blob.js';
 
 /**
@@ -49,13 +49,17 @@ async function unwrappedAesBytes(token: Token, target: TokenKey, shape: SecretSh
   if (shape.valueLen) return shape.valueLen;
   try {
     await token.encrypt(target, { type: CKM.AES_ECB }, Buffer.alloc(16));
-  } catch {
+  } catch (error) {
+    // The token refusing the key (its length) is the answer; anything else is not ours to hide.
+    if (tokenFailureCode(error) === undefined || isSessionLost(error)) throw error;
     return 0;
   }
   return wrappedTargetBytes - 8;
 }
 
 /** The imported key's spec: the declared type, with the size (and curve) the material has. */
+export { KTY_OF };
+
 export function specOfUnwrapped(declared: KeySpec, shape: SecretShape): KeySpec {
   const kty = KTY_OF[declared.type];
   switch (declared.type) {
@@ -88,10 +92,10 @@ export async function unwrapTransferBlob(token: Token, kek: TokenKey, blob: Tran
     target = await unwrapRsaAes(token, kek, KEY_ENCRYPTION_ALGORITHMS[blob.enc], blob.ciphertext, declared, KEY_OBJECT_OPTIONS);
   } catch (error) {
     const code = tokenFailureCode(error);
-    if (code === undefined || !REFUSED_CIPHERTEXT.has(code)) throw error;
+    if (!(error instanceof CiphertextRefused) && (code === undefined || !REFUSED_CIPHERTEXT.has(code))) throw error;
     throw bad(
       `the ciphertext does not unwrap to a ${KTY_OF[declared.type]} key under key-exchange key ${blob.kid}: ` +
-        `it was altered, wrapped for another key, or holds a key of another type (${code})`,
+        'it was altered, wrapped for another key, or holds a key of another type',
     );
   }
   try {

@@ -21,10 +21,15 @@ export function kekReference(kid: string): { name: string; version?: string } {
   return { name: match[1] as string, ...(match[2] ? { version: match[2] } : {}) };
 }
 
+/** A key-exchange key's operations: exactly ["import"]. */
+export function isKeyExchangeKeyOps(keyOps: readonly string[]): boolean {
+  return keyOps.length === 1 && keyOps[0] === 'import';
+}
+
 export function assertKeyExchangeKey(version: KeyVersionRecord | undefined, kid: string): asserts version is KeyVersionRecord {
   if (!version) throw bad(`this HSM has no key-exchange key ${kid.slice(0, 200)}`);
   const { keyOps, spec } = version;
-  if (spec.type !== 'rsa' || keyOps.length !== 1 || keyOps[0] !== 'import') {
+  if (spec.type !== 'rsa' || !isKeyExchangeKeyOps(keyOps)) {
     throw bad(`${version.name} is not a key-exchange key (an RSA-HSM key whose key_ops are exactly ["import"])`);
   }
 }

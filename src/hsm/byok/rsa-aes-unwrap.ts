@@ -21,6 +21,11 @@ const EPHEMERAL_KEY_BYTES: ReadonlySet<number> = new Set([16, 24, 32]);
 const EPHEMERAL_SPEC: KeySpec = { type: 'aes', bits: 256 };
 const EPHEMERAL_OPTIONS: GenerateKeyOptions = { ephemeral: true, usages: ['unwrap'], exportPolicy: 'never' };
 
+/** The ciphertext is not what the blob says: the caller learns that, and nothing more. */
+export class CiphertextRefused extends Error {
+  override readonly name = 'CiphertextRefused';
+}
+
 function bad(message: string): HsmError {
   return new HsmError('BadParameter', `key.key_hsm: ${message}`);
 }
@@ -49,16 +54,17 @@ async function unwrapEphemeralKey(token: Token, kek: TokenKey, hash: HashName, w
   const modulusBytes = wrappedKey.length;
   return oaepNativeOrFallback(
     token,
-    'key-wrap',
+    'key-unwrap',
     hash,
     () => token.unwrapKey(kek, { type: CKM.RSA_PKCS_OAEP, oaep: oaepParameters(hash) }, wrappedKey, EPHEMERAL_SPEC, EPHEMERAL_OPTIONS),
     async () => {
       const encoded = await token.decrypt(kek, { type: CKM.RSA_X_509 }, wrappedKey);
       const value = oaepDecode(hash, encoded, modulusBytes);
       encoded.fill(0);
-      if (!value) throw bad('ciphertext: its RSA-OAEP part does not decrypt under the key-exchange key (wrapped for another key, or altered)');
+      // One answer for every way the RSA part can be wrong, so that none says how far it got.
+      if (!value) throw new CiphertextRefused();
       try {
-        if (!EPHEMERAL_KEY_BYTES.has(value.length)) throw bad(`ciphertext: the ephemeral AES key must be 16, 24 or 32 bytes, not ${value.length}`);
+        if (!EPHEMERAL_KEY_BYTES.has(value.length)) throw new CiphertextRefused();
         return await token.importKey({ type: 'aes', bits: (value.length * 8) as 128 | 192 | 256 }, { type: 'secret', value }, EPHEMERAL_OPTIONS);
       } finally {
         value.fill(0);
@@ -74,7 +80,8 @@ async function unwrapInTwoSteps(token: Token, kek: TokenKey, hash: HashName, par
   try {
     return await token.unwrapKey(ephemeral, { type: keyWrapPad }, parts.wrappedTarget, spec, options);
   } finally {
-    await token.destroyKey(ephemeral);
+    // A session object: gone with its session if this fails; never mask the unwrap's own outcome.
+    await token.destroyKey(ephemeral).catch(() => undefined);
   }
 }
 
@@ -84,7 +91,7 @@ export async function unwrapRsaAes(token: Token, kek: TokenKey, hash: HashName, 
   if (!token.capabilities.has(CKM.RSA_AES_KEY_WRAP, CKF.UNWRAP)) return unwrapInTwoSteps(token, kek, hash, parts, spec, options);
   return oaepNativeOrFallback(
     token,
-    'rsa-aes',
+    'rsa-aes-unwrap',
     hash,
     () => token.unwrapKey(kek, { type: CKM.RSA_AES_KEY_WRAP, rsaAesKeyWrap: { aesKeyBits: 256, oaep: oaepParameters(hash) } }, ciphertext, spec, options),
     () => unwrapInTwoSteps(token, kek, hash, parts, spec, options),

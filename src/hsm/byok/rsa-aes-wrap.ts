@@ -37,7 +37,7 @@ async function wrappedEphemeralKey(source: Token, kekInToken: TokenKey, kekPubli
       try {
         return { ephemeral, wrappedKey: await source.wrapKey(kekInToken, { type: CKM.RSA_PKCS_OAEP, oaep: oaepParameters(hash) }, ephemeral) };
       } catch (error) {
-        await source.destroyKey(ephemeral);
+        await source.destroyKey(ephemeral).catch(() => undefined);
         throw error;
       }
     },
@@ -60,7 +60,7 @@ async function wrapInTwoSteps(source: Token, kekInToken: TokenKey, kekPublicKey:
   try {
     return Buffer.concat([wrappedKey, await source.wrapKey(ephemeral, { type: keyWrapPad }, target)]);
   } finally {
-    await source.destroyKey(ephemeral);
+    await source.destroyKey(ephemeral).catch(() => undefined);
   }
 }
 
@@ -77,12 +77,12 @@ export async function rsaAesWrap(token: Token, target: TokenKey, kekPublicKey: K
     const hash = KEY_ENCRYPTION_ALGORITHMS[enc];
     return await oaepNativeOrFallback(
       token,
-      'rsa-aes',
+      'rsa-aes-wrap',
       hash,
       () => token.wrapKey(kekInToken, { type: CKM.RSA_AES_KEY_WRAP, rsaAesKeyWrap: { aesKeyBits: 256, oaep: oaepParameters(hash) } }, target),
       () => wrapInTwoSteps(token, kekInToken, kekPublicKey, enc, target),
     );
   } finally {
-    await token.destroyKey(kekInToken);
+    await token.destroyKey(kekInToken).catch(() => undefined);
   }
 }

@@ -7,7 +7,7 @@ import type { Token } from '../../token/token.js';
 import type { Clock } from '../clock.js';
 import { HsmError } from '../errors.js';
 import type { KeyService, KeyView } from '../key-service.js';
-import { type ProtectionSource, wrapMechanismOf } from '../backup/single-key-backup.js';
+import { type ProtectionSource, wrapMechanismOf } from '../security-domain/protection.js';
 import { KEY_ENCRYPTION_ALGORITHMS, type KeyEncryptionAlgorithm, isKeyEncryptionAlgorithm } from '../byok/transfer-blob.js';
 import { evaluatePolicy } from './policy-evaluation.js';
 import { type StoredReleasePolicy, isStoredReleasePolicy, policyDocumentOf } from './release-policy.js';
@@ -74,7 +74,9 @@ export class KeyRelease {
     const now = this.clock.now();
     const name = version.name;
     if (!version.exportable) throw bad(`Key ${name} is not exportable: only a key made with attributes.exportable true and a release policy can be released`);
-    if (!isStoredReleasePolicy(version.releasePolicy)) throw bad(`Key ${name} has no release policy`);
+    if (!isStoredReleasePolicy(version.releasePolicy)) {
+      throw bad(`Key ${name} has no release policy this HSM can evaluate (one stored by an earlier version is set again with release_policy)`);
+    }
     if (!version.enabled) throw new HsmError('Forbidden', `Operation release is not allowed on a disabled key (${name})`);
     if (version.notBefore !== null && now < version.notBefore) throw new HsmError('Forbidden', `Operation release is not allowed before the key's nbf (${name})`);
     if (version.expires !== null && now >= version.expires) throw new HsmError('Forbidden', `Operation release is not allowed on an expired key (${name})`);

@@ -6,8 +6,8 @@
 // tests ask their mock authority for.
 // @peculiar/x509 needs the Reflect metadata polyfill loaded first.
 import 'reflect-metadata';
-import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPair as generateKeyPairCallback, webcrypto } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPair as generateKeyPairCallback, randomBytes, webcrypto } from 'node:crypto';
+import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import * as x509 from '@peculiar/x509';
@@ -49,19 +49,23 @@ export class LocalAttestationAuthority {
     readonly kid: string,
   ) {}
 
-  /** The authority of the data directory, made on first use. */
+  /**
+   * The authority of the data directory, made on first use. Its key and certificate are one file,
+   * made whole beside it and linked into place (never replaced): of two processes making it at
+   * once, one wins and both use its key.
+   */
   static async open(dataDir: string): Promise<LocalAttestationAuthority> {
     const dir = path.join(dataDir, 'attestation');
-    const keyPath = path.join(dir, 'authority-key.pem');
-    const certPath = path.join(dir, 'authority-cert.pem');
-    if (!existsSync(keyPath) || !existsSync(certPath)) await LocalAttestationAuthority.#create(dir, keyPath, certPath);
-    const privateKey = createPrivateKey(readFileSync(keyPath));
-    const certificate = new x509.X509Certificate(readFileSync(certPath, 'utf8'));
-    const kid = await certificate.getThumbprint('SHA-256');
-    return new LocalAttestationAuthority(privateKey, createPublicKey(privateKey), Buffer.from(certificate.rawData), Buffer.from(kid).toString('base64url'));
+    const file = path.join(dir, 'authority.json');
+    if (!existsSync(file)) await LocalAttestationAuthority.#create(dir, file);
+    const { key, certificate } = JSON.parse(readFileSync(file, 'utf8')) as { key: string; certificate: string };
+    const privateKey = createPrivateKey(key);
+    const parsed = new x509.X509Certificate(certificate);
+    const kid = Buffer.from(await parsed.getThumbprint('SHA-256')).toString('base64url');
+    return new LocalAttestationAuthority(privateKey, createPublicKey(privateKey), Buffer.from(parsed.rawData), kid);
   }
 
-  static async #create(dir: string, keyPath: string, certPath: string): Promise<void> {
+  static async #create(dir: string, file: string): Promise<void> {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as CryptoKeyPair;
     const now = Date.now();
@@ -75,13 +79,15 @@ export class LocalAttestationAuthority {
       extensions: [new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true)],
     });
     const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
-    const keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END PRIVATE KEY-----\n`;
+    const key = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }) as string;
+    const partial = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    writeFileSync(partial, `${JSON.stringify({ key, certificate: certificate.toString('pem') })}\n`, { mode: 0o600, flag: 'wx' });
     try {
-      // The emulator and `mhsm attest` may both get here first: one writes, the other reads it.
-      writeFileSync(keyPath, keyPem, { mode: 0o600, flag: 'wx' });
-      writeFileSync(certPath, `${certificate.toString('pem')}\n`, { flag: 'wx' });
+      linkSync(partial, file);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    } finally {
+      unlinkSync(partial);
     }
   }
 

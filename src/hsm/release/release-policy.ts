@@ -125,15 +125,19 @@ export function checkReleasePolicy(input: unknown, field = 'release_policy'): St
   if (input.immutable !== undefined && typeof input.immutable !== 'boolean') throw bad(`${field}.immutable`, 'immutable must be true or false');
   const document = parsePolicyDocument(decodeData(input.data, field), field);
   return {
-    contentType: DEFAULT_CONTENT_TYPE,
+    contentType,
     immutable: input.immutable ?? false,
     data: Buffer.from(JSON.stringify(wireForm(document))).toString('base64url'),
   };
 }
 
-/** The stored policy's document (for evaluation). */
+/** The stored policy's document (for evaluation); a 400 for one an earlier version stored unchecked. */
 export function policyDocumentOf(stored: StoredReleasePolicy): ReleasePolicyDocument {
-  return parsePolicyDocument(JSON.parse(Buffer.from(stored.data, 'base64url').toString('utf8')), 'release_policy');
+  try {
+    return parsePolicyDocument(JSON.parse(Buffer.from(stored.data, 'base64url').toString('utf8')), 'release_policy');
+  } catch (error) {
+    throw new HsmError('BadParameter', "Key Release Policy: the key's stored policy cannot be evaluated; set it again (release_policy)", { cause: error });
+  }
 }
 
 export function isStoredReleasePolicy(value: unknown): value is StoredReleasePolicy {

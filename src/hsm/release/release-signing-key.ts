@@ -27,35 +27,70 @@ export interface JwsSigner {
   header: { kid: string; x5c: string[]; 'x5t#S256': string };
   /** RS256 over the JWS signing input, in the token. */
   sign(signingInput: Buffer): Promise<Buffer>;
+  /** Unix seconds after which the chain is made again. */
+  renewBy: number;
 }
 
-export class ReleaseSigningKey {
-  #pending: Promise<JwsSigner> | undefined;
+/** A chain is made again when its leaf has less than this left, or its CA was replaced. */
+const RENEW_BEFORE_SECONDS = 30 * 86_400;
 
+export class ReleaseSigningKey {
+  #signer: Promise<JwsSigner> | undefined;
+
+  /** `currentCa`: the DER of the CA that certifies now (a replaced CA means a new chain). */
   constructor(
     private readonly token: Token,
     private readonly markers: MarkerStore,
     private readonly certify: CertifySigningKey,
+    private readonly currentCa: () => Buffer,
   ) {}
 
-  /** The signer, made on first use (one at a time). */
-  signer(): Promise<JwsSigner> {
-    this.#pending ??= this.#load().finally(() => {
-      this.#pending = undefined;
-    });
-    return this.#pending;
+  /** The signer: made on first use, certified again when its chain nears its end. */
+  async signer(): Promise<JwsSigner> {
+    const pending = this.#signer ?? this.#load();
+    this.#signer = pending;
+    try {
+      const signer = await pending;
+      if (signer.renewBy > Date.now() / 1000) return signer;
+      this.#signer = undefined;
+      return await this.signer();
+    } catch (error) {
+      this.#signer = undefined;
+      throw error;
+    }
   }
 
   async #load(): Promise<JwsSigner> {
     const stored = this.markers.marker(MARKER);
     const record = stored === undefined ? undefined : (JSON.parse(stored) as SigningKeyRecord);
-    if (record && (await this.token.hasKey(this.#tokenKey(record.id)))) return this.#signerOf(record);
+    if (record && (await this.token.hasKey(this.#tokenKey(record.id)))) {
+      if (this.#current(record)) return this.#signerOf(record);
+      return this.#certified(this.#tokenKey(record.id));
+    }
     const key = await this.token.generateKey(SPEC, { id: randomBytes(16), label: RELEASE_SIGNING_KEY_LABEL, usages: ['sign', 'verify'] });
+    try {
+      const signer = await this.#certified(key);
+      if (record) await this.token.destroyObjectsWithId(Buffer.from(record.id, 'hex'));
+      return signer;
+    } catch (error) {
+      await this.token.destroyKey(key).catch(() => undefined); // no orphan of a failed first use
+      throw error;
+    }
+  }
+
+  /** Certifies the key (again) and records it. */
+  async #certified(key: TokenKey): Promise<JwsSigner> {
     const chain = await this.certify(rsaSpkiDer(await this.token.publicKey(key)), 'CN=Managed HSM emulator key release');
-    if (record) await this.token.destroyObjectsWithId(Buffer.from(record.id, 'hex'));
     const made = { id: key.id.toString('hex'), chain: chain.map((der) => der.toString('base64')) };
     this.markers.setMarker(MARKER, JSON.stringify(made));
     return this.#signerOf(made);
+  }
+
+  /** The chain is current: its CA is the one that certifies now, and its leaf is not near its end. */
+  #current(record: SigningKeyRecord): boolean {
+    const [leaf, ca] = record.chain.map((der) => Buffer.from(der, 'base64'));
+    if (!leaf || !ca || !ca.equals(this.currentCa())) return false;
+    return Date.parse(new X509Certificate(leaf).validTo) / 1000 - RENEW_BEFORE_SECONDS > Date.now() / 1000;
   }
 
   #signerOf(record: SigningKeyRecord): JwsSigner {
@@ -65,6 +100,7 @@ export class ReleaseSigningKey {
     return {
       header: { kid: thumbprint, x5c: record.chain, 'x5t#S256': thumbprint },
       sign: (signingInput) => signDigest(this.token, key, 'RS256', createHash('sha256').update(signingInput).digest()),
+      renewBy: Date.parse(leaf.validTo) / 1000 - RENEW_BEFORE_SECONDS,
     };
   }
 

@@ -22,9 +22,14 @@ export async function wrapForRelease(
   const mechanism = { type: keyWrapMechanism };
   const underDomain = await token.wrapKey(domainWrappingKey, mechanism, target);
   const copy = await token.unwrapKey(domainWrappingKey, mechanism, underDomain, target.spec, { ephemeral: true, exportPolicy: 'extractable-session', usages: [] });
+  let wrapped: Buffer;
   try {
-    return await rsaAesWrap(token, copy, runtimeKey, enc);
-  } finally {
-    await token.destroyKey(copy);
+    wrapped = await rsaAesWrap(token, copy, runtimeKey, enc);
+  } catch (error) {
+    await token.destroyKey(copy).catch(() => undefined); // the wrap's error is the one to report
+    throw error;
   }
+  // The copy must be gone before anything is released: a failure here fails the release.
+  if (!(await token.destroyKey(copy))) throw new Error('the session copy of a released key was not found to destroy');
+  return wrapped;
 }

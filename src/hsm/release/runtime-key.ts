@@ -36,6 +36,9 @@ export function runtimeKeyOf(claims: Record<string, unknown>): RuntimeKey {
     throw bad('the runtime key is not an RSA public key (n, e or x5c)');
   }
   const bits = publicKey.asymmetricKeyDetails?.modulusLength ?? 0;
-  if (publicKey.asymmetricKeyType !== 'rsa' || bits < 2048 || bits > 4096) throw bad(`the runtime key must be RSA of 2048 to 4096 bits, not ${bits}`);
+  if (publicKey.asymmetricKeyType !== 'rsa' || (bits !== 2048 && bits !== 3072 && bits !== 4096)) throw bad(`the runtime key must be RSA of 2048, 3072 or 4096 bits, not ${bits}`);
+  // An exponent such as 1 would make the wrap no wrap at all.
+  const exponent = publicKey.asymmetricKeyDetails?.publicExponent ?? 0n;
+  if (exponent < 65537n || exponent % 2n === 0n) throw bad('the runtime key must have an odd public exponent of at least 65537');
   return { kid: jwk.kid, publicKey };
 }

@@ -29,8 +29,10 @@ function normalizedIssuer(issuer: string): string {
 
 export interface ConfiguredAuthority {
   issuer: string;
-  /** Keys from a file; none: from the issuer's OpenID metadata. */
+  /** Keys from a file or a JWKS URL; none: from the issuer's OpenID metadata. */
   keys?: JWTVerifyGetKey | KeyObject;
+  /** The keys are fetched (a JWKS URL). */
+  remote?: boolean;
 }
 
 /** `ISSUER`, `ISSUER=JWKS-URL` or `ISSUER=FILE` (PEM public key or certificate, or a JWKS JSON file). */
@@ -50,7 +52,7 @@ export function parseAuthority(spec: string): ConfiguredAuthority {
   const source = spec.slice(at + 1);
   if (/^https?:\/\//i.test(source)) {
     if (!source.toLowerCase().startsWith('https://')) throw new TypeError(`--attestation-authority: ${source}: an authority's JWKS is fetched over HTTPS only`);
-    return { issuer, keys: createRemoteJWKSet(new URL(source), { timeoutDuration: FETCH_TIMEOUT_MS }) };
+    return { issuer, keys: createRemoteJWKSet(new URL(source), { timeoutDuration: FETCH_TIMEOUT_MS }), remote: true };
   }
   const text = readFileSync(source, 'utf8');
   if (text.trimStart().startsWith('{')) return { issuer, keys: createLocalJWKSet(JSON.parse(text) as { keys: [] }) };
@@ -70,8 +72,9 @@ function bad(message: string, cause?: unknown): HsmError {
 export class TrustedAuthorities {
   readonly #remote = new Map<string, Promise<JWTVerifyGetKey>>();
 
+  /** `local`: undefined when the local authority is turned off (--no-local-attestation-authority). */
   constructor(
-    private readonly local: LocalAttestationAuthority,
+    private readonly local: LocalAttestationAuthority | undefined,
     private readonly configured: readonly ConfiguredAuthority[],
     private readonly clock: Clock,
   ) {}
@@ -91,24 +94,37 @@ export class TrustedAuthorities {
       throw bad('is not an attestation token (a JWT)', error);
     }
     if (typeof issuer !== 'string') throw bad("the attestation token has no issuer ('iss')");
-    const key = await this.#keyOf(issuer, localIssuers);
+    const { key, remote } = await this.#keyOf(issuer, localIssuers);
     try {
-      const { payload } = await jwtVerify(target, key as JWTVerifyGetKey, { algorithms: ALGORITHMS, currentDate: new Date(this.clock.now() * 1000), clockTolerance: 60 });
+      const { payload } = await jwtVerify(target, key as JWTVerifyGetKey, {
+        algorithms: ALGORITHMS,
+        requiredClaims: ['exp'],
+        currentDate: new Date(this.clock.now() * 1000),
+        clockTolerance: 60,
+      });
       return { issuer, claims: payload };
     } catch (error) {
       if (error instanceof errors.JWTExpired) throw bad(`the attestation token expired (exp ${String(error.payload.exp)})`, error);
-      if (error instanceof errors.JWTClaimValidationFailed) throw bad(`the attestation token is not valid now (${error.claim})`, error);
-      // Anything but a JOSE error is the remote JWKS fetch failing.
-      if (error instanceof errors.JWKSTimeout || !(error instanceof errors.JOSEError)) throw bad(`the keys of authority ${issuer} could not be fetched`, error);
-      throw bad(`the attestation token's signature does not verify under the keys of authority ${issuer}`, error);
+      if (error instanceof errors.JWTClaimValidationFailed) throw bad(`the attestation token is not valid now, or has no ${error.claim}`, error);
+      // A remote authority's keys not reachable: the HSM's trouble, not the caller's.
+      if (remote && (error instanceof errors.JWKSTimeout || !(error instanceof errors.JOSEError))) {
+        throw new HsmError('Unavailable', `the keys of attestation authority ${issuer.slice(0, 200)} could not be fetched; try again`, { cause: error });
+      }
+      throw bad(`the attestation token's signature does not verify under the keys of authority ${issuer.slice(0, 200)}`, error);
     }
   }
 
-  async #keyOf(issuer: string, localIssuers: readonly string[]): Promise<KeyObject | JWTVerifyGetKey> {
-    if (localIssuers.some((name) => sameIssuer(name, issuer))) return this.local.publicKey;
+  /**
+   * The keys of the token's issuer. Configured authorities come first and a configured issuer is
+   * never the local authority, whatever name a request reached the emulator by.
+   */
+  async #keyOf(issuer: string, localIssuers: readonly string[]): Promise<{ key: KeyObject | JWTVerifyGetKey; remote: boolean }> {
     const configured = this.configured.find((authority) => sameIssuer(authority.issuer, issuer));
-    if (!configured) throw bad(`the attestation's issuer '${issuer.slice(0, 200)}' is not an authority this HSM trusts`);
-    if (configured.keys) return configured.keys;
+    if (!configured) {
+      if (this.local && localIssuers.some((name) => sameIssuer(name, issuer))) return { key: this.local.publicKey, remote: false };
+      throw bad(`the attestation's issuer '${issuer.slice(0, 200)}' is not an authority this HSM trusts`);
+    }
+    if (configured.keys) return { key: configured.keys, remote: typeof configured.keys === 'function' && configured.remote === true };
     let remote = this.#remote.get(configured.issuer);
     if (!remote) {
       remote = discoverKeys(configured.issuer);
@@ -116,9 +132,9 @@ export class TrustedAuthorities {
       remote.catch(() => this.#remote.delete(configured.issuer));
     }
     try {
-      return await remote;
+      return { key: await remote, remote: true };
     } catch (error) {
-      throw bad(`the OpenID metadata of authority ${issuer} could not be read`, error);
+      throw new HsmError('Unavailable', `the OpenID metadata of attestation authority ${issuer.slice(0, 200)} could not be read; try again`, { cause: error });
     }
   }
 }

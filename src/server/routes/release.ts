@@ -14,7 +14,8 @@ type Params = { name: string; version?: string };
 
 export interface ReleaseRouteOptions {
   release: KeyRelease;
-  authority: LocalAttestationAuthority;
+  /** The local attestation authority, unless turned off. */
+  authority?: LocalAttestationAuthority;
   clock: Clock;
   purgeProtection: boolean;
   /** The URL the emulator announces (server.json), a name of the local authority too. */
@@ -54,10 +55,13 @@ export function registerReleaseRoutes(app: FastifyInstance, options: ReleaseRout
   app.post('/keys/:name/release', { config: { operation: 'releaseKey' } }, release);
   app.post('/keys/:name/:version/release', { config: { operation: 'releaseKey' } }, release);
 
+  const { authority } = options;
+  if (!authority) return;
   const anonymous = { config: { anonymous: true } };
-  app.get(`${AUTHORITY_PATH}/.well-known/openid-configuration`, anonymous, async (request) => options.authority.metadata(originOf(request)));
-  app.get(`${AUTHORITY_PATH}/keys`, anonymous, async () => options.authority.jwks());
-  const testToken = async (request: FastifyRequest) => ({ token: await options.authority.testToken(localIssuer(originOf(request)), options.clock.now()) });
+  app.get(`${AUTHORITY_PATH}/.well-known/openid-configuration`, anonymous, async (request) => authority.metadata(originOf(request)));
+  app.get(`${AUTHORITY_PATH}/keys`, anonymous, async () => authority.jwks());
+  // Its runtime key's private half is kept by nobody: a release to it is no use to its caller.
+  const testToken = async (request: FastifyRequest) => ({ token: await authority.testToken(localIssuer(originOf(request)), options.clock.now()) });
   app.get(`${AUTHORITY_PATH}/generate-test-token`, anonymous, testToken);
   app.get('/generate-test-token', anonymous, testToken);
 }
