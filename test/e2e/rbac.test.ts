@@ -90,6 +90,7 @@ const OPERATIONS: Array<{ name: string; action: string; scope: OperationScope; m
   { name: 'rotate', action: 'keys/rotate/action', scope: `/keys/${TARGET}`, method: 'POST', route: `/keys/${TARGET}/rotate` },
   { name: 'backup', action: 'keys/backup/action', scope: `/keys/${TARGET}`, method: 'POST', route: `/keys/${TARGET}/backup` },
   { name: 'restore', action: 'keys/restore/action', scope: '/keys', method: 'POST', route: '/keys/restore', body: { value: 'AAAA' } },
+  { name: 'release', action: 'keys/release/action', scope: `/keys/${TARGET}`, method: 'POST', route: `/keys/${TARGET}/release`, body: {} },
   ...(['encrypt', 'decrypt', 'wrap', 'unwrap', 'sign', 'verify'] as const).map((op) => ({
     name: op,
     action: `keys/${op}/action`,
@@ -123,7 +124,8 @@ const OPERATIONS: Array<{ name: string; action: string; scope: OperationScope; m
   { name: 'set network rules', action: 'settings/write/action', scope: '/', method: 'PUT', route: '/emulator/network', body: { defaultAction: 'Maybe' } },
 ];
 
-const ASSIGNMENT_SCOPES = ['/', '/keys', '/keys/matrix-other'] as const;
+// The target key's own scope too: a per-key assignment must grant exactly what it names there.
+const ASSIGNMENT_SCOPES = ['/', '/keys', `/keys/${TARGET}`, '/keys/matrix-other'] as const;
 
 function covers(assigned: string, target: string): boolean {
   return assigned === '/' || target === assigned || target.startsWith(`${assigned}/`);
@@ -312,7 +314,7 @@ describe('role assignments', () => {
 });
 
 describe('enforcement', () => {
-  it('grants every built-in role exactly its documented data actions at /, /keys and /keys/{other key}', async () => {
+  it('grants every built-in role exactly its documented data actions at /, /keys, /keys/{the key} and /keys/{another key}', async () => {
     const tokens = new Map<string, string>();
     for (const role of Object.keys(DOCUMENTED_ROLES)) tokens.set(role, await tokenOf(role));
     const mismatches: string[] = [];

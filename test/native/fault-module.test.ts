@@ -171,3 +171,27 @@ describe('C_GetMechanismList counts', () => {
     expect(m.getMechanismList(slot)).toContain(CKM.SHA256_RSA_PKCS);
   });
 });
+
+describe('CK_RSA_AES_KEY_WRAP_PARAMS', () => {
+  // The shim checks the structure the addon passes field by field (SoftHSM2 2.6.1 has no such
+  // mechanism to check it): CKR_FUNCTION_REJECTED means every field arrived as given.
+  const unwrap = (rsaAesKeyWrap: { aesKeyBits: number; oaep: { hashAlg: number; mgf: number; source?: Buffer } }) =>
+    (module as NativeModule).unwrapKey(session, { type: CKM.RSA_AES_KEY_WRAP, rsaAesKeyWrap }, 1, Buffer.alloc(300), [{ type: CKA.TOKEN, value: false }]);
+
+  afterEach(() => setFault(undefined));
+
+  it.each([
+    [256, CKM.SHA_1, 1, ''],
+    [128, CKM.SHA256, 2, ''],
+    [192, CKM.SHA384, 3, 'a label'],
+  ])('passes aesKeyBits %d, hashAlg %d, mgf %d and label %j as the structure PKCS#11 defines', async (bits, hashAlg, mgf, label) => {
+    setFault(`rsa-aes-params:${bits}:${hashAlg}:${mgf}:${label}`);
+    const oaep = { hashAlg, mgf, ...(label ? { source: Buffer.from(label) } : {}) };
+    await expect(unwrap({ aesKeyBits: bits, oaep })).rejects.toMatchObject({ code: 'CKR_FUNCTION_REJECTED', fn: 'C_UnwrapKey' });
+    // Any field otherwise, and the shim says so.
+    await expect(unwrap({ aesKeyBits: bits + 8, oaep })).rejects.toMatchObject({ code: 'CKR_MECHANISM_PARAM_INVALID' });
+    await expect(unwrap({ aesKeyBits: bits, oaep: { ...oaep, hashAlg: hashAlg + 1 } })).rejects.toMatchObject({ code: 'CKR_MECHANISM_PARAM_INVALID' });
+    await expect(unwrap({ aesKeyBits: bits, oaep: { ...oaep, mgf: mgf + 1 } })).rejects.toMatchObject({ code: 'CKR_MECHANISM_PARAM_INVALID' });
+    await expect(unwrap({ aesKeyBits: bits, oaep: { hashAlg, mgf, source: Buffer.from(`${label}x`) } })).rejects.toMatchObject({ code: 'CKR_MECHANISM_PARAM_INVALID' });
+  });
+});

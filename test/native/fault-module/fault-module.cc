@@ -20,6 +20,12 @@
 //                        were reported in one search, then finds nothing more
 // Lists (C_GetMechanismList):
 //   huge-mechanism-list  the count query answers CKR_OK with 2^40 mechanisms
+// Parameters (C_UnwrapKey with CKM_RSA_AES_KEY_WRAP, which SoftHSM2 2.6.1 lacks):
+//   rsa-aes-params:BITS:HASH:MGF:LABEL
+//                        checks the CK_RSA_AES_KEY_WRAP_PARAMS the caller passed against these
+//                        values (decimal; LABEL the expected label text, may be empty) and answers
+//                        CKR_FUNCTION_REJECTED when every field matches, else
+//                        CKR_MECHANISM_PARAM_INVALID: a test of the addon's marshalling
 #include <dlfcn.h>
 
 #include <cstdlib>
@@ -84,6 +90,29 @@ CK_RV WrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_H
   });
 }
 
+CK_RV UnwrapKey(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE unwrapping, CK_BYTE_PTR wrapped,
+                CK_ULONG wrappedLen, CK_ATTRIBUTE_PTR attributes, CK_ULONG count, CK_OBJECT_HANDLE_PTR handle) {
+  std::string fault = Fault();
+  const std::string prefix = "rsa-aes-params:";
+  if (fault.rfind(prefix, 0) != 0 || mechanism == nullptr || mechanism->mechanism != CKM_RSA_AES_KEY_WRAP) {
+    return real->C_UnwrapKey(session, mechanism, unwrapping, wrapped, wrappedLen, attributes, count, handle);
+  }
+  std::vector<std::string> expected;
+  size_t start = prefix.size();
+  for (size_t colon; (colon = fault.find(':', start)) != std::string::npos; start = colon + 1) expected.push_back(fault.substr(start, colon - start));
+  expected.push_back(fault.substr(start));
+  if (expected.size() != 4 || mechanism->ulParameterLen != sizeof(CK_RSA_AES_KEY_WRAP_PARAMS) || mechanism->pParameter == nullptr) {
+    return CKR_MECHANISM_PARAM_INVALID;
+  }
+  auto* params = static_cast<CK_RSA_AES_KEY_WRAP_PARAMS*>(mechanism->pParameter);
+  const CK_RSA_PKCS_OAEP_PARAMS* oaep = params->pOAEPParams;
+  const std::string& label = expected[3];
+  bool matches = oaep != nullptr && params->ulAESKeyBits == std::stoul(expected[0]) && oaep->hashAlg == std::stoul(expected[1]) &&
+                 oaep->mgf == std::stoul(expected[2]) && oaep->source == CKZ_DATA_SPECIFIED && oaep->ulSourceDataLen == label.size() &&
+                 (label.empty() || std::memcmp(oaep->pSourceData, label.data(), label.size()) == 0);
+  return matches ? CKR_FUNCTION_REJECTED : CKR_MECHANISM_PARAM_INVALID;
+}
+
 CK_RV GetAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_PTR attributes,
                         CK_ULONG count) {
   std::string fault = Fault();
@@ -141,6 +170,7 @@ extern "C" __attribute__((visibility("default"))) CK_RV C_GetFunctionList(CK_FUN
     shim.C_Decrypt = OnePartCall<&CK_FUNCTION_LIST::C_Decrypt, kDecrypt>;
     shim.C_Digest = OnePartCall<&CK_FUNCTION_LIST::C_Digest, kDigest>;
     shim.C_WrapKey = WrapKey;
+    shim.C_UnwrapKey = UnwrapKey;
     shim.C_GetAttributeValue = GetAttributeValue;
     shim.C_FindObjectsInit = FindObjectsInit;
     shim.C_FindObjects = FindObjects;
