@@ -52,8 +52,9 @@ if (hostile) {
   rows.push(['hostile input', `cases tried (seed ${hostile.seed})`, String(hostile.cases)]);
   rows.push(['hostile input', '5xx or broken connections', String(hostile.serverErrors)]);
   rows.push(['hostile input', '4xx without the error envelope', String(hostile.badEnvelopes)]);
+  rows.push(['hostile input', 'bad or missing token answered with a success', String(hostile.forgedAccepted)]);
   rows.push(['hostile input', 'server answering afterwards', hostile.aliveAfter ? 'yes' : 'NO']);
-  if (hostile.serverErrors > 0 || hostile.badEnvelopes > 0 || !hostile.aliveAfter) failures.push(...hostile.examples);
+  if (hostile.serverErrors > 0 || hostile.badEnvelopes > 0 || hostile.forgedAccepted > 0 || !hostile.aliveAfter) failures.push(`hostile input (seed ${hostile.seed}, RELIABILITY_SEED replays it):`, ...hostile.examples);
   if (!hostile.aliveAfter) failures.push('the server did not answer after the hostile run');
 }
 if (load) {

@@ -18,6 +18,8 @@ export interface HostileReport {
   connectionErrors: number;
   serverErrors: number;
   badEnvelopes: number;
+  /** Requests with a missing, forged, expired or otherwise bad token that got a 2xx outside the anonymous routes. */
+  forgedAccepted: number;
   /** Whether the emulator still answered and was still running after the last case. */
   aliveAfter: boolean;
   examples: string[];
@@ -140,7 +142,7 @@ const encoding = fc.oneof(
 export async function runHostileCampaign(options: { runs: number; seed?: number; concurrency?: number }): Promise<HostileReport> {
   const emulator = await EmulatorProcess.create('mhsm-hostile-');
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 31);
-  const report: HostileReport = { seed, cases: 0, connectionErrors: 0, serverErrors: 0, badEnvelopes: 0, aliveAfter: false, examples: [] };
+  const report: HostileReport = { seed, cases: 0, connectionErrors: 0, serverErrors: 0, badEnvelopes: 0, forgedAccepted: 0, aliveAfter: false, examples: [] };
   try {
     await emulator.start();
     const admin = emulator.admin;
@@ -209,6 +211,12 @@ export async function runHostileCampaign(options: { runs: number; seed?: number;
         report.serverErrors++;
         if (report.examples.length < 10) report.examples.push(describe());
         return;
+      }
+      // Only the routes meant to be reached without a token answer a bad one with a success.
+      const anonymousRoute = /\/oauth2\/|\/\.well-known\/|\/discovery\/|\/msi\/token|\/attestation\/|\/generate-test-token|\/subscriptions/i.test(c.path);
+      if (c.auth !== 'valid' && reply.status < 300 && !anonymousRoute) {
+        report.forgedAccepted++;
+        if (report.examples.length < 10) report.examples.push(`accepted without a valid token: ${describe()}`);
       }
       if (reply.status >= 400 && c.method !== 'HEAD') {
         const identityRoute = /\/oauth2\/|\/.well-known\//.test(c.path);

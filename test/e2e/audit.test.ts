@@ -127,17 +127,19 @@ describe('audit lines', () => {
     const table = await runCli(['audit', 'tail', '-n', '1', '--data-dir', emulator.dataDir]);
     expect(table.stdout).toMatch(/^\S+Z {2}200 {2}KeyList {2}/);
 
-    // --follow prints what comes after it started, until interrupted.
-    const follower = spawn(process.execPath, [MHSM_BIN, 'audit', 'tail', '-n', '0', '--follow', '--json', '--data-dir', emulator.dataDir]);
+    // --follow prints what comes after it started, until interrupted. It prints the newest line
+    // first (-n 1): once that is out it is following, with no guess at how long that takes.
+    const follower = spawn(process.execPath, [MHSM_BIN, 'audit', 'tail', '-n', '1', '--follow', '--json', '--data-dir', emulator.dataDir]);
     let output = '';
     follower.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const exited = new Promise((resolve) => follower.on('exit', resolve));
-    await new Promise((r) => setTimeout(r, 1000));
+    for (let i = 0; i < 300 && !output.includes('\n'); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(JSON.parse(output.split('\n')[0] as string).requestId).toBe(last.requestId);
     const later = await raw('GET', `/keys/audited?${API}`);
-    for (let i = 0; i < 50 && !output.includes(later.requestId); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 250 && !output.includes(later.requestId); i++) await new Promise((r) => setTimeout(r, 20));
     follower.kill('SIGINT');
     expect(await exited).toBe(0);
-    const followed = output.trim().split('\n').map((l) => JSON.parse(l));
+    const followed = output.trim().split('\n').slice(1).map((l) => JSON.parse(l));
     expect(followed.map((l: any) => l.requestId)).toEqual([later.requestId]);
   });
 });

@@ -11,6 +11,7 @@ import {
   privateDecrypt,
   publicEncrypt,
   randomBytes,
+  sign as nodeSign,
   verify as nodeVerify,
 } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,8 +63,9 @@ describe('the registry', () => {
 describe('RSA signatures', () => {
   let rsa: TokenKey;
   let publicKey: KeyObject;
+  let privateKey: KeyObject;
   beforeAll(async () => {
-    ({ key: rsa, publicKey } = await importRsa(2048));
+    ({ key: rsa, publicKey, privateKey } = await importRsa(2048));
   });
 
   it.each([
@@ -82,6 +84,12 @@ describe('RSA signatures', () => {
     expect(await verifyDigest(token, rsa, alg, digest, signature)).toBe(true);
     const other = createHash(hash).update('other').digest();
     expect(await verifyDigest(token, rsa, alg, other, signature)).toBe(false);
+    // A signature node:crypto made verifies in the token too (PSS's salt is random: not the token's own bytes).
+    const fromNode = nodeSign(hash, message, pss ? { key: privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: digest.length } : privateKey);
+    expect(await verifyDigest(token, rsa, alg, digest, fromNode)).toBe(true);
+    const tampered = Buffer.from(fromNode);
+    tampered[10] = (tampered[10] as number) ^ 1;
+    expect(await verifyDigest(token, rsa, alg, digest, tampered)).toBe(false);
   });
 });
 
@@ -194,7 +202,9 @@ describe('AES', () => {
 
   it.each([
     ['A128CBC', 128, false],
+    ['A192CBC', 192, false],
     ['A256CBC', 256, false],
+    ['A128CBCPAD', 128, true],
     ['A192CBCPAD', 192, true],
     ['A256CBCPAD', 256, true],
   ] as const)('%s interoperates with node:crypto', async (alg, bits, padded) => {
