@@ -5,7 +5,7 @@ const common = { pool: 'forks', isolate: true, testTimeout: 60_000, hookTimeout:
 
 // Tests that measure the event loop or latencies run alone, after the rest, so that other test files
 // competing for the two cores cannot make a timer late.
-const TIMING = ['test/native/async.test.ts', 'test/reliability/short-campaigns.test.ts'];
+const TIMING = ['test/native/async.test.ts', 'test/token/event-loop.test.ts', 'test/e2e/event-loop.test.ts', 'test/reliability/short-campaigns.test.ts'];
 
 export default defineConfig({
   test: {
