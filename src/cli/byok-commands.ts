@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { exportForImport } from '../hsm/byok/byok-export.js';
 import { isKeyEncryptionAlgorithm, KEY_ENCRYPTION_ALGORITHMS, type KeyEncryptionAlgorithm } from '../hsm/byok/transfer-blob.js';
 import { isKeyExchangeKeyOps, kekReference } from '../hsm/byok/key-exchange-key.js';
-import { KTY_OF } from '../hsm/byok/byok-import.js';
+import { ktyOfSpec } from '../hsm/jwk.js';
 import { Token } from '../token/token.js';
 import { type ClientCommandFlags, addClientOptions, clientFor } from './client-options.js';
 import { ConfigError } from './config.js';
@@ -94,7 +94,7 @@ export function addByokCommands(program: Command): void {
         const target = await source.keyLabelled(flags.keyLabel);
         const blob = await exportForImport(source, target, { kid: flags.kekKid, publicKey }, flags.enc as KeyEncryptionAlgorithm);
         writeFileSync(flags.out, blob, { mode: 0o600 });
-        console.error(`wrote ${flags.out}: ${KTY_OF[target.spec.type]} key '${flags.keyLabel}' for ${flags.kekKid} (${flags.enc})`);
+        console.error(`wrote ${flags.out}: ${ktyOfSpec(target.spec)} key '${flags.keyLabel}' for ${flags.kekKid} (${flags.enc})`);
       } finally {
         source.close();
       }

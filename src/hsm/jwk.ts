@@ -107,6 +107,11 @@ export function publicJwk(parts: PublicKeyParts): Record<string, string> {
   };
 }
 
+/** The kty the service answers for a key of this spec: always the -HSM form. */
+export function ktyOfSpec(spec: KeySpec): 'RSA-HSM' | 'EC-HSM' | 'oct-HSM' {
+  return spec.type === 'rsa' ? 'RSA-HSM' : spec.type === 'ec' ? 'EC-HSM' : 'oct-HSM';
+}
+
 /** An RSA key pair's public part as SubjectPublicKeyInfo DER (what a certificate certifies). */
 export function rsaSpkiDer(parts: PublicKeyParts): Buffer {
   if (parts.type !== 'rsa') throw new TypeError('not an RSA public key');

@@ -1,22 +1,12 @@
 // Domain key views as the service's KeyBundle, DeletedKeyBundle and KeyItem JSON.
+import { ktyOfSpec } from '../hsm/jwk.js';
 import type { KeyView } from '../hsm/key-service.js';
-import type { KeyVersionRecord } from '../store/key-records.js';
 
 function recoveryLevel(days: number, purgeProtection: boolean): string {
   const base = days === 90 ? 'Recoverable' : 'CustomizedRecoverable';
   return purgeProtection ? base : `${base}+Purgeable`;
 }
 
-function ktyOf(version: KeyVersionRecord): string {
-  switch (version.spec.type) {
-    case 'rsa':
-      return 'RSA-HSM';
-    case 'ec':
-      return 'EC-HSM';
-    default:
-      return 'oct-HSM';
-  }
-}
 
 export function attributesOf({ key, version }: KeyView, purgeProtection: boolean): Record<string, unknown> {
   return {
@@ -39,7 +29,7 @@ export function keyBundle(view: KeyView, origin: string, purgeProtection: boolea
   const { version } = view;
   const { kty: _kty, ...publicFields } = version.publicJwk ?? {};
   return {
-    key: { kid: keyId(origin, version.name, version.version), kty: ktyOf(version), key_ops: version.keyOps, ...publicFields },
+    key: { kid: keyId(origin, version.name, version.version), kty: ktyOfSpec(version.spec), key_ops: version.keyOps, ...publicFields },
     attributes: attributesOf(view, purgeProtection),
     tags: version.tags,
     ...(version.releasePolicy === undefined ? {} : { release_policy: version.releasePolicy }),

@@ -602,10 +602,11 @@ export class Token {
    * The public parts of a key pair read from, or found from, its private object: for a private
    * key unwrapped without its public part (BYOK). An RSA private key carries its modulus and
    * exponent; an EC one does not, and its point is found as ec-public-point.ts says, by ECDH on
-   * a session copy that may derive (the stored key never can).
+   * a session copy that may derive (the stored key never can). `shape`: the key's secretShape,
+   * when the caller has read it already.
    */
-  async publicPartsOfPrivate(key: TokenKey): Promise<PublicKeyParts> {
-    const shape = await this.secretShape(key);
+  async publicPartsOfPrivate(key: TokenKey, shape?: SecretShape): Promise<PublicKeyParts> {
+    shape ??= await this.secretShape(key);
     if (key.spec.type === 'rsa' && shape.modulus && shape.publicExponent) {
       return { type: 'rsa', modulus: shape.modulus, publicExponent: shape.publicExponent };
     }

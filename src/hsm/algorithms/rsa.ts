@@ -6,7 +6,7 @@ import { CKF, CKM } from '../../token/constants.js';
 import type { KeySpec } from '../../token/key-spec.js';
 import { DIGEST_BYTES, type HashName, digestInfo } from './digest-info.js';
 import { oaepDecode, oaepEncode } from './oaep.js';
-import { HASH_MECHANISM, MGF, oaepNativeOrFallback } from './oaep-mechanism.js';
+import { HASH_MECHANISM, MGF, oaepNativeOrFallback, oaepParameters } from './oaep-mechanism.js';
 import { AlgorithmInputError, type CipherAlgorithm, type CryptoContext, type SignatureAlgorithm, type Support, decryptOrRefuse } from './types.js';
 
 const UNDECRYPTABLE = 'the ciphertext could not be decrypted';
@@ -53,7 +53,7 @@ export function rsaPss(name: string, hash: HashName): SignatureAlgorithm {
 }
 
 export function rsaOaep(name: string, hash: 'sha1' | 'sha256'): CipherAlgorithm {
-  const oaep = { type: CKM.RSA_PKCS_OAEP, oaep: { hashAlg: HASH_MECHANISM[hash], mgf: MGF[hash] } };
+  const oaep = { type: CKM.RSA_PKCS_OAEP, oaep: oaepParameters(hash) };
   const raw = { type: CKM.RSA_X_509 };
   return {
     kind: 'cipher',

@@ -6,8 +6,9 @@ import { isSessionLost, tokenFailureCode } from '../../token/errors.js';
 import { type KeySpec, type TokenKey, isKeyPair, modulusBits } from '../../token/key-spec.js';
 import type { SecretShape, Token } from '../../token/token.js';
 import { HsmError } from '../errors.js';
+import { ktyOfSpec } from '../jwk.js';
 import { KEY_OBJECT_OPTIONS, TOKEN_OBJECT_LABEL } from '../key-objects.js';
-import { CiphertextRefused, unwrapRsaAes } from './rsa-aes-unwrap.js';
+import { CiphertextRefused, splitRsaAes, unwrapRsaAes } from './rsa-aes-unwrap.js';
 import { KEY_ENCRYPTION_ALGORITHMS, type TransferBlob } from './transfer-blob.js';
 
 /**
@@ -31,8 +32,6 @@ const REFUSED_CIPHERTEXT: ReadonlySet<string> = new Set([
   'CKR_GENERAL_ERROR',
   'CKR_FUNCTION_FAILED',
 ]);
-
-const KTY_OF: Readonly<Record<KeySpec['type'], string>> = { rsa: 'RSA-HSM', ec: 'EC-HSM', aes: 'oct-HSM', 'generic-secret': 'oct-HSM' };
 
 function bad(message: string): HsmError {
   return new HsmError('BadParameter', `key.key_hsm: ${message}`);
@@ -58,10 +57,8 @@ async function unwrappedAesBytes(token: Token, target: TokenKey, shape: SecretSh
 }
 
 /** The imported key's spec: the declared type, with the size (and curve) the material has. */
-export { KTY_OF };
-
 export function specOfUnwrapped(declared: KeySpec, shape: SecretShape): KeySpec {
-  const kty = KTY_OF[declared.type];
+  const kty = ktyOfSpec(declared);
   switch (declared.type) {
     case 'rsa': {
       const bits = shape.keyType === CKK.RSA && shape.modulus ? modulusBits(shape.modulus) : 0;
@@ -94,18 +91,17 @@ export async function unwrapTransferBlob(token: Token, kek: TokenKey, blob: Tran
     const code = tokenFailureCode(error);
     if (!(error instanceof CiphertextRefused) && (code === undefined || !REFUSED_CIPHERTEXT.has(code))) throw error;
     throw bad(
-      `the ciphertext does not unwrap to a ${KTY_OF[declared.type]} key under key-exchange key ${blob.kid}: ` +
+      `the ciphertext does not unwrap to a ${ktyOfSpec(declared)} key under key-exchange key ${blob.kid}: ` +
         'it was altered, wrapped for another key, or holds a key of another type',
     );
   }
   try {
     const shape = await token.secretShape(target);
     if (declared.type === 'aes') {
-      const wrappedTargetBytes = blob.ciphertext.length - (kek.spec.type === 'rsa' ? kek.spec.bits / 8 : 0);
-      shape.valueLen = await unwrappedAesBytes(token, target, shape, wrappedTargetBytes);
+      shape.valueLen = await unwrappedAesBytes(token, target, shape, splitRsaAes(blob.ciphertext, kek).wrappedTarget.length);
     }
     const key: TokenKey = { id: target.id, spec: specOfUnwrapped(declared, shape) };
-    if (isKeyPair(key.spec)) await token.createPublicKey(key, await token.publicPartsOfPrivate(key), TOKEN_OBJECT_LABEL);
+    if (isKeyPair(key.spec)) await token.createPublicKey(key, await token.publicPartsOfPrivate(key, shape), TOKEN_OBJECT_LABEL);
     return key;
   } catch (error) {
     await token.destroyKey(target).catch(() => undefined);

@@ -32,7 +32,7 @@ function bad(message: string): HsmError {
 
 function decodeBase64(text: string, field: string): Buffer {
   if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(text)) throw bad(`${field} must be base64url or base64`);
-  return Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+  return Buffer.from(text, 'base64'); // Node's base64 decoder takes - and _ as well
 }
 
 export function isKeyEncryptionAlgorithm(value: unknown): value is KeyEncryptionAlgorithm {

@@ -110,7 +110,7 @@ function decodeData(data: unknown, field: string): unknown {
   if (typeof data !== 'string' || data.length === 0) throw bad(`${field}.data`, 'data must be the policy JSON, base64url-encoded');
   if (data.length > (MAX_POLICY_BYTES * 4) / 3 + 4 || !/^[A-Za-z0-9_+/-]*=*$/.test(data)) throw bad(`${field}.data`, `data must be base64url of at most ${MAX_POLICY_BYTES} bytes`);
   try {
-    return JSON.parse(Buffer.from(data.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'));
+    return JSON.parse(Buffer.from(data, 'base64').toString('utf8')); // base64 or base64url: Node takes both
   } catch {
     throw bad(`${field}.data`, 'data does not decode to JSON');
   }

@@ -47,24 +47,27 @@ export class ReleaseSigningKey {
 
   /** The signer: made on first use, certified again when its chain nears its end. */
   async signer(): Promise<JwsSigner> {
-    const pending = this.#signer ?? this.#load();
-    this.#signer = pending;
-    try {
-      const signer = await pending;
-      if (signer.renewBy > Date.now() / 1000) return signer;
-      this.#signer = undefined;
-      return await this.signer();
-    } catch (error) {
-      this.#signer = undefined;
-      throw error;
-    }
+    const pending = this.#signer;
+    const cached = pending && (await pending.catch(() => undefined));
+    if (cached && cached.renewBy > Date.now() / 1000) return cached;
+    // One load at a time: another call may have started one meanwhile. A failed one is tried
+    // again on the next call.
+    if (this.#signer !== pending) return this.signer();
+    const loading = this.#load();
+    this.#signer = loading;
+    loading.catch(() => {
+      if (this.#signer === loading) this.#signer = undefined;
+    });
+    return loading;
   }
 
   async #load(): Promise<JwsSigner> {
     const stored = this.markers.marker(MARKER);
     const record = stored === undefined ? undefined : (JSON.parse(stored) as SigningKeyRecord);
     if (record && (await this.token.hasKey(this.#tokenKey(record.id)))) {
-      if (this.#current(record)) return this.#signerOf(record);
+      const signer = this.#signerOf(record);
+      // Current: certified by the CA that certifies now, and not near its end.
+      if (record.chain[1] === this.currentCa().toString('base64') && signer.renewBy > Date.now() / 1000) return signer;
       return this.#certified(this.#tokenKey(record.id));
     }
     const key = await this.token.generateKey(SPEC, { id: randomBytes(16), label: RELEASE_SIGNING_KEY_LABEL, usages: ['sign', 'verify'] });
@@ -84,13 +87,6 @@ export class ReleaseSigningKey {
     const made = { id: key.id.toString('hex'), chain: chain.map((der) => der.toString('base64')) };
     this.markers.setMarker(MARKER, JSON.stringify(made));
     return this.#signerOf(made);
-  }
-
-  /** The chain is current: its CA is the one that certifies now, and its leaf is not near its end. */
-  #current(record: SigningKeyRecord): boolean {
-    const [leaf, ca] = record.chain.map((der) => Buffer.from(der, 'base64'));
-    if (!leaf || !ca || !ca.equals(this.currentCa())) return false;
-    return Date.parse(new X509Certificate(leaf).validTo) / 1000 - RENEW_BEFORE_SECONDS > Date.now() / 1000;
   }
 
   #signerOf(record: SigningKeyRecord): JwsSigner {

@@ -124,7 +124,7 @@ export class TrustedAuthorities {
       if (this.local && localIssuers.some((name) => sameIssuer(name, issuer))) return { key: this.local.publicKey, remote: false };
       throw bad(`the attestation's issuer '${issuer.slice(0, 200)}' is not an authority this HSM trusts`);
     }
-    if (configured.keys) return { key: configured.keys, remote: typeof configured.keys === 'function' && configured.remote === true };
+    if (configured.keys) return { key: configured.keys, remote: configured.remote === true };
     let remote = this.#remote.get(configured.issuer);
     if (!remote) {
       remote = discoverKeys(configured.issuer);
