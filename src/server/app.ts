@@ -27,6 +27,8 @@ import { keyScope } from '../rbac/scopes.js';
 import { STATUS_OF, envelope } from './http-errors.js';
 import { registerIdentityRoutes } from './routes/identity.js';
 import { registerKeyRoutes } from './routes/keys.js';
+import { registerAttestationRoutes } from './routes/attestation.js';
+import type { KeyAttestation } from '../hsm/attestation/key-attestation.js';
 import { type ReleaseRouteOptions, registerReleaseRoutes } from './routes/release.js';
 import { type ScopePrefix, registerRbacRoutes, routeScope } from './routes/rbac.js';
 
@@ -54,6 +56,8 @@ export interface AppOptions {
   /** Where writes of key material wait their turn; one per app unless given. */
   writes?: FairWriteQueue;
   domain: SecurityDomain;
+  /** Key attestation; none in tests of the app alone. */
+  attestation?: KeyAttestation;
   /** Secure key release and the local attestation authority; none in tests of the app alone. */
   release?: ReleaseRouteOptions;
   identity: Identity;
@@ -229,5 +233,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
   registerEmulatorRoutes(app, options.clock, options.network, options.status);
   registerSettingsRoutes(app, options.settings);
   if (options.release) registerReleaseRoutes(app, options.release);
+  if (options.attestation) registerAttestationRoutes(app, options.keys, options.attestation);
   return app;
 }

@@ -29,6 +29,8 @@ import { openStorage } from '../hsm/backup/storage/open-storage.js';
 import { KeyRelease } from '../hsm/release/key-release.js';
 import { LocalAttestationAuthority } from '../hsm/release/local-authority.js';
 import { ReleaseSigningKey } from '../hsm/release/release-signing-key.js';
+import { AttestationKey } from '../hsm/attestation/attestation-key.js';
+import { KeyAttestation } from '../hsm/attestation/key-attestation.js';
 import { type ConfiguredAuthority, TrustedAuthorities } from '../hsm/release/trusted-authorities.js';
 
 export interface ServerConfig {
@@ -119,15 +121,14 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     const jobs = new BackupJobs(clock);
     const authority = config.localAttestationAuthority === false ? undefined : await LocalAttestationAuthority.open(dataDir);
     const hsmNames = [`${config.name}.${config.dnsSuffix}`, 'localhost'];
-    const signingKey = new ReleaseSigningKey(
-      token,
-      store.access,
-      async (spki, subject) => [await certifyPublicKey(dataDir, spki, subject, { usage: 'signature', dnsNames: hsmNames }), caCertificateDer(dataDir)],
-      () => caCertificateDer(dataDir),
-    );
+    const certifyForSignatures = async (spki: Buffer, subject: string) => [
+      await certifyPublicKey(dataDir, spki, subject, { usage: 'signature', dnsNames: hsmNames }),
+      caCertificateDer(dataDir),
+    ];
+    const attestation = new KeyAttestation(token, new AttestationKey(token, store.access, certifyForSignatures, () => caCertificateDer(dataDir)), clock);
     let announcedUrl: string | undefined;
     const release = {
-      release: new KeyRelease(token, keys, domain, new TrustedAuthorities(authority, config.attestationAuthorities ?? [], clock), signingKey, clock),
+      release: new KeyRelease(token, keys, domain, new TrustedAuthorities(authority, config.attestationAuthorities ?? [], clock), new ReleaseSigningKey(token, store.access, certifyForSignatures, () => caCertificateDer(dataDir)), clock),
       ...(authority ? { authority } : {}),
       clock,
       purgeProtection: config.purgeProtection,
@@ -155,6 +156,7 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
       },
       domain,
       release,
+      attestation,
       identity,
       access,
       audit,

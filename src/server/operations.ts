@@ -22,6 +22,7 @@ export const OPERATIONS = {
   createKey: rule(A.keysCreate, 'key', 'KeyCreate'),
   importKey: rule(A.keysImport, 'key', 'KeyImport'),
   getKey: rule(A.keysRead, 'key', 'KeyGet'),
+  getKeyAttestation: rule(A.keysRead, 'key', 'KeyGetAttestation'),
   listKeys: rule(A.keysRead, 'keys', 'KeyList'),
   listKeyVersions: rule(A.keysRead, 'key', 'KeyListVersions'),
   updateKey: rule(A.keysWrite, 'key', 'KeyUpdate'),

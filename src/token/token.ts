@@ -76,6 +76,19 @@ export interface SecretShape {
   valueLen?: number;
 }
 
+/** What a key attestation states of each of a key's objects, read from the token at the time. */
+const COMMON_STATED = ['class', 'keyType', 'token', 'private', 'local', 'modifiable', 'copyable', 'destroyable', 'derive'] as const satisfies readonly AttributeName[];
+const PROTECTED_STATED = ['sensitive', 'extractable', 'alwaysSensitive', 'neverExtractable', 'wrapWithTrusted'] as const satisfies readonly AttributeName[];
+const PRIVATE_STATED = [...COMMON_STATED, ...PROTECTED_STATED, 'decrypt', 'sign', 'unwrap'] as const satisfies readonly AttributeName[];
+const PUBLIC_STATED = [...COMMON_STATED, 'encrypt', 'verify', 'wrap'] as const satisfies readonly AttributeName[];
+const SECRET_STATED = [...PRIVATE_STATED, 'encrypt', 'verify', 'wrap', 'valueLen'] as const satisfies readonly AttributeName[];
+
+/**
+ * Attributes by name (attributes.ts) as an object states them, with its size where it has one:
+ * CKA_MODULUS_BITS (RSA public key), CKA_VALUE_LEN (secret key), CKA_EC_PARAMS (EC keys).
+ */
+export type StatedAttributes = Partial<Record<(typeof SECRET_STATED)[number] | 'modulusBits' | 'ecParams', boolean | number | Buffer>>;
+
 const PROTECTION_ATTRIBUTES = [
   'token',
   'private',
@@ -644,6 +657,20 @@ export class Token {
     } finally {
       await this.#run('cheap', (s) => ['destroyObject', s, copy]).catch(() => undefined);
     }
+  }
+
+  /**
+   * The attributes a key attestation states, of the key's secret object (private or secret key)
+   * and, for a key pair, of its public object: read from the token at the time of the call.
+   */
+  async statedAttributes(key: TokenKey): Promise<{ secret: StatedAttributes; public?: StatedAttributes }> {
+    const spec = key.spec;
+    if (!isKeyPair(spec)) return { secret: await this.#attributes(CKO.SECRET_KEY, key.id, SECRET_STATED) };
+    const size = spec.type === 'rsa' ? (['modulusBits'] as const) : (['ecParams'] as const);
+    const secret: StatedAttributes = await this.#attributes(CKO.PRIVATE_KEY, key.id, PRIVATE_STATED);
+    if (spec.type === 'ec') Object.assign(secret, await this.#attributes(CKO.PRIVATE_KEY, key.id, ['ecParams']));
+    const publicKey: StatedAttributes = await this.#attributes(CKO.PUBLIC_KEY, key.id, [...PUBLIC_STATED, ...size]);
+    return { secret, public: publicKey };
   }
 
   async keyProtection(key: TokenKey): Promise<KeyProtection> {

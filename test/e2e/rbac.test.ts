@@ -26,6 +26,7 @@ const OPERATIONS: Array<{ name: string; action: string; scope: OperationScope; m
   { name: 'create key', action: 'keys/create', scope: `/keys/${TARGET}`, method: 'POST', route: `/keys/${TARGET}/create`, body: { kty: 'none' } },
   { name: 'import key', action: 'keys/import/action', scope: `/keys/${TARGET}`, method: 'PUT', route: `/keys/${TARGET}`, body: {} },
   { name: 'get key', action: 'keys/read/action', scope: `/keys/${TARGET}`, method: 'GET', route: `/keys/${TARGET}` },
+  { name: 'get key attestation', action: 'keys/read/action', scope: `/keys/${TARGET}`, method: 'GET', route: `/keys/${TARGET}/attestation` },
   { name: 'get key version', action: 'keys/read/action', scope: `/keys/${TARGET}`, method: 'GET', route: `/keys/${TARGET}/${'0'.repeat(32)}` },
   { name: 'list keys', action: 'keys/read/action', scope: '/keys', method: 'GET', route: '/keys' },
   { name: 'list versions', action: 'keys/read/action', scope: `/keys/${TARGET}`, method: 'GET', route: `/keys/${TARGET}/versions` },

@@ -4,6 +4,7 @@
 // now, an attestation from an authority the HSM does not trust, with a bad signature or out of
 // date, or whose claims the policy does not accept.
 import type { Token } from '../../token/token.js';
+import { signCompactJws } from '../certified-signing-key.js';
 import type { Clock } from '../clock.js';
 import { HsmError } from '../errors.js';
 import type { KeyService, KeyView } from '../key-service.js';
@@ -66,7 +67,7 @@ export class KeyRelease {
       JSON.stringify({ ciphertext: ciphertext.toString('base64url'), header: { alg: 'dir', enc, kid: runtime.kid }, schema_version: '1.0' }),
     ).toString('base64url');
     const payload = describe({ view, enc, keyHsm, ...(typeof request.nonce === 'string' ? { nonce: request.nonce } : {}) });
-    return this.#sign(payload);
+    return signCompactJws(this.signing, payload);
   }
 
   /** The key's release policy, if the key may be released now. */
@@ -81,13 +82,5 @@ export class KeyRelease {
     if (version.notBefore !== null && now < version.notBefore) throw new HsmError('Forbidden', `Operation release is not allowed before the key's nbf (${name})`);
     if (version.expires !== null && now >= version.expires) throw new HsmError('Forbidden', `Operation release is not allowed on an expired key (${name})`);
     return version.releasePolicy;
-  }
-
-  async #sign(payload: Record<string, unknown>): Promise<string> {
-    const signer = await this.signing.signer();
-    const header = Buffer.from(JSON.stringify({ alg: 'RS256', ...signer.header })).toString('base64url');
-    const body = Buffer.from(JSON.stringify(payload)).toString('base64url');
-    const signature = await signer.sign(Buffer.from(`${header}.${body}`));
-    return `${header}.${body}.${signature.toString('base64url')}`;
   }
 }
