@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { HsmError } from '../hsm/errors.js';
 import { type ConfiguredAuthority, parseAuthority } from '../hsm/release/trusted-authorities.js';
 import { type NetworkRules, OPEN_NETWORK, parseNetworkRules } from '../network/network-rules.js';
-import type { ServerConfig } from '../server/emulator.js';
+import type { ServerConfig, ServiceLimits } from '../server/emulator.js';
 import { DEFAULT_LIMITS } from '../server/app.js';
 
 export type TokenConfig =
@@ -25,6 +25,8 @@ export interface ConfigFlags {
   name?: string | undefined;
   dnsSuffix?: string | undefined;
   recoverableDays?: string | undefined;
+  softDeleteRetentionDays?: string | undefined;
+  serviceLimit?: string[] | undefined;
   purgeProtection?: boolean | undefined;
   manualActivation?: boolean | undefined;
   auditStdout?: boolean | undefined;
@@ -99,7 +101,8 @@ function resolveServer(flags: ConfigFlags, env: NodeJS.ProcessEnv): ServerConfig
     port: integer(pick(flags.port, env.MHSM_PORT) ?? '8443', '--port (MHSM_PORT)', 0, 65535),
     name,
     dnsSuffix,
-    recoverableDays: integer(pick(flags.recoverableDays, env.MHSM_RECOVERABLE_DAYS) ?? '90', '--recoverable-days (MHSM_RECOVERABLE_DAYS)', 7, 90),
+    recoverableDays: retentionDays(flags, env),
+    serviceLimits: serviceLimits([...(flags.serviceLimit ?? []), ...(env.MHSM_SERVICE_LIMITS ? env.MHSM_SERVICE_LIMITS.split(',') : [])]),
     purgeProtection,
     manualActivation,
     ...(network ? { network } : {}),
@@ -121,6 +124,35 @@ function resolveServer(flags: ConfigFlags, env: NodeJS.ProcessEnv): ServerConfig
       ...(env.MHSM_AUDIT_MAX_BYTES ? { maxBytes: integer(env.MHSM_AUDIT_MAX_BYTES, 'MHSM_AUDIT_MAX_BYTES', 1024, 2 ** 40) } : {}),
     },
   };
+}
+
+/** --soft-delete-retention-days (or its older name --recoverable-days); none: the HSM's own, or 90 on first start. */
+function retentionDays(flags: ConfigFlags, env: NodeJS.ProcessEnv): number | undefined {
+  const given = pick(flags.softDeleteRetentionDays ?? flags.recoverableDays, env.MHSM_SOFT_DELETE_RETENTION_DAYS ?? env.MHSM_RECOVERABLE_DAYS);
+  // The error names the flag or variable the user wrote.
+  const oldName = flags.softDeleteRetentionDays === undefined && (flags.recoverableDays !== undefined || env.MHSM_SOFT_DELETE_RETENTION_DAYS === undefined);
+  const what = oldName ? '--recoverable-days (MHSM_RECOVERABLE_DAYS)' : '--soft-delete-retention-days (MHSM_SOFT_DELETE_RETENTION_DAYS)';
+  return given === undefined ? undefined : integer(given, what, 7, 90);
+}
+
+const LIMIT_NAMES: Readonly<Record<string, keyof ServiceLimits>> = {
+  keys: 'keys',
+  'key-versions': 'keyVersions',
+  'role-definitions': 'roleDefinitions',
+  'role-assignments': 'rootAssignments',
+  'key-role-assignments': 'keyAssignments',
+};
+
+/** --service-limit NAME=N (repeatable; MHSM_SERVICE_LIMITS=NAME=N,NAME=N): a service limit raised (or lowered). */
+function serviceLimits(specs: readonly string[]): Partial<ServiceLimits> {
+  const limits: Partial<ServiceLimits> = {};
+  for (const spec of specs) {
+    const [name, value] = spec.trim().split('=');
+    const key = LIMIT_NAMES[name ?? ''];
+    if (!key || value === undefined) throw new ConfigError(`--service-limit (MHSM_SERVICE_LIMITS): '${spec}' is not NAME=N with NAME one of ${Object.keys(LIMIT_NAMES).join(', ')}`);
+    limits[key] = integer(value, `--service-limit ${name}`, 1, 1_000_000_000);
+  }
+  return limits;
 }
 
 /** --attestation-authority ISSUER[=FILE], each checked now: a bad one stops the start. */

@@ -98,7 +98,13 @@ export function buildProgram(): Command {
     .option('--port <port>', 'port to listen on, 0 for any free one (MHSM_PORT, default 8443)')
     .option('--name <name>', 'the HSM name: NAME.DNS_SUFFIX is in the certificate (MHSM_NAME, default mhsm)')
     .option('--dns-suffix <suffix>', 'DNS suffix of HSM names and the token resource (MHSM_DNS_SUFFIX, default managedhsm.azure.net)')
-    .option('--recoverable-days <days>', 'soft-delete retention, 7 to 90 (MHSM_RECOVERABLE_DAYS, default 90)')
+    .option('--soft-delete-retention-days <days>', "soft-delete retention, 7 to 90, set by the HSM's first start and kept (MHSM_SOFT_DELETE_RETENTION_DAYS, default 90)")
+    .option('--recoverable-days <days>', 'the same as --soft-delete-retention-days (MHSM_RECOVERABLE_DAYS)')
+    .option(
+      '--service-limit <name=n>',
+      'raise (or lower) a limit of the service: keys (5000), key-versions (100 per key), role-definitions (50 custom), role-assignments (50 at the HSM), key-role-assignments (10 per key) (repeatable; MHSM_SERVICE_LIMITS=NAME=N,...)',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .option('--purge-protection', 'refuse to purge soft-deleted keys (MHSM_PURGE_PROTECTION)')
     .option('--network-rules <file>', 'network rules as JSON {publicNetworkAccess, defaultAction, ipRules} (MHSM_NETWORK_RULES)')
     .option('--public-network-access <Enabled|Disabled>', 'refuse every data-plane call when Disabled')

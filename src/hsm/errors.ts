@@ -18,13 +18,16 @@ export class HsmError extends Error {
   override readonly name = 'HsmError';
   /** For Throttled: when the caller may try again. */
   readonly retryAfterSeconds: number | undefined;
+  /** The service's own message, sent as it is (without the Activity ID): clients compare it. */
+  readonly verbatim: boolean;
   constructor(
     readonly code: HsmErrorCode,
     message: string,
-    options?: ErrorOptions & { retryAfterSeconds?: number },
+    options?: ErrorOptions & { retryAfterSeconds?: number; verbatim?: boolean },
   ) {
     super(message, options);
     this.retryAfterSeconds = options?.retryAfterSeconds;
+    this.verbatim = options?.verbatim ?? false;
   }
 }
 

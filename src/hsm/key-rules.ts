@@ -9,8 +9,8 @@ export const MAX_NAME_LENGTH = 127;
 export const MAX_TAGS = 15;
 export const MAX_TAG_LENGTH = 256;
 
-export type KeyOperation = 'encrypt' | 'decrypt' | 'sign' | 'verify' | 'wrapKey' | 'unwrapKey' | 'import' | 'export';
-const ALL_OPERATIONS: readonly KeyOperation[] = ['encrypt', 'decrypt', 'sign', 'verify', 'wrapKey', 'unwrapKey', 'import', 'export'];
+export type KeyOperation = 'encrypt' | 'decrypt' | 'sign' | 'verify' | 'wrapKey' | 'unwrapKey' | 'deriveKey' | 'import' | 'export';
+const ALL_OPERATIONS: readonly KeyOperation[] = ['encrypt', 'decrypt', 'sign', 'verify', 'wrapKey', 'unwrapKey', 'deriveKey', 'import', 'export'];
 
 /** What each kind of key may be used for, and what it gets when key_ops is not given. */
 const OPERATIONS: Readonly<Record<KeySpec['type'], { allowed: readonly KeyOperation[]; defaults: readonly KeyOperation[] }>> = {
@@ -19,7 +19,12 @@ const OPERATIONS: Readonly<Record<KeySpec['type'], { allowed: readonly KeyOperat
     defaults: ['encrypt', 'decrypt', 'sign', 'verify', 'wrapKey', 'unwrapKey'],
   },
   ec: { allowed: ['sign', 'verify', 'export'], defaults: ['sign', 'verify'] },
-  aes: { allowed: ['encrypt', 'decrypt', 'wrapKey', 'unwrapKey', 'export'], defaults: ['encrypt', 'decrypt', 'wrapKey', 'unwrapKey'] },
+  // The service gives an oct-HSM key every symmetric operation by default (as recorded), though
+  // no algorithm signs or derives with an AES key.
+  aes: {
+    allowed: ['encrypt', 'decrypt', 'wrapKey', 'unwrapKey', 'sign', 'verify', 'deriveKey', 'export'],
+    defaults: ['encrypt', 'decrypt', 'wrapKey', 'unwrapKey', 'sign', 'verify', 'deriveKey'],
+  },
   'generic-secret': { allowed: ['sign', 'verify', 'export'], defaults: ['sign', 'verify'] },
 };
 
@@ -118,13 +123,16 @@ export function wantsHmac(keyOps: unknown): boolean {
 }
 
 /** The key spec of a create request: kty with key_size or crv, and key_ops for oct keys. */
-export function specForCreate(kty: unknown, keySize: unknown, crv: unknown, keyOps?: unknown): KeySpec {
+export function specForCreate(kty: unknown, keySize: unknown, crv: unknown, keyOps?: unknown, publicExponent?: unknown): KeySpec {
+  if (publicExponent !== undefined && publicExponent !== null && kty !== 'RSA' && kty !== 'RSA-HSM') throw bad('public_exponent: only RSA keys have one');
   switch (kty) {
     case 'RSA':
     case 'RSA-HSM': {
       const bits = keySize ?? 2048;
       if (bits !== 2048 && bits !== 3072 && bits !== 4096) throw bad('key_size: an RSA key must be 2048, 3072 or 4096 bits');
-      return { type: 'rsa', bits };
+      if (publicExponent === undefined || publicExponent === null || publicExponent === 65537) return { type: 'rsa', bits };
+      if (publicExponent === 3) return { type: 'rsa', bits, publicExponent: 3 };
+      throw bad('public_exponent: an RSA-HSM key takes 3 or 65537');
     }
     case 'EC':
     case 'EC-HSM': {
@@ -134,12 +142,14 @@ export function specForCreate(kty: unknown, keySize: unknown, crv: unknown, keyO
       return { type: 'ec', curve };
     }
     case 'oct':
-    case 'oct-HSM': {
+    case 'oct-HSM':
+    // The service takes AES for oct-HSM on create, and answers oct-HSM.
+    case 'AES': {
       const bits = keySize ?? 256;
       if (bits !== 128 && bits !== 192 && bits !== 256) throw bad('key_size: an oct key must be 128, 192 or 256 bits');
       return wantsHmac(keyOps) ? { type: 'generic-secret', bits } : { type: 'aes', bits };
     }
     default:
-      throw bad(`kty: must be one of RSA-HSM, EC-HSM, oct-HSM (or RSA, EC, oct), not ${JSON.stringify(kty)?.slice(0, 60)}`);
+      throw bad(`kty: must be one of RSA-HSM, EC-HSM, oct-HSM (or RSA, EC, oct, AES), not ${JSON.stringify(kty)?.slice(0, 60)}`);
   }
 }

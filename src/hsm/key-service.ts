@@ -36,6 +36,7 @@ export interface CreateKeyInput {
   keySize?: unknown;
   crv?: unknown;
   keyOps?: unknown;
+  publicExponent?: unknown;
   attributes?: unknown;
   tags?: unknown;
   releasePolicy?: unknown;
@@ -60,7 +61,12 @@ export interface KeyServiceOptions {
   /** Soft-delete retention, 7 to 90 days. */
   recoverableDays?: number;
   purgeProtection?: boolean;
+  /** The service's limits: keys per HSM (soft-deleted ones count), versions per key. */
+  limits?: { keys: number; keyVersions: number };
 }
+
+/** The limits the service publishes, which the emulator keeps unless told otherwise. */
+export const KEY_LIMITS = { keys: 5000, keyVersions: 100 } as const;
 
 export const MAX_PAGE = 25;
 export { TOKEN_OBJECT_LABEL } from './key-objects.js';
@@ -89,6 +95,7 @@ interface PreparedVersion {
 export class KeyService {
   readonly recoverableDays: number;
   readonly purgeProtection: boolean;
+  readonly #limits: { keys: number; keyVersions: number };
 
   constructor(
     private readonly token: Token,
@@ -98,6 +105,7 @@ export class KeyService {
   ) {
     this.recoverableDays = options.recoverableDays ?? 90;
     this.purgeProtection = options.purgeProtection ?? false;
+    this.#limits = options.limits ?? KEY_LIMITS;
     if (!Number.isInteger(this.recoverableDays) || this.recoverableDays < 7 || this.recoverableDays > 90) {
       throw new RangeError('recoverableDays must be a whole number from 7 to 90');
     }
@@ -107,9 +115,9 @@ export class KeyService {
 
   async create(name: string, input: CreateKeyInput): Promise<KeyView> {
     checkKeyName(name);
-    const spec = specForCreate(input.kty, input.keySize, input.crv, input.keyOps);
+    const spec = specForCreate(input.kty, input.keySize, input.crv, input.keyOps, input.publicExponent);
     const keyOps = keyOperations(spec, input.keyOps);
-    this.#assertNameUsable(name);
+    this.#assertRoomFor(name);
     const prepared = this.#prepareVersion(input.attributes, input.tags, input.releasePolicy);
     const tokenKey = await this.#tokenCall(`create key ${name}`, () => this.token.generateKey(spec, KEY_OBJECT_OPTIONS));
     return this.#commitVersion(name, spec, tokenKey, keyOps, prepared);
@@ -122,7 +130,7 @@ export class KeyService {
     const { spec, material } = keyMaterialFromJwk(input.jwk);
     checkKeyMaterial(material);
     const keyOps = keyOperations(spec, input.jwk.key_ops);
-    this.#assertNameUsable(name);
+    this.#assertRoomFor(name);
     const prepared = this.#prepareVersion(input.attributes, input.tags, input.releasePolicy);
     const tokenKey = await this.#tokenCall(`import key ${name}`, () =>
       this.token.importKey(spec, material, KEY_OBJECT_OPTIONS).catch((error: unknown) => {
@@ -144,7 +152,7 @@ export class KeyService {
     const declared = specForCreate(input.jwk.kty, undefined, input.jwk.crv);
     const keyOps = keyOperations(declared, input.jwk.key_ops);
     const kek = this.#keyExchangeKey(blob.kid);
-    this.#assertNameUsable(name);
+    this.#assertRoomFor(name);
     const prepared = this.#prepareVersion(input.attributes, input.tags, input.releasePolicy);
     const tokenKey = await this.#tokenCall(`import key ${name}`, () => unwrapTransferBlob(this.token, kek, blob, declared));
     return this.#commitVersion(name, tokenKey.spec, tokenKey, keyOps, prepared);
@@ -291,6 +299,7 @@ export class KeyService {
     const { key, version } = this.get(name);
     const policy = key.rotationPolicy as RotationPolicy | undefined;
     if (!policy) throw new HsmError('BadParameter', `Key ${name} has no rotation policy; set one before rotating it`);
+    this.#assertRoomFor(key.name);
     const tokenKey = await this.#tokenCall(`rotate key ${name}`, () => this.token.generateKey(version.spec, KEY_OBJECT_OPTIONS));
     const expires = policy.expiryTime === undefined ? null : this.clock.now() + (durationSeconds(policy.expiryTime) as number);
     return this.#commitVersion(key.name, version.spec, tokenKey, version.keyOps as KeyOperation[], {
@@ -356,7 +365,7 @@ export class KeyService {
 
   async random(count: unknown): Promise<Buffer> {
     if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > 128) {
-      throw new HsmError('BadParameter', 'count: must be a whole number from 1 to 128');
+      throw new HsmError('BadParameter', 'GetRandomBytesRequest: count cannot be greater than 128 or less than 1');
     }
     return this.#tokenCall('random', () => this.token.random(count));
   }
@@ -375,11 +384,30 @@ export class KeyService {
     return key;
   }
 
-  /** A new version may not be made under a name that is soft-deleted. */
-  #assertNameUsable(name: string): void {
+  /**
+   * A new version may not be made under a name that is soft-deleted, nor past the service's
+   * limits: versions per key, and keys per HSM for a new name.
+   */
+  #assertRoomFor(name: string): void {
     const existing = this.store.getKey(name);
     if (existing && existing.deletedDate !== null) {
       throw new HsmError('Conflict', `Key ${name} is currently in a deleted but recoverable state; recover or purge it before using the name again`);
+    }
+    if (existing) {
+      const versions = this.store.versionsOldestFirst(existing.name).length;
+      if (versions >= this.#limits.keyVersions) {
+        throw new HsmError('Forbidden', `Key ${name} has ${versions} versions, the limit of an HSM (${this.#limits.keyVersions}; raise it with --service-limit key-versions=N)`);
+      }
+      return;
+    }
+    this.assertRoomForNewKey();
+  }
+
+  /** Whether one more key fits under the HSM's limit (soft-deleted keys count, as their names are taken). */
+  assertRoomForNewKey(): void {
+    const { keys, deletedKeys } = this.store.counts();
+    if (keys + deletedKeys >= this.#limits.keys) {
+      throw new HsmError('Forbidden', `This HSM holds ${keys + deletedKeys} keys, its limit (${this.#limits.keys}; raise it with --service-limit keys=N)`);
     }
   }
 

@@ -118,13 +118,28 @@ function grants(definition: CompiledDefinition, action: string): boolean {
   return definition.some((p) => p.allow.matches(lower) && !p.deny.matches(lower));
 }
 
+/** The service's published limits on local RBAC. */
+export interface RbacLimits {
+  /** Custom role definitions per HSM. */
+  roleDefinitions: number;
+  /** Role assignments at the HSM's root scope (/ and /keys). */
+  rootAssignments: number;
+  /** Role assignments at one key's scope (/keys/{name}). */
+  keyAssignments: number;
+}
+
+export const RBAC_LIMITS: RbacLimits = { roleDefinitions: 50, rootAssignments: 50, keyAssignments: 10 };
+
 export class AccessControl {
   /** Compiled definitions and each principal's assignments, kept until something changes them. */
   readonly #compiled = new Map<string, CompiledDefinition | null>();
   readonly #assignments = new Map<string, RoleAssignmentRecord[]>();
   readonly #externalChanges: ExternalChanges;
 
-  constructor(private readonly store: AccessStore) {
+  constructor(
+    private readonly store: AccessStore,
+    private readonly limits: RbacLimits = RBAC_LIMITS,
+  ) {
     this.#externalChanges = new ExternalChanges(store);
   }
 
@@ -214,7 +229,7 @@ export class AccessControl {
 
   setRoleDefinition(name: string, input: RoleDefinitionInput): RoleDefinitionView {
     const guid = requireGuid(name, 'Role definition name');
-    if (builtInRole(guid)) throw new HsmError('BadParameter', 'Cannot re-use the name/GUID matching that of a built-in role');
+    if (builtInRole(guid)) throw new HsmError('BadParameter', 'Cannot re-use the name/GUID matching that of a built-in role. Please use a unique role ID.');
     if (input.roleName !== undefined && input.roleName !== null && (typeof input.roleName !== 'string' || input.roleName.length > MAX_STRING)) {
       throw new HsmError('BadParameter', `properties.roleName: must be a string of at most ${MAX_STRING} characters`);
     }
@@ -235,13 +250,17 @@ export class AccessControl {
       permissions: parsePermissions(input.permissions),
       assignableScopes: ['/'],
     };
+    const custom = this.store.customRoleDefinitions();
+    if (!custom.some((d) => d.name.toLowerCase() === guid.toLowerCase()) && custom.length >= this.limits.roleDefinitions) {
+      throw new HsmError('Forbidden', `This HSM has ${custom.length} custom role definitions, its limit (${this.limits.roleDefinitions}; raise it with --service-limit role-definitions=N)`);
+    }
     this.store.putRoleDefinition(record);
     this.#invalidate();
     return { ...record, type: 'CustomRole' };
   }
 
   deleteRoleDefinition(name: string): RoleDefinitionView {
-    if (builtInRole(name)) throw new HsmError('BadParameter', 'Cannot re-use the name/GUID matching that of a built-in role');
+    if (builtInRole(name)) throw new HsmError('BadParameter', 'Cannot re-use the name/GUID matching that of a built-in role. Please use a unique role ID.');
     const definition = this.getRoleDefinition(name);
     const inUse = this.store.assignmentsOfRole(definition.name);
     if (inUse > 0) throw new HsmError('Conflict', `The role definition is used by ${inUse} role assignment(s); delete them first`);
@@ -287,9 +306,21 @@ export class AccessControl {
       .roleAssignmentsOf(principalId)
       .find((a) => sameScope(a.scope, scope) && a.roleDefinitionName === definition.name);
     if (duplicate) throw new HsmError('Conflict', `The role assignment already exists as ${duplicate.name}`);
+    this.#assertRoomAt(scope);
     this.store.addRoleAssignment(record);
     this.#invalidate();
     return record;
+  }
+
+  /** The service's limits: so many assignments at the root scope, fewer at each key's. */
+  #assertRoomAt(scope: string): void {
+    const atKey = parseScope(scope, 'scope').startsWith('/keys/');
+    const limit = atKey ? this.limits.keyAssignments : this.limits.rootAssignments;
+    const here = this.store.roleAssignments().filter((a) => (atKey ? sameScope(a.scope, scope) : !parseScope(a.scope, 'scope').startsWith('/keys/'))).length;
+    if (here >= limit) {
+      const flag = atKey ? 'key-role-assignments' : 'role-assignments';
+      throw new HsmError('Forbidden', `There are ${here} role assignments at ${atKey ? 'this key' : 'the HSM'}'s scope, the limit (${limit}; raise it with --service-limit ${flag}=N)`);
+    }
   }
 
   deleteRoleAssignment(name: string, scope: string): RoleAssignmentRecord {

@@ -22,6 +22,7 @@ import { registerEmulatorRoutes } from './routes/emulator.js';
 import { callerAddress } from '../network/network-rules.js';
 import type { AccessControl } from '../rbac/access-control.js';
 import { registerAuditHooks } from './audit-hooks.js';
+import { registerServiceHeaders } from './service-headers.js';
 import { OPERATIONS, type OperationName } from './operations.js';
 import { keyScope } from '../rbac/scopes.js';
 import { STATUS_OF, envelope } from './http-errors.js';
@@ -153,9 +154,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.addHook('onRequest', async (request, reply) => {
     request.requestId = request.id;
     reply.header('x-ms-request-id', request.id);
-    reply.header('cache-control', 'no-cache');
-    reply.header('x-content-type-options', 'nosniff');
   });
+  registerServiceHeaders(app);
 
   // Network rules come first, before authentication, as the service's firewall does.
   app.addHook('onRequest', async (request, reply) => {
@@ -205,7 +205,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.setErrorHandler((error, request, reply) => {
     if (error instanceof HsmError) {
       if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));
-      return reply.code(STATUS_OF[error.code]).send(envelope(error.code, error.message, request.id));
+      return reply.code(STATUS_OF[error.code]).send(envelope(error.code, error.message, request.id, error.verbatim));
     }
     const fastifyError = error as { code?: string; statusCode?: number; message: string };
     if (fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {

@@ -7,9 +7,9 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ShiftableClock } from '../hsm/clock.js';
 import { ClockControl, restoreClockOffset } from '../hsm/clock-control.js';
 import { Settings } from '../hsm/settings.js';
-import { KeyService, type Reconciliation } from '../hsm/key-service.js';
+import { KEY_LIMITS, KeyService, type Reconciliation } from '../hsm/key-service.js';
 import { Identity } from '../identity/identity.js';
-import { AccessControl } from '../rbac/access-control.js';
+import { AccessControl, RBAC_LIMITS } from '../rbac/access-control.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { NetworkPolicy } from '../network/network-policy.js';
 import type { NetworkRules } from '../network/network-rules.js';
@@ -29,9 +29,14 @@ import { openStorage } from '../hsm/backup/storage/open-storage.js';
 import { KeyRelease } from '../hsm/release/key-release.js';
 import { LocalAttestationAuthority } from '../hsm/release/local-authority.js';
 import { ReleaseSigningKey } from '../hsm/release/release-signing-key.js';
+import { softDeleteRetentionDays } from '../hsm/soft-delete-retention.js';
 import { AttestationKey } from '../hsm/attestation/attestation-key.js';
 import { KeyAttestation } from '../hsm/attestation/key-attestation.js';
 import { type ConfiguredAuthority, TrustedAuthorities } from '../hsm/release/trusted-authorities.js';
+
+/** The service's published limits (service-limits docs), each raisable with --service-limit NAME=N. */
+export const SERVICE_LIMITS = { ...KEY_LIMITS, ...RBAC_LIMITS };
+export type ServiceLimits = { [N in keyof typeof SERVICE_LIMITS]: number };
 
 export interface ServerConfig {
   host: string;
@@ -40,8 +45,10 @@ export interface ServerConfig {
   /** The HSM's name: NAME.DNS_SUFFIX is in the certificate. */
   name: string;
   dnsSuffix: string;
-  /** Soft-delete retention in days (7-90). */
-  recoverableDays: number;
+  /** Soft-delete retention in days (7-90) asked for at start; the HSM keeps the one of its first start. */
+  recoverableDays?: number | undefined;
+  /** The service's published limits, raised for load tests; the service's own when not given. */
+  serviceLimits?: Partial<ServiceLimits>;
   purgeProtection: boolean;
   /**
    * The real service's provisioning: the initial administrator holds only the Administrator role
@@ -100,10 +107,15 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
   const cleanup = new TokenCleanup(token, store);
   try {
     restoreClockOffset(clock, store.access);
-    const keys = new KeyService(token, store, clock, { recoverableDays: config.recoverableDays, purgeProtection: config.purgeProtection });
+    const limits = { ...SERVICE_LIMITS, ...config.serviceLimits };
+    const keys = new KeyService(token, store, clock, {
+      recoverableDays: softDeleteRetentionDays(store.access, config.recoverableDays),
+      purgeProtection: config.purgeProtection,
+      limits: { keys: limits.keys, keyVersions: limits.keyVersions },
+    });
     const reconciliation = await keys.reconcile(cleanup);
     const identity = await Identity.open(dataDir, `https://${config.dnsSuffix}`, clock, store.access);
-    const access = new AccessControl(store.access);
+    const access = new AccessControl(store.access, { roleDefinitions: limits.roleDefinitions, rootAssignments: limits.rootAssignments, keyAssignments: limits.keyAssignments });
     access.bootstrap(identity.admin.objectId, config.manualActivation ?? false);
     const domain = await SecurityDomain.open(token, store.access, (spki, subject) => certifyPublicKey(dataDir, spki, subject), clock, {
       soPin: secrets.soPin,

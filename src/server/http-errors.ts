@@ -16,14 +16,14 @@ export const STATUS_OF: Readonly<Record<HsmErrorCode, number>> = {
 };
 
 export interface ErrorEnvelope {
-  error: { code: string; message: string; innererror: { code: string } | null };
+  error: { code: string; message: string; innererror?: { code: string } };
 }
 
 /** Messages may repeat the caller's input; they are cut to this length. */
 const MAX_MESSAGE = 1024;
 
-/** The service ends its messages with the request's id. */
-export function envelope(code: string, message: string, requestId: string): ErrorEnvelope {
+/** The service ends its messages with the request's id; innererror only where there is one. */
+export function envelope(code: string, message: string, requestId: string, verbatim = false): ErrorEnvelope {
   const text = message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE)}…` : message;
-  return { error: { code, message: `${text} (Activity ID: ${requestId})`, innererror: null } };
+  return { error: { code, message: verbatim ? text : `${text} (Activity ID: ${requestId})` } };
 }

@@ -7,7 +7,6 @@ function recoveryLevel(days: number, purgeProtection: boolean): string {
   return purgeProtection ? base : `${base}+Purgeable`;
 }
 
-
 export function attributesOf({ key, version }: KeyView, purgeProtection: boolean): Record<string, unknown> {
   return {
     enabled: version.enabled,
@@ -21,6 +20,11 @@ export function attributesOf({ key, version }: KeyView, purgeProtection: boolean
   };
 }
 
+/** A key without tags has no tags member, as the service answers. */
+function tagsOf({ version }: KeyView): { tags?: Record<string, string> } {
+  return Object.keys(version.tags).length > 0 ? { tags: version.tags } : {};
+}
+
 export function keyId(origin: string, name: string, version?: string): string {
   return version === undefined ? `${origin}/keys/${name}` : `${origin}/keys/${name}/${version}`;
 }
@@ -31,7 +35,7 @@ export function keyBundle(view: KeyView, origin: string, purgeProtection: boolea
   return {
     key: { kid: keyId(origin, version.name, version.version), kty: ktyOfSpec(version.spec), key_ops: version.keyOps, ...publicFields },
     attributes: attributesOf(view, purgeProtection),
-    tags: version.tags,
+    ...tagsOf(view),
     ...(version.releasePolicy === undefined ? {} : { release_policy: version.releasePolicy }),
   };
 }
@@ -52,7 +56,7 @@ export function keyItem(view: KeyView, origin: string, purgeProtection: boolean,
   return {
     kid: keyId(origin, view.version.name, withVersion ? view.version.version : undefined),
     attributes: attributesOf(view, purgeProtection),
-    tags: view.version.tags,
+    ...tagsOf(view),
   };
 }
 

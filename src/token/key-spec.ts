@@ -6,7 +6,8 @@ export const RSA_SIZES = [2048, 3072, 4096] as const;
 export const AES_SIZES = [128, 192, 256] as const;
 
 export type KeySpec =
-  | { type: 'rsa'; bits: (typeof RSA_SIZES)[number] }
+  /** publicExponent: 3 when asked for; otherwise 65537. */
+  | { type: 'rsa'; bits: (typeof RSA_SIZES)[number]; publicExponent?: 3 }
   | { type: 'ec'; curve: CurveName }
   | { type: 'aes'; bits: (typeof AES_SIZES)[number] }
   /** An HMAC key: 128 to 1024 bits, a multiple of 8. */

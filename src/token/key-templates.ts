@@ -79,7 +79,7 @@ export function keyPairTemplate(spec: Extract<KeySpec, { type: 'rsa' | 'ec' }>, 
     ...(options.label === undefined ? {} : { label: options.label }),
   };
   const publicShape: Attributes =
-    spec.type === 'rsa' ? { modulusBits: spec.bits, publicExponent: RSA_PUBLIC_EXPONENT } : { ecParams: CURVES[spec.curve].params };
+    spec.type === 'rsa' ? { modulusBits: spec.bits, publicExponent: spec.publicExponent === 3 ? Buffer.from([3]) : RSA_PUBLIC_EXPONENT } : { ecParams: CURVES[spec.curve].params };
   return {
     mechanism: { type: spec.type === 'rsa' ? CKM.RSA_PKCS_KEY_PAIR_GEN : CKM.EC_KEY_PAIR_GEN },
     publicTemplate: toNativeTemplate({

@@ -127,7 +127,7 @@ describe('refusals leave nothing behind', () => {
       await expect(backups.restore(altered)).rejects.toMatchObject({ code: 'BadParameter' });
     }
     await expect(backups.restore(blob.subarray(0, blob.length - 1))).rejects.toMatchObject({ code: 'BadParameter' });
-    await expect(backups.restore(Buffer.from('not a backup'))).rejects.toMatchObject({ code: 'BadParameter', message: expect.stringContaining('not a blob sealed') });
+    await expect(backups.restore(Buffer.from('not a backup'))).rejects.toMatchObject({ code: 'BadParameter', message: 'Backup blob contains invalid or corrupt version.' });
     const plain = await openBackup(blob);
     await expect(backups.restore(Buffer.from(JSON.stringify({ ...plain, format: 'mhsm-key-backup/1', hsm: 'x' })))).rejects.toMatchObject({ code: 'BadParameter' });
     expect(await holdings()).toEqual(before);
@@ -183,7 +183,7 @@ describe('refusals leave nothing behind', () => {
     keys.delete(name);
     await keys.purge(name);
     const before = await holdings();
-    await expect(backups.restore(plain)).rejects.toMatchObject({ code: 'BadParameter', message: expect.stringContaining('not a blob sealed') });
+    await expect(backups.restore(plain)).rejects.toMatchObject({ code: 'BadParameter', message: 'Backup blob contains invalid or corrupt version.' });
     expect(await holdings()).toEqual(before);
   });
 

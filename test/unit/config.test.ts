@@ -7,7 +7,7 @@ import { ConfigError, resolveConfig } from '../../src/cli/config.js';
 
 describe('resolveConfig', () => {
   const limits = { requestTimeoutMs: 30_000, headersTimeoutMs: 10_000, idleTimeoutMs: 60_000, maxConnections: 1000 };
-  const server = { host: 'localhost', port: 8443, name: 'mhsm', dnsSuffix: 'managedhsm.azure.net', recoverableDays: 90, purgeProtection: false, manualActivation: false, limits, backupStorage: { localRoots: [] }, localAttestationAuthority: true, attestationAuthorities: [], audit: { stdout: false } };
+  const server = { host: 'localhost', port: 8443, name: 'mhsm', dnsSuffix: 'managedhsm.azure.net', recoverableDays: undefined, serviceLimits: {}, purgeProtection: false, manualActivation: false, limits, backupStorage: { localRoots: [] }, localAttestationAuthority: true, attestationAuthorities: [], audit: { stdout: false } };
 
   it('defaults to the embedded token in ./.mhsm and https://localhost:8443', () => {
     expect(resolveConfig({}, {})).toEqual({ dataDir: path.resolve('.mhsm'), token: { kind: 'embedded' }, server });
@@ -26,6 +26,17 @@ describe('resolveConfig', () => {
     expect(() => resolveConfig({ port: '70000' }, {})).toThrow("--port (MHSM_PORT) must be a whole number from 0 to 65535, not '70000'");
     expect(() => resolveConfig({ port: '1e3' }, {})).toThrow(/--port/);
     expect(() => resolveConfig({ recoverableDays: '6' }, {})).toThrow(/--recoverable-days \(MHSM_RECOVERABLE_DAYS\) must be a whole number from 7 to 90/);
+    expect(() => resolveConfig({ softDeleteRetentionDays: '91' }, {})).toThrow(/--soft-delete-retention-days \(MHSM_SOFT_DELETE_RETENTION_DAYS\) must be a whole number from 7 to 90/);
+    expect(resolveConfig({ softDeleteRetentionDays: '30' }, { MHSM_RECOVERABLE_DAYS: '7' }).server.recoverableDays).toBe(30);
+    expect(resolveConfig({}, { MHSM_SOFT_DELETE_RETENTION_DAYS: '8' }).server.recoverableDays).toBe(8);
+    expect(resolveConfig({ serviceLimit: ['keys=100000', 'key-role-assignments=20'] }, { MHSM_SERVICE_LIMITS: 'key-versions=500,role-definitions=60' }).server.serviceLimits).toEqual({
+      keys: 100_000,
+      keyAssignments: 20,
+      keyVersions: 500,
+      roleDefinitions: 60,
+    });
+    expect(() => resolveConfig({ serviceLimit: ['vaults=3'] }, {})).toThrow(/'vaults=3' is not NAME=N with NAME one of keys, key-versions/);
+    expect(() => resolveConfig({ serviceLimit: ['keys=0'] }, {})).toThrow(/--service-limit keys must be a whole number from 1/);
     expect(() => resolveConfig({ name: 'bad_name' }, {})).toThrow(/--name must be/);
     expect(() => resolveConfig({ dnsSuffix: 'not a name' }, {})).toThrow(/--dns-suffix must be a DNS name/);
     expect(resolveConfig({ requestTimeout: '5', maxConnections: '10' }, { MHSM_IDLE_TIMEOUT: '7' }).server.limits).toEqual({ ...limits, requestTimeoutMs: 5000, idleTimeoutMs: 7000, maxConnections: 10 });

@@ -27,7 +27,7 @@ function supportOf(capabilities: Capabilities, mechanism: number, name: string):
 const GCM_NONCE_BYTES = 12;
 const GCM_TAG_BYTES = 16;
 
-/** A 12-byte nonce, or the 16-byte zero-padded form the service returns. */
+/** A 12-byte nonce (what encryption returns, as the service does), or the same zero-padded to 16 bytes. */
 function gcmNonce(iv: Buffer): Buffer {
   if (iv.length === GCM_NONCE_BYTES) return iv;
   if (iv.length === 16 && iv.readUInt32BE(12) === 0) return iv.subarray(0, GCM_NONCE_BYTES);
@@ -47,7 +47,7 @@ export function aesGcm(name: string, bits: AesBits): CipherAlgorithm {
       const sealed = await token.encrypt(key, { type: CKM.AES_GCM, gcm: { iv: nonce, aad, tagBits: GCM_TAG_BYTES * 8 } }, plaintext);
       const cut = sealed.length - GCM_TAG_BYTES;
       // The service answers with the nonce padded to 16 bytes.
-      return { value: sealed.subarray(0, cut), tag: sealed.subarray(cut), iv: Buffer.concat([nonce, Buffer.alloc(4)]) };
+      return { value: sealed.subarray(0, cut), tag: sealed.subarray(cut), iv: nonce };
     },
     async decrypt({ token, key }, { ciphertext, iv, aad, tag }) {
       if (!iv) throw new AlgorithmInputError('iv is required for AES-GCM decryption');
@@ -77,9 +77,10 @@ export function aesCbc(name: string, bits: AesBits, padded: boolean): CipherAlgo
     refuses: refusesSize(bits),
     support: (capabilities) => supportOf(capabilities, type, label),
     async encrypt({ token, key }, { plaintext, iv }) {
-      if (!padded && plaintext.length % 16 !== 0) throw new AlgorithmInputError(`value must be a multiple of 16 bytes for ${name}`);
       const vector = ivOf(iv);
-      return { value: await token.encrypt(key, { type, parameter: vector }, plaintext), iv: vector };
+      // Without padding, the service fills a partial last block with zeros (recorded: 200 bytes in, 208 out).
+      const blocks = padded || plaintext.length % 16 === 0 ? plaintext : Buffer.concat([plaintext, Buffer.alloc(16 - (plaintext.length % 16))]);
+      return { value: await token.encrypt(key, { type, parameter: vector }, blocks), iv: vector };
     },
     async decrypt({ token, key }, { ciphertext, iv }) {
       if (!iv) throw new AlgorithmInputError(`iv is required for ${name} decryption`);

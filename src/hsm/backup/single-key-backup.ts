@@ -7,7 +7,11 @@ import type { Token } from '../../token/token.js';
 import { HsmError } from '../errors.js';
 import type { KeyService, KeyView } from '../key-service.js';
 import { type ProtectionSource, wrapMechanismOf } from '../security-domain/protection.js';
-import { BACKUP_FORMAT, decodeBackup, encodeBackup } from './key-backup.js';
+import { SealRefused, type Sealer } from '../security-domain/sealer.js';
+import { BACKUP_FORMAT, type KeyBackup, decodeBackup, encodeBackup } from './key-backup.js';
+
+/** What the service answers to a corrupt backup, word for word. */
+export const CORRUPT_BACKUP = 'Backup blob contains invalid or corrupt version.';
 import { checkBackupContent } from './restore-checks.js';
 import { destroyAll, tokenKeysOf, unwrapVersions, wrapVersions } from './unwrap-versions.js';
 
@@ -30,10 +34,11 @@ export class SingleKeyBackup {
   /** Restores under the backup's name and version ids; 409 if the name is taken; nothing is left of a refused one. */
   async restore(blob: Buffer): Promise<KeyView> {
     const { wrappingKey, sealer } = this.domain.protection();
-    const backup = decodeBackup(await sealer.unseal(blob, 'key-backup', 'value'));
+    const backup = await this.#opened(sealer, blob);
     checkBackupContent(backup);
     const taken = () => new HsmError('Conflict', `Key ${backup.name} already exists; delete and purge it before restoring`);
     if (this.store.getKey(backup.name)) throw taken();
+    this.keys.assertRoomForNewKey();
     let versions;
     try {
       ({ versions } = await unwrapVersions(this.token, wrappingKey, this.#wrapMechanism(), backup.name, backup.versions));
@@ -47,6 +52,19 @@ export class SingleKeyBackup {
       throw taken();
     }
     return this.keys.get(backup.name);
+  }
+
+  /**
+   * The backup's content. A blob that is not a backup, or was altered, gets the service's own
+   * message, which the SDKs' tests compare; one from another domain says so.
+   */
+  async #opened(sealer: Sealer, blob: Buffer): Promise<KeyBackup> {
+    try {
+      return decodeBackup(await sealer.unseal(blob, 'key-backup', 'value'));
+    } catch (error) {
+      if (error instanceof SealRefused && error.reason === 'other-domain') throw error;
+      throw new HsmError('BadParameter', CORRUPT_BACKUP, { cause: error, verbatim: true });
+    }
   }
 
   #wrapMechanism(): number {

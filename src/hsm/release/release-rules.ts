@@ -6,8 +6,8 @@ import { type StoredReleasePolicy, checkReleasePolicy, isStoredReleasePolicy } f
 
 export function releasePolicyOfNewKey(exportable: boolean, input: unknown): StoredReleasePolicy | undefined {
   const policy = checkReleasePolicy(input);
-  if (exportable && !policy) throw new HsmError('BadParameter', 'release_policy: an exportable key needs a release policy');
-  if (!exportable && policy) throw new HsmError('BadParameter', 'release_policy: only an exportable key (attributes.exportable: true) can have a release policy');
+  if (exportable && !policy) throw new HsmError('BadParameter', 'Exportable keys must have release policy');
+  if (!exportable && policy) throw new HsmError('BadParameter', 'Non-exportable keys must not have release policy');
   return policy;
 }
 

@@ -19,6 +19,17 @@ const HEADER_BYTES = MAGIC.length + 1 + ID_BYTES;
 /** What a sealed blob is for; part of the associated data. */
 export type SealPurpose = 'key-backup' | 'full-backup' | 'domain-payload';
 
+/** Why a blob was not unsealed: not one of ours, another domain's, or altered (or of another purpose). */
+export class SealRefused extends HsmError {
+  constructor(
+    readonly reason: 'not-sealed' | 'other-domain' | 'altered',
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super('BadParameter', message, options);
+  }
+}
+
 export class Sealer {
   constructor(
     private readonly token: Token,
@@ -36,18 +47,18 @@ export class Sealer {
   /** The plaintext, or BadParameter naming `field` when the blob is not one this domain sealed. */
   async unseal(blob: Buffer, purpose: SealPurpose, field: string): Promise<Buffer> {
     if (blob.length < HEADER_BYTES + IV_BYTES + TAG_BITS / 8 || !blob.subarray(0, MAGIC.length).equals(MAGIC) || blob[MAGIC.length] !== VERSION) {
-      throw new HsmError('BadParameter', `${field}: not a blob sealed by a Managed HSM emulator`);
+      throw new SealRefused('not-sealed', `${field}: not a blob sealed by a Managed HSM emulator`);
     }
     const header = blob.subarray(0, HEADER_BYTES);
     if (!header.subarray(MAGIC.length + 1).equals(this.domainId)) {
-      throw new HsmError('BadParameter', `${field}: made by an HSM of another security domain; it can be restored only into an HSM holding the domain that made it`);
+      throw new SealRefused('other-domain', `${field}: made by an HSM of another security domain; it can be restored only into an HSM holding the domain that made it`);
     }
     const iv = blob.subarray(HEADER_BYTES, HEADER_BYTES + IV_BYTES);
     try {
       return await this.token.decrypt(this.key, this.#mechanism(iv, header, purpose), blob.subarray(HEADER_BYTES + IV_BYTES));
     } catch (error) {
       // The token reports a failed GCM tag check with a general error: nothing more can be said.
-      throw new HsmError('BadParameter', `${field}: the blob's seal does not verify: it was altered, or is not a ${purpose}`, { cause: error });
+      throw new SealRefused('altered', `${field}: the blob's seal does not verify: it was altered, or is not a ${purpose}`, { cause: error });
     }
   }
 

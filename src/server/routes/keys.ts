@@ -50,6 +50,7 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService, backup
       keySize: body.key_size,
       crv: body.crv,
       keyOps: body.key_ops,
+      publicExponent: body.public_exponent,
       attributes: body.attributes,
       tags: body.tags,
       releasePolicy: body.release_policy,
@@ -137,7 +138,8 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService, backup
     checkApiVersion(request);
     const { name } = request.params as Params;
     await write(request, () => keys.purge(name));
-    return reply.code(204).send();
+    // The service names a content type even on this empty answer.
+    return reply.code(204).header('content-type', 'application/json; charset=utf-8').send();
   });
 
   app.post('/deletedkeys/:name/recover', op('recoverDeletedKey'), async (request) => {
@@ -199,7 +201,7 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService, backup
       const { name, version: v } = request.params as Params;
       const body = bodyOf(request.body);
       const { view, value } = await keys.sign(name, v, body.alg, bytesField(body, 'value', true));
-      return result(request, view, { value: b64(value) });
+      return result(request, view, { alg: body.alg, value: b64(value) });
     });
 
     app.post(`${base}/verify`, op('verify'), async (request) => {
@@ -226,7 +228,8 @@ export function registerKeyRoutes(app: FastifyInstance, keys: KeyService, backup
           value: b64(sealed.value),
           ...(sealed.iv ? { iv: b64(sealed.iv) } : {}),
           ...(sealed.tag ? { tag: b64(sealed.tag) } : {}),
-          ...(aad ? { aad: b64(aad) } : {}),
+          // The service echoes the aad of an authenticated encryption (GCM), and of nothing else.
+          ...(sealed.tag && aad ? { aad: b64(aad) } : {}),
         });
       });
     }
