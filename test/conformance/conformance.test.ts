@@ -1,4 +1,4 @@
-// The conformance tier: every recording of the real Managed HSM under recordings/ (README.md)
+// The conformance tier: every recording of a real Managed HSM under recordings/ (README.md)
 // replayed against the emulator over TLS, with Azurite as the backups' Blob Storage. Each
 // recording's differences must be exactly those accepted in accepted-differences.ts, each with its
 // reason (and listed in docs/differences.md): a new difference fails, and so does a fixed one still
@@ -12,18 +12,32 @@ import { type Azurite, startAzurite } from '../helpers/azurite.js';
 import { type EmulatorProcess, removeDataDir, seededDataDir, startEmulatorProcess } from '../helpers/emulator.js';
 import { accessToken, callJson } from '../helpers/rest.js';
 import { IN_ANY_RECORDING, IN_RECORDING } from './accepted-differences.js';
-import { type Recording, Replayer, loadRecordings } from './replay.js';
+import { type Recording, type ReplayContext, Replayer, loadRecordings } from './replay.js';
 
 const recordings = loadRecordings();
-let emulator: EmulatorProcess;
 let azurite: Azurite;
-let bearer: string;
-let replayer: Replayer;
+
+/** An emulator to replay against: the recorded HSMs kept soft-deleted keys 7 or 90 days. */
+interface Target {
+  emulator: EmulatorProcess;
+  bearer: string;
+  context: ReplayContext;
+}
+const targets = new Map<number, Target>();
 /** The patterns of IN_ANY_RECORDING some recording showed. */
 const seen = new Set<string>();
 
+/** The retention of the HSM a recording was made against, from its first key's attributes. */
+function recordedRetention(recording: Recording): number {
+  for (const entry of recording.entries) {
+    const days = JSON.stringify(entry.responseBody ?? null).match(/"recoverableDays":\s*(\d+)/)?.[1];
+    if (days) return Number(days);
+  }
+  return 7;
+}
+
 /** Back to a fresh HSM between recordings: no keys, deleted keys, custom roles or extra assignments. */
-async function resetHsm(): Promise<void> {
+async function resetHsm({ emulator, bearer }: Target): Promise<void> {
   for (const item of (await callJson(emulator.url, bearer, 'GET', '/keys')).body?.value ?? []) {
     const name = String(item.kid).split('/').pop();
     await callJson(emulator.url, bearer, 'DELETE', `/keys/${name}`);
@@ -47,25 +61,37 @@ async function resetHsm(): Promise<void> {
 beforeAll(async () => {
   azurite = await startAzurite();
   const containerUrl = await azurite.createContainer('conformance');
-  // The recorded HSMs kept soft-deleted keys for 7 days.
-  emulator = await startEmulatorProcess(seededDataDir(), ['--recoverable-days', '7']);
-  bearer = await accessToken(emulator.url, emulator.admin);
-  const testToken = (await (await fetch(`${emulator.url}/generate-test-token`)).json()) as { token: string };
-  replayer = new Replayer({
-    url: emulator.url,
-    bearer,
-    storage: { containerUrl, sas: azurite.containerSas('conformance', 'racwdl') },
-    attestation: { token: testToken.token, authority: `${emulator.url}/attestation` },
-  });
+  for (const days of new Set(recordings.map(recordedRetention))) {
+    const emulator = await startEmulatorProcess(seededDataDir(), ['--soft-delete-retention-days', String(days)]);
+    const bearer = await accessToken(emulator.url, emulator.admin);
+    const testToken = (await (await fetch(`${emulator.url}/generate-test-token`)).json()) as { token: string };
+    targets.set(days, {
+      emulator,
+      bearer,
+      context: {
+        url: emulator.url,
+        bearer,
+        storage: { containerUrl, sas: azurite.containerSas('conformance', 'racwdl') },
+        attestation: { token: testToken.token, authority: `${emulator.url}/attestation` },
+      },
+    });
+  }
 }, 120_000);
 
 afterAll(async () => {
-  if (emulator) {
+  for (const { emulator } of targets.values()) {
     await emulator.stop();
     removeDataDir(emulator.dataDir);
   }
   await azurite?.stop();
 });
+
+/** Replays a recording on a fresh HSM of its retention, with stand-ins of its own. */
+async function replay(recording: Recording) {
+  const target = targets.get(recordedRetention(recording)) as Target;
+  await resetHsm(target);
+  return new Replayer(target.context).replay(recording);
+}
 
 it('holds at least 150 recorded request/response pairs from the official SDKs', () => {
   const entries = recordings.reduce((sum, recording) => sum + recording.entries.length, 0);
@@ -74,8 +100,7 @@ it('holds at least 150 recorded request/response pairs from the official SDKs', 
 
 describe.each(recordings.map((recording) => [recording.file, recording] as [string, Recording]))('%s', (file, recording) => {
   it(`replays "${recording.test}" with only the accepted differences`, async () => {
-    await resetHsm();
-    const results = await replayer.replay(recording);
+    const results = await replay(recording);
     const found = results.flatMap((result) => result.differences.map((difference) => `#${result.index} ${result.request}: ${difference}`));
     // MHSM_CONFORMANCE_REPORT=FILE: every difference found, for reading them all at once.
     const report = process.env.MHSM_CONFORMANCE_REPORT;
@@ -102,8 +127,7 @@ it('sees a changed status, value, field and header: the comparison can fail', as
   create.responseHeaders['azure-asyncoperation'] = 'https://hsm.example/keys/job';
   const purge = altered.entries[4] as (typeof altered.entries)[number];
   purge.status = 200;
-  await resetHsm();
-  const found = (await replayer.replay(altered)).flatMap((result) => result.differences.map((difference) => `#${result.index} ${difference}`));
+  const found = (await replay(altered)).flatMap((result) => result.differences.map((difference) => `#${result.index} ${difference}`));
   expect(found).toEqual(
     expect.arrayContaining([
       expect.stringContaining('#1 body.key.kty: recorded "RSA-HSM", live "oct-HSM"'),

@@ -72,6 +72,10 @@ const FIXED_HEADERS = ['cache-control', 'strict-transport-security', 'x-content-
 const VOLATILE = new Set([
   'kid', 'n', 'x', 'y', 'iv', 'tag', 'created', 'updated', 'deletedDate', 'scheduledPurgeDate', 'recoveryId',
   'jobId', 'startTime', 'endTime', 'azureStorageBlobContainerUri', 'key_hsm', 'nonce',
+  // A key attestation's statements and their certificates are the HSM's own.
+  'certificatePemFile', 'privateKeyAttestation', 'publicKeyAttestation',
+  // The security domain's transfer key is this HSM's.
+  'transfer_key',
 ]);
 /** The service ends error messages with the request's id: compared without it. */
 const ACTIVITY_ID = / \(Activity ID: [^)]*\)$/;

@@ -37,10 +37,10 @@ function definitionBody(definition: RoleDefinitionView) {
   };
 }
 
+/** The id never names the scope, whatever it is (recorded for /keys); properties.scope does. */
 function assignmentBody(assignment: RoleAssignmentRecord) {
-  const prefix = assignment.scope === '/' ? '' : assignment.scope;
   return {
-    id: `${prefix}${PROVIDER}/roleAssignments/${assignment.name}`,
+    id: `${PROVIDER}/roleAssignments/${assignment.name}`,
     name: assignment.name,
     type: 'Microsoft.Authorization/roleAssignments',
     properties: {
