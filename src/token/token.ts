@@ -85,9 +85,10 @@ const SECRET_STATED = [...PRIVATE_STATED, 'encrypt', 'verify', 'wrap', 'valueLen
 
 /**
  * Attributes by name (attributes.ts) as an object states them, with its size where it has one:
- * CKA_MODULUS_BITS (RSA public key), CKA_VALUE_LEN (secret key), CKA_EC_PARAMS (EC keys).
+ * CKA_MODULUS_BITS (RSA public key), CKA_MODULUS (RSA private key), CKA_VALUE_LEN (secret key),
+ * CKA_EC_PARAMS (EC keys).
  */
-export type StatedAttributes = Partial<Record<(typeof SECRET_STATED)[number] | 'modulusBits' | 'ecParams', boolean | number | Buffer>>;
+export type StatedAttributes = Partial<Record<(typeof SECRET_STATED)[number] | 'modulusBits' | 'modulus' | 'ecParams', boolean | number | Buffer>>;
 
 const PROTECTION_ATTRIBUTES = [
   'token',
@@ -668,7 +669,8 @@ export class Token {
     if (!isKeyPair(spec)) return { secret: await this.#attributes(CKO.SECRET_KEY, key.id, SECRET_STATED) };
     const size = spec.type === 'rsa' ? (['modulusBits'] as const) : (['ecParams'] as const);
     const secret: StatedAttributes = await this.#attributes(CKO.PRIVATE_KEY, key.id, PRIVATE_STATED);
-    if (spec.type === 'ec') Object.assign(secret, await this.#attributes(CKO.PRIVATE_KEY, key.id, ['ecParams']));
+    // The size as the private object states it: an EC key's curve, an RSA key's modulus.
+    Object.assign(secret, await this.#attributes(CKO.PRIVATE_KEY, key.id, spec.type === 'ec' ? ['ecParams'] : ['modulus']));
     const publicKey: StatedAttributes = await this.#attributes(CKO.PUBLIC_KEY, key.id, [...PUBLIC_STATED, ...size]);
     return { secret, public: publicKey };
   }

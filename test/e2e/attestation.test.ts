@@ -101,7 +101,11 @@ describe('getKeyAttestation', () => {
       const spki = (jwk: object) => createPublicKey({ key: jwk as any, format: 'jwk' }).export({ format: 'der', type: 'spki' }).toString('hex');
       const bundleJwk = { ...key.key, kty: key.keyType?.replace('-HSM', ''), n: key.key?.n && Buffer.from(key.key.n).toString('base64url'), e: key.key?.e && Buffer.from(key.key.e).toString('base64url'), x: key.key?.x && Buffer.from(key.key.x).toString('base64url'), y: key.key?.y && Buffer.from(key.key.y).toString('base64url') };
       for (const stated of [statement, publicStatement]) expect(spki({ ...stated.publicKey, kty: stated.publicKey.kty.replace('-HSM', '') })).toBe(spki(Object.fromEntries(Object.entries(bundleJwk).filter(([field]) => ['kty', 'n', 'e', 'crv', 'x', 'y'].includes(field)))));
-      if (key.keyType === 'RSA-HSM') expect(publicStatement.attributes.CKA_MODULUS_BITS).toBe(Buffer.from(key.key?.n as Uint8Array).length * 8);
+      if (key.keyType === 'RSA-HSM') {
+        expect(publicStatement.attributes.CKA_MODULUS_BITS).toBe(Buffer.from(key.key?.n as Uint8Array).length * 8);
+        expect(statement.attributes.CKA_MODULUS).toBe(Buffer.from(key.key?.n as Uint8Array).toString('hex'));
+      }
+      if (key.keyType === 'EC-HSM') expect(statement.attributes.CKA_EC_PARAMS).toBe('06052b81040022'); // P-384's OID
     }
   });
 
