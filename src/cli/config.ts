@@ -102,7 +102,8 @@ function resolveServer(flags: ConfigFlags, env: NodeJS.ProcessEnv): ServerConfig
     name,
     dnsSuffix,
     recoverableDays: retentionDays(flags, env),
-    serviceLimits: serviceLimits([...(flags.serviceLimit ?? []), ...(env.MHSM_SERVICE_LIMITS ? env.MHSM_SERVICE_LIMITS.split(',') : [])]),
+    // The variable's first, so that a flag for the same limit wins.
+    serviceLimits: serviceLimits([...(env.MHSM_SERVICE_LIMITS ? env.MHSM_SERVICE_LIMITS.split(',') : []), ...(flags.serviceLimit ?? [])]),
     purgeProtection,
     manualActivation,
     ...(network ? { network } : {}),

@@ -316,6 +316,8 @@ export class KeyService {
       const newest = this.store.getVersion(key.name);
       const due = newest && rotationDue(key.rotationPolicy as RotationPolicy, newest.created, newest.expires);
       if (due !== undefined && due <= this.clock.now()) {
+        // A key at its version limit is not rotated (the service's limit), and holds up no other.
+        if (this.store.versionsOldestFirst(key.name).length >= this.#limits.keyVersions) continue;
         await this.rotate(key.name);
         rotated.push(key.name);
       }
@@ -403,6 +405,18 @@ export class KeyService {
     this.assertRoomForNewKey();
   }
 
+  /**
+   * Whether a restore of `versions` versions under `name` fits the limits: as many versions as a
+   * key may have, and room for one more key unless the name is taken. Restores call it before
+   * their token work and again just before their write.
+   */
+  assertRoomForRestore(name: string, versions: number): void {
+    if (versions > this.#limits.keyVersions) {
+      throw new HsmError('Forbidden', `The backup of key ${name} has ${versions} versions, more than a key may have (${this.#limits.keyVersions}; raise it with --service-limit key-versions=N)`);
+    }
+    if (!this.store.getKey(name)) this.assertRoomForNewKey();
+  }
+
   /** Whether one more key fits under the HSM's limit (soft-deleted keys count, as their names are taken). */
   assertRoomForNewKey(): void {
     const { keys, deletedKeys } = this.store.counts();
@@ -443,6 +457,9 @@ export class KeyService {
       updated: now,
     };
     try {
+      // Checked again here, synchronously with the write: another request may have taken the room
+      // while this one was in the token.
+      this.#assertRoomFor(record.name);
       this.store.addVersion(record, { recoverableDays: this.recoverableDays });
     } catch (error) {
       await this.token.destroyKey(tokenKey).catch(() => undefined); // no orphan left behind

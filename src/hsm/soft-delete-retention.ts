@@ -6,9 +6,13 @@ import { HsmError } from './errors.js';
 const MARKER = 'soft-delete-retention-days';
 export const DEFAULT_RETENTION_DAYS = 90;
 
-/** The retention this HSM keeps: the stored one, or on first start the one asked for (default 90). */
-export function softDeleteRetentionDays(markers: MarkerStore, requested: number | undefined): number {
-  const stored = markers.marker(MARKER);
+/**
+ * The retention this HSM keeps: the stored one; or, where none is stored, that of the keys it
+ * already holds (a data directory made before the retention was kept); or, on first start, the
+ * one asked for (default 90).
+ */
+export function softDeleteRetentionDays(markers: MarkerStore, requested: number | undefined, ofExistingKeys?: number): number {
+  const stored = markers.marker(MARKER) ?? (ofExistingKeys === undefined ? undefined : String(ofExistingKeys));
   if (stored !== undefined) {
     const days = Number(stored);
     if (requested !== undefined && requested !== days) {
@@ -17,6 +21,7 @@ export function softDeleteRetentionDays(markers: MarkerStore, requested: number 
         `--soft-delete-retention-days: this HSM keeps soft-deleted keys ${days} days, set when it was made; the retention of an HSM cannot change (start without the flag, or with ${days})`,
       );
     }
+    markers.setMarker(MARKER, stored);
     return days;
   }
   const days = requested ?? DEFAULT_RETENTION_DAYS;

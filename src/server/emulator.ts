@@ -14,6 +14,7 @@ import { AuditLog } from '../audit/audit-log.js';
 import { NetworkPolicy } from '../network/network-policy.js';
 import type { NetworkRules } from '../network/network-rules.js';
 import { SqliteMetadataStore } from '../store/sqlite-store.js';
+import type { MetadataStore } from '../store/metadata-store.js';
 import type { Token } from '../token/token.js';
 import { type ConnectionLimits, buildApp } from './app.js';
 import { statusOf } from './status.js';
@@ -37,6 +38,13 @@ import { type ConfiguredAuthority, TrustedAuthorities } from '../hsm/release/tru
 /** The service's published limits (service-limits docs), each raisable with --service-limit NAME=N. */
 export const SERVICE_LIMITS = { ...KEY_LIMITS, ...RBAC_LIMITS };
 export type ServiceLimits = { [N in keyof typeof SERVICE_LIMITS]: number };
+
+/** The retention of a key the store already holds, live or soft-deleted, if it holds any. */
+function retentionOfKeys(store: MetadataStore): number | undefined {
+  const live = store.listKeys(1).items[0];
+  const name = live?.name ?? store.listDeletedKeys(1).items[0]?.key.name;
+  return name === undefined ? undefined : store.getKey(name)?.recoverableDays;
+}
 
 export interface ServerConfig {
   host: string;
@@ -109,7 +117,7 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     restoreClockOffset(clock, store.access);
     const limits = { ...SERVICE_LIMITS, ...config.serviceLimits };
     const keys = new KeyService(token, store, clock, {
-      recoverableDays: softDeleteRetentionDays(store.access, config.recoverableDays),
+      recoverableDays: softDeleteRetentionDays(store.access, config.recoverableDays, retentionOfKeys(store)),
       purgeProtection: config.purgeProtection,
       limits: { keys: limits.keys, keyVersions: limits.keyVersions },
     });
@@ -160,6 +168,9 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
           rbacChanged: () => access.reload(),
           roleAssignments: () => store.access.roleAssignments(),
           cleanup,
+          recoverableDays: keys.recoverableDays,
+          // A full restore brings back the backup's whole state, limits aside; a selective one adds a key.
+          assertRoomForRestore: (name, versions) => keys.assertRoomForRestore(name, versions),
         }),
         jobs,
         openStorage: (parameters, access) => openStorage(parameters, storageConfig, access),

@@ -65,12 +65,14 @@ beforeAll(async () => {
     const emulator = await startEmulatorProcess(seededDataDir(), ['--soft-delete-retention-days', String(days)]);
     const bearer = await accessToken(emulator.url, emulator.admin);
     const testToken = (await (await fetch(`${emulator.url}/generate-test-token`)).json()) as { token: string };
+    const own = (await callJson(emulator.url, bearer, 'GET', '/providers/Microsoft.Authorization/roleAssignments')).body.value as Array<{ name: string }>;
     targets.set(days, {
       emulator,
       bearer,
       context: {
         url: emulator.url,
         bearer,
+        ownAssignments: own.map((assignment) => assignment.name),
         storage: { containerUrl, sas: azurite.containerSas('conformance', 'racwdl') },
         attestation: { token: testToken.token, authority: `${emulator.url}/attestation` },
       },
@@ -137,4 +139,21 @@ it('sees a changed status, value, field and header: the comparison can fail', as
     ]),
   );
   expect(found.filter((difference) => !difference.includes('Unauthorized'))).toHaveLength(4);
+});
+
+it('sees a different plaintext, and a kid naming another key', async () => {
+  const original = recordings.find((recording) => recording.file === 'js-keys/aes-gcm-encrypt-decrypt.json') as Recording;
+  const altered = structuredClone(original);
+  const decrypt = altered.entries[5] as (typeof altered.entries)[number];
+  (decrypt.responseBody as { value: string }).value = Buffer.from('another plaintext').toString('base64url');
+  const created = altered.entries[1] as (typeof altered.entries)[number];
+  const key = (created.responseBody as { key: { kid: string } }).key;
+  key.kid = key.kid.replace('/keys/cryptography-client-test/', '/keys/another-key/');
+  const found = (await replay(altered)).flatMap((result) => result.differences.map((difference) => `#${result.index} ${difference}`));
+  expect(found).toEqual(
+    expect.arrayContaining([
+      expect.stringMatching(/^#5 body\.value: .*\(a different plaintext\)$/),
+      expect.stringMatching(/^#1 body\.key\.kid: .*\(another key, host or form\)$/),
+    ]),
+  );
 });

@@ -87,6 +87,8 @@ const JOB_WAIT_MS = 30_000;
 export interface ReplayContext {
   url: string;
   bearer: string;
+  /** The names of the role assignments the emulator holds of its own (its initial administrator's). */
+  ownAssignments: string[];
   /** A Blob Storage container the HSM can reach, and a SAS for it. */
   storage: { containerUrl: string; sas: string };
   /** A token of the emulator's attestation authority, and that authority. */
@@ -117,6 +119,10 @@ export class Replayer {
   readonly #stands = new Map<string, string>();
   /** Whether the entry being compared is a setting's, whose `value` is the setting (not key material). */
   #settings = false;
+  /** The entry being compared. */
+  #entry: RecordedEntry | undefined;
+  /** Names of the role assignments this recording made (PUT), which a listing must show. */
+  readonly #madeAssignments = new Set<string>();
 
   constructor(private readonly context: ReplayContext) {}
 
@@ -136,7 +142,12 @@ export class Replayer {
       if (live.status !== entry.status) differences.push(`status: recorded ${entry.status}, live ${live.status}${live.status >= 400 ? ` ${show(live.body)}` : ''}`);
       this.#compareHeaders(entry, live.headers, differences);
       this.#settings = entry.path.startsWith('/settings');
-      if (live.status === entry.status) this.#compare(entry.responseBody, live.body, 'body', differences, isPoll(entry));
+      this.#entry = entry;
+      const assignment = /\/roleAssignments\/([^/?]+)$/.exec(entry.path)?.[1];
+      if (assignment && entry.method === 'PUT') this.#madeAssignments.add(this.#substitute(assignment));
+      // A poll whose recorded job is done is compared whole: the live job must be done too.
+      const poll = isPoll(entry) && !isDone(entry.responseBody);
+      if (live.status === entry.status) this.#compare(entry.responseBody, live.body, 'body', differences, poll);
       results.push({ index, request, differences });
     }
     return results;
@@ -256,6 +267,23 @@ export class Replayer {
       differences.push(`${where}: recorded ${typeOf(recorded)} ${show(recorded)}, live ${typeOf(live)} ${show(live)}`);
       return;
     }
+    if (where === 'body.value' && typeof recorded === 'string' && typeof live === 'string' && this.#entry) {
+      const path = this.#entry.path.toLowerCase();
+      // A decryption or unwrap answers the very plaintext that was sealed; random bytes, as many as asked.
+      if (/\/(decrypt|unwrapkey)$/.test(path)) {
+        if (this.#substitute(recorded) !== live) differences.push(`${where}: recorded ${show(recorded)}, live ${show(live)} (a different plaintext)`);
+        return;
+      }
+      if (path === '/rng' && Buffer.from(recorded, 'base64url').length !== Buffer.from(live, 'base64url').length) {
+        differences.push(`${where}: recorded ${Buffer.from(recorded, 'base64url').length} bytes, live ${Buffer.from(live, 'base64url').length}`);
+        return;
+      }
+    }
+    if (field === 'kid' && typeof recorded === 'string' && typeof live === 'string') this.#compareKid(recorded, live, where, differences);
+    if (field === 'data' && where.includes('release_policy') && typeof recorded === 'string' && typeof live === 'string') {
+      this.#compare(decodedPolicy(recorded), decodedPolicy(live), `${where}(decoded)`, differences, poll);
+      return;
+    }
     if (volatile) {
       if (typeof recorded === 'string' && typeof live === 'string') this.#learn(recorded, live);
       return;
@@ -281,6 +309,14 @@ export class Replayer {
     }
     const expected = typeof recorded === 'string' ? this.#substitute(recorded) : recorded;
     if (expected !== live) differences.push(`${where}: recorded ${show(expected)}, live ${show(live)}`);
+  }
+
+  /** A kid names the same key; its host is this HSM's and its version this HSM's own (32 hex digits). */
+  #compareKid(recorded: string, live: string, where: string, differences: string[]): void {
+    const shape = (kid: string) => /keys\/([^/]+)(?:\/([0-9a-f]{32}))?\/?$/i.exec(kid);
+    const [recordedShape, liveShape] = [shape(this.#substitute(recorded)), shape(live)];
+    const sameKey = recordedShape && liveShape && recordedShape[1]?.toLowerCase() === liveShape[1]?.toLowerCase() && (recordedShape[2] === undefined) === (liveShape[2] === undefined);
+    if (!sameKey || !live.startsWith(`${this.context.url}/keys/`)) differences.push(`${where}: recorded ${show(recorded)}, live ${show(live)} (another key, host or form)`);
   }
 
   #compareArrays(recorded: unknown[], live: unknown[], where: string, differences: string[], poll: boolean): void {
@@ -309,16 +345,31 @@ export class Replayer {
       const key = this.#substitute(String(keyOf(item)));
       recordedKeys.add(key);
       const match = liveByKey.get(key);
-      if (match === undefined) differences.push(`${where}: live lacks the item named ${key}`);
+      // Items the recorded HSM held before the test are marked, so that only they can be accepted.
+      const before = where.endsWith('value') && this.#entry?.path.endsWith('/roleAssignments') && !this.#madeAssignments.has(key) ? ' (held before the test)' : '';
+      if (match === undefined) differences.push(`${where}: live lacks the item named ${key}${before}`);
       else this.#compare(item, match, `${where}[${key}]`, differences, poll);
     }
-    for (const key of liveByKey.keys()) if (!recordedKeys.has(key)) differences.push(`${where}: live adds an item named ${key}`);
+    for (const key of liveByKey.keys()) {
+      if (recordedKeys.has(key)) continue;
+      const own = this.#entry?.path.endsWith('/roleAssignments') && this.context.ownAssignments.includes(key) ? " (the emulator's own)" : '';
+      differences.push(`${where}: live adds an item named ${key}${own}`);
+    }
   }
 }
 
 /** A GET of a long-running job's status: the live job may be further along than the recorded one. */
 function isPoll(entry: RecordedEntry): boolean {
   return entry.method === 'GET' && /\/(backup|restore)\/[^/]+\/pending$/.test(entry.path);
+}
+
+/** A stored release policy's data, decoded (or the text itself, if it is not a policy). */
+function decodedPolicy(data: string): unknown {
+  try {
+    return JSON.parse(Buffer.from(data, 'base64url').toString());
+  } catch {
+    return data;
+  }
 }
 
 function isDone(body: unknown): boolean {

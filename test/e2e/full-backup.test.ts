@@ -245,7 +245,7 @@ describe('disaster recovery through Azure Blob Storage', () => {
     const b = await recovered(a);
     const folder = folderUri.split('/').pop() as string;
     const done = await finished(b, 'restore', await b.call('PUT', '/restore', { sasTokenParameters: { storageResourceUri: container, token: sas }, folderToRestore: folder }));
-    expect(done, JSON.stringify(done)).toMatchObject({ status: 'Succeeded', error: null, statusDetails: expect.stringMatching(/Number of keys restored: 9/) });
+    expect(done, JSON.stringify(done)).toMatchObject({ status: 'Succeeded', error: null, statusDetails: null });
     await grantCrypto(b);
     for (const [id, jwk] of published) {
       const [name, version] = id.split('/') as [string, string];

@@ -2,6 +2,7 @@
 // assignments at the HSM and at a key. Each is enforced with a 403 naming the limit and its flag,
 // leaves nothing behind, and --service-limit NAME=N moves it (here lowered, to reach it quickly).
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SERVICE_LIMITS } from '../../src/server/emulator.js';
 import { type EmulatorProcess, removeDataDir, seededDataDir, startEmulatorProcess } from '../helpers/emulator.js';
@@ -72,6 +73,36 @@ describe('keys', () => {
     expect((await call('PUT', '/keys/k1/rotationpolicy', { lifetimeActions: [{ trigger: { timeAfterCreate: 'P30D' }, action: { type: 'Rotate' } }] })).status).toBe(200);
     await expectLimit(await call('POST', '/keys/k1/rotate'), 'key-versions');
     expect((await call('GET', '/keys/k1/versions')).body.value).toHaveLength(2);
+  });
+});
+
+describe('restores', () => {
+  async function job(kind: 'backup' | 'restore', started: { status: number; body: any }): Promise<any> {
+    expect(started.status, JSON.stringify(started.body)).toBe(202);
+    for (let i = 0; i < 300; i++) {
+      const polled = await call('GET', `/${kind}/${started.body.jobId}/pending`);
+      if (polled.body.endTime !== null) return polled.body;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`the ${kind} job did not end`);
+  }
+
+  it('a selective restore of a key the HSM has no room for fails, and leaves nothing', async () => {
+    const storage = { storageResourceUri: `file://${path.join(emulator.dataDir, 'backups')}` };
+    const backup = await job('backup', await call('POST', '/backup', storage));
+    expect(backup.status).toBe('Succeeded');
+    const folder = String(backup.azureStorageBlobContainerUri).split('/').pop();
+    // k5 goes; k6 takes its room: the HSM is full again, without k5.
+    await call('DELETE', '/keys/k5');
+    expect((await call('DELETE', '/deletedkeys/k5')).status).toBe(204);
+    expect((await call('POST', '/keys/k6/create', { kty: 'EC-HSM' })).status).toBe(200);
+    const restore = await job('restore', await call('PUT', '/keys/k5/restore', { sasTokenParameters: storage, folder }));
+    expect(restore.status).toBe('Failed');
+    expect(restore.error.code).toBe('Forbidden');
+    expect(restore.error.message).toContain('--service-limit keys=N');
+    expect((await call('GET', '/keys/k5')).status).toBe(404);
+    // A key that exists is replaced in place: no room needed.
+    expect((await job('restore', await call('PUT', '/keys/k3/restore', { sasTokenParameters: storage, folder }))).status).toBe('Succeeded');
   });
 });
 

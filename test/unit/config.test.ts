@@ -35,6 +35,7 @@ describe('resolveConfig', () => {
       keyVersions: 500,
       roleDefinitions: 60,
     });
+    expect(resolveConfig({ serviceLimit: ['keys=7'] }, { MHSM_SERVICE_LIMITS: 'keys=9' }).server.serviceLimits).toEqual({ keys: 7 });
     expect(() => resolveConfig({ serviceLimit: ['vaults=3'] }, {})).toThrow(/'vaults=3' is not NAME=N with NAME one of keys, key-versions/);
     expect(() => resolveConfig({ serviceLimit: ['keys=0'] }, {})).toThrow(/--service-limit keys must be a whole number from 1/);
     expect(() => resolveConfig({ name: 'bad_name' }, {})).toThrow(/--name must be/);

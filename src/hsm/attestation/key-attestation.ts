@@ -6,7 +6,10 @@ import { X509Certificate } from 'node:crypto';
 import type { Token } from '../../token/token.js';
 import { type CertifiedSigningKey, signCompactJws } from '../certified-signing-key.js';
 import type { Clock } from '../clock.js';
+import { fromTokenError } from '../errors.js';
+import { publicJwk } from '../jwk.js';
 import type { KeyView } from '../key-service.js';
+import { isKeyPair } from '../../token/key-spec.js';
 import { STATEMENT_VERSION, keyStatement } from './key-statement.js';
 
 /** What the emulator reports as attributes.hsmPlatform. */
@@ -34,14 +37,16 @@ export class KeyAttestation {
   ) {}
 
   async attest({ version }: KeyView, kid: string): Promise<KeyAttestationBlob> {
-    const stated = await this.token.statedAttributes({ id: version.tokenId, spec: version.spec });
-    const { kty: _kty, ...publicKey } = version.publicJwk ?? {};
+    const tokenKey = { id: version.tokenId, spec: version.spec };
+    // Both read from the token now: the attributes, and the public key from the public object.
+    const stated = await this.#fromToken(() => this.token.statedAttributes(tokenKey), kid);
+    const publicKey = isKeyPair(version.spec) ? publicJwk(await this.#fromToken(() => this.token.publicKey(tokenKey), kid)) : undefined;
     const common = {
       kid,
       token: this.token.description,
       hsmPlatform: HSM_PLATFORM,
       issuedAt: this.clock.now(),
-      ...(version.publicJwk ? { publicKey: { kty: version.publicJwk.kty as string, ...publicKey } } : {}),
+      ...(publicKey ? { publicKey } : {}),
     };
     const sign = async (payload: object) => Buffer.from(await signCompactJws(this.signing, payload as Record<string, unknown>)).toString('base64url');
     const signer = await this.signing.signer();
@@ -52,5 +57,13 @@ export class KeyAttestation {
       ...(stated.public ? { publicKeyAttestation: await sign(keyStatement({ ...common, stated: stated.public })) } : {}),
       version: STATEMENT_VERSION,
     };
+  }
+
+  async #fromToken<T>(read: () => Promise<T>, kid: string): Promise<T> {
+    try {
+      return await read();
+    } catch (error) {
+      throw fromTokenError(error, `attest ${kid}`);
+    }
   }
 }

@@ -54,6 +54,10 @@ export interface FullBackupOptions {
   roleAssignments: () => RoleAssignmentRecord[];
   /** Where replaced and abandoned token objects go. */
   cleanup: TokenCleanup;
+  /** This HSM's soft-delete retention, which restored keys take (a property of the HSM, not of the backup). */
+  recoverableDays?: number;
+  /** Refuses a selective restore past the service's limits (KeyService.assertRoomForRestore). */
+  assertRoomForRestore?: (name: string, versions: number) => void;
 }
 
 export class FullBackup {
@@ -167,7 +171,7 @@ export class FullBackup {
         for (const { key, versions } of chunk.keys) {
           await budget.spend();
           const restored = await unwrapVersions(this.token, wrappingKey, mechanism, key.name, versions, this.store.versionsOldestFirst(key.name));
-          entries.push({ key, versions: restored.versions });
+          entries.push({ key: { ...key, recoverableDays: this.options.recoverableDays ?? key.recoverableDays }, versions: restored.versions });
           for (const id of restored.kept) kept.add(id);
         }
         staged.add(entries);
@@ -201,11 +205,13 @@ export class FullBackup {
     const entry = (await this.#readChunk(folder, manifest, ref)).keys.find((candidate) => candidate.key.name.toLowerCase() === name.toLowerCase());
     if (!entry) throw new HsmError('KeyNotFound', `The backup in this folder has no key named ${name}`);
     checkKey(entry);
+    this.options.assertRoomForRestore?.(entry.key.name, entry.versions.length);
     const current = this.store.versionsOldestFirst(entry.key.name);
     const { versions, kept } = await unwrapVersions(this.token, wrappingKey, wrapMechanismOf(this.token), entry.key.name, entry.versions, current);
     let replaced: KeyVersionRecord[];
     try {
-      replaced = this.store.replaceKey(entry.key, versions);
+      this.options.assertRoomForRestore?.(entry.key.name, versions.length);
+      replaced = this.store.replaceKey({ ...entry.key, recoverableDays: this.options.recoverableDays ?? entry.key.recoverableDays }, versions);
     } catch (error) {
       await destroyAll(this.token, tokenKeysOf(versions).filter((key) => !kept.has(key.id.toString('hex'))));
       throw error;

@@ -38,7 +38,7 @@ export class SingleKeyBackup {
     checkBackupContent(backup);
     const taken = () => new HsmError('Conflict', `Key ${backup.name} already exists; delete and purge it before restoring`);
     if (this.store.getKey(backup.name)) throw taken();
-    this.keys.assertRoomForNewKey();
+    this.keys.assertRoomForRestore(backup.name, backup.versions.length);
     let versions;
     try {
       ({ versions } = await unwrapVersions(this.token, wrappingKey, this.#wrapMechanism(), backup.name, backup.versions));
@@ -47,7 +47,14 @@ export class SingleKeyBackup {
     }
     // One transaction, and only if the name is still free: a create or another restore of the
     // same name that finished meanwhile wins, and this one leaves nothing behind.
-    if (!this.store.addKey(versions, { recoverableDays: backup.recoverableDays, rotationPolicy: backup.rotationPolicy })) {
+    try {
+      this.keys.assertRoomForRestore(backup.name, versions.length);
+    } catch (error) {
+      await destroyAll(this.token, tokenKeysOf(versions));
+      throw error;
+    }
+    // The key takes this HSM's retention: a property of the HSM, not of the backup.
+    if (!this.store.addKey(versions, { recoverableDays: this.keys.recoverableDays, rotationPolicy: backup.rotationPolicy })) {
       await destroyAll(this.token, tokenKeysOf(versions));
       throw taken();
     }

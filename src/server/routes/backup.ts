@@ -101,8 +101,9 @@ export function registerBackupRoutes(app: FastifyInstance, options: BackupRouteO
     return start(request, reply, 'backup', async () => {
       await storage.check('write');
       const folder = await freshFolder(storage, options.hsmName, options.clock);
-      const { keys, versions } = await full.backup(folder);
-      return { folderUri: folder.uri, statusDetails: `Number of keys backed up: ${keys}, Number of key versions backed up: ${versions}` };
+      await full.backup(folder);
+      // statusDetails stays null, as the service answers a finished backup (recorded in every SDK).
+      return { folderUri: folder.uri };
     });
   });
 
@@ -122,7 +123,9 @@ export function registerBackupRoutes(app: FastifyInstance, options: BackupRouteO
     const { storage, name } = restoreSource(bodyOf(request.body), 'folderToRestore');
     return start(request, reply, 'restore', async () => {
       await storage.check('read');
-      return { statusDetails: await full.restore(storage.folder(name)) };
+      await full.restore(storage.folder(name));
+      // null, as the service answers a finished full restore.
+      return {};
     });
   });
 
