@@ -49,10 +49,11 @@ export function keyOperations(spec: KeySpec, requested: unknown): KeyOperation[]
     if (!rules.allowed.includes(operation as KeyOperation)) throw bad(`key_ops[${index}]: '${operation}' is not an operation of this key type`);
     return operation as KeyOperation;
   });
-  if (operations.includes('import') && operations.length > 1) {
+  const distinct = [...new Set(operations)];
+  if (distinct.includes('import') && distinct.length > 1) {
     throw bad("key_ops: 'import' marks a key-exchange key and cannot be combined with other operations");
   }
-  return [...new Set(operations)];
+  return distinct;
 }
 
 export function checkTags(tags: unknown): Record<string, string> {
@@ -137,7 +138,8 @@ export function specForCreate(kty: unknown, keySize: unknown, crv: unknown, keyO
     case 'EC':
     case 'EC-HSM': {
       if (keySize !== undefined && keySize !== null) throw bad('key_size: not used with EC keys; give crv');
-      const curve = CURVES[typeof crv === 'string' ? crv : 'P-256'];
+      // Only an absent crv means the default: a crv of another type is refused, not defaulted.
+      const curve = crv === undefined || crv === null ? CURVES['P-256'] : typeof crv === 'string' && Object.hasOwn(CURVES, crv) ? CURVES[crv] : undefined;
       if (!curve) throw bad('crv: must be one of P-256, P-256K, P-384, P-521');
       return { type: 'ec', curve };
     }
