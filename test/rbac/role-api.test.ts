@@ -153,7 +153,7 @@ describe('role definitions', () => {
 
 describe('role assignments', () => {
   const principal = randomUUID();
-  const create = (scope: string, input: Record<string, unknown> = {}, name = randomUUID()) =>
+  const create = (scope: string, input: Record<string, unknown> = {}, name: string = randomUUID()) =>
     access.createRoleAssignment(name, scope, { roleDefinitionId: AUDITOR, principalId: principal, ...input });
 
   it('check the name, the role and the principal, naming each', () => {
