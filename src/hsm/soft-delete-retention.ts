@@ -12,7 +12,8 @@ export const DEFAULT_RETENTION_DAYS = 90;
  * one asked for (default 90).
  */
 export function softDeleteRetentionDays(markers: MarkerStore, requested: number | undefined, ofExistingKeys?: number): number {
-  const stored = markers.marker(MARKER) ?? (ofExistingKeys === undefined ? undefined : String(ofExistingKeys));
+  const marked = markers.marker(MARKER);
+  const stored = marked ?? (ofExistingKeys === undefined ? undefined : String(ofExistingKeys));
   if (stored !== undefined) {
     const days = Number(stored);
     if (requested !== undefined && requested !== days) {
@@ -21,7 +22,7 @@ export function softDeleteRetentionDays(markers: MarkerStore, requested: number 
         `--soft-delete-retention-days: this HSM keeps soft-deleted keys ${days} days, set when it was made; the retention of an HSM cannot change (start without the flag, or with ${days})`,
       );
     }
-    markers.setMarker(MARKER, stored);
+    if (marked === undefined) markers.setMarker(MARKER, stored);
     return days;
   }
   const days = requested ?? DEFAULT_RETENTION_DAYS;

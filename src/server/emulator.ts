@@ -119,11 +119,11 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     const keys = new KeyService(token, store, clock, {
       recoverableDays: softDeleteRetentionDays(store.access, config.recoverableDays, retentionOfKeys(store)),
       purgeProtection: config.purgeProtection,
-      limits: { keys: limits.keys, keyVersions: limits.keyVersions },
+      limits,
     });
     const reconciliation = await keys.reconcile(cleanup);
     const identity = await Identity.open(dataDir, `https://${config.dnsSuffix}`, clock, store.access);
-    const access = new AccessControl(store.access, { roleDefinitions: limits.roleDefinitions, rootAssignments: limits.rootAssignments, keyAssignments: limits.keyAssignments });
+    const access = new AccessControl(store.access, limits);
     access.bootstrap(identity.admin.objectId, config.manualActivation ?? false);
     const domain = await SecurityDomain.open(token, store.access, (spki, subject) => certifyPublicKey(dataDir, spki, subject), clock, {
       soPin: secrets.soPin,
@@ -141,14 +141,12 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     const jobs = new BackupJobs(clock);
     const authority = config.localAttestationAuthority === false ? undefined : await LocalAttestationAuthority.open(dataDir);
     const hsmNames = [`${config.name}.${config.dnsSuffix}`, 'localhost'];
-    const certifyForSignatures = async (spki: Buffer, subject: string) => [
-      await certifyPublicKey(dataDir, spki, subject, { usage: 'signature', dnsNames: hsmNames }),
-      caCertificateDer(dataDir),
-    ];
-    const attestation = new KeyAttestation(token, new AttestationKey(token, store.access, certifyForSignatures, () => caCertificateDer(dataDir)), clock);
+    const currentCa = () => caCertificateDer(dataDir);
+    const certifyForSignatures = async (spki: Buffer, subject: string) => [await certifyPublicKey(dataDir, spki, subject, { usage: 'signature', dnsNames: hsmNames }), currentCa()];
+    const attestation = new KeyAttestation(token, new AttestationKey(token, store.access, certifyForSignatures, currentCa), clock);
     let announcedUrl: string | undefined;
     const release = {
-      release: new KeyRelease(token, keys, domain, new TrustedAuthorities(authority, config.attestationAuthorities ?? [], clock), new ReleaseSigningKey(token, store.access, certifyForSignatures, () => caCertificateDer(dataDir)), clock),
+      release: new KeyRelease(token, keys, domain, new TrustedAuthorities(authority, config.attestationAuthorities ?? [], clock), new ReleaseSigningKey(token, store.access, certifyForSignatures, currentCa), clock),
       ...(authority ? { authority } : {}),
       clock,
       purgeProtection: config.purgeProtection,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { NetworkAcl, OPEN_NETWORK, callerAddress, parseIpRule, parseNetworkRules } from '../../src/network/network-rules.js';
 import { NetworkPolicy } from '../../src/network/network-policy.js';
+import { refusal } from '../helpers/refusal.js';
 
 describe('network rules', () => {
   it('reads addresses and CIDR ranges of both families, refusing anything else by field', () => {
@@ -28,15 +29,6 @@ describe('network rules', () => {
 });
 
 describe('network rules, each rule on its own', () => {
-  const refusal = (fn: () => unknown) => {
-    try {
-      fn();
-    } catch (error) {
-      return error as { code?: string; message: string };
-    }
-    throw new Error('expected a refusal');
-  };
-
   it('refuses with BadParameter naming the field, and quotes at most 60 characters of the input', () => {
     expect(refusal(() => parseIpRule('host', 'ipRules[3]'))).toMatchObject({ code: 'BadParameter', message: "ipRules[3]: 'host' is not an IPv4 or IPv6 address or CIDR range" });
     expect(refusal(() => parseIpRule(7, 'ipRules[0]'))).toMatchObject({ code: 'BadParameter', message: 'ipRules[0]: must be an IPv4 or IPv6 address or CIDR range' });

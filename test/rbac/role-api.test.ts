@@ -10,21 +10,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AccessControl, RBAC_LIMITS, roleDefinitionGuid } from '../../src/rbac/access-control.js';
 import { BUILT_IN_ROLES } from '../../src/rbac/built-in-roles.js';
 import { SqliteMetadataStore } from '../../src/store/sqlite-store.js';
+import { refusal } from '../helpers/refusal.js';
 
 const M = 'Microsoft.KeyVault/managedHsm/';
 const AUDITOR = BUILT_IN_ROLES.cryptoAuditor.name;
 let dir: string;
 let store: SqliteMetadataStore;
 let access: AccessControl;
-
-function refusal(run: () => unknown): { code: string; message: string } {
-  try {
-    run();
-  } catch (error) {
-    return { code: (error as { code: string }).code, message: (error as Error).message };
-  }
-  throw new Error('expected a refusal');
-}
 
 const permissions = [{ dataActions: [`${M}keys/read/action`] }];
 

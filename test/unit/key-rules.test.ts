@@ -2,15 +2,7 @@
 // each refusal a BadParameter naming the field and the rule: at their edges, one rule at a time.
 import { describe, expect, it } from 'vitest';
 import { MAX_NAME_LENGTH, MAX_TAG_LENGTH, MAX_TAGS, checkAttributes, checkKeyName, checkTags, keyOperations, specForCreate, wantsHmac } from '../../src/hsm/key-rules.js';
-
-function refusal(run: () => unknown): { code: string; message: string } {
-  try {
-    run();
-  } catch (error) {
-    return { code: (error as { code: string }).code, message: (error as Error).message };
-  }
-  throw new Error('expected a refusal');
-}
+import { refusal } from '../helpers/refusal.js';
 
 describe('checkKeyName', () => {
   it('takes 1 to 127 letters, digits and dashes', () => {

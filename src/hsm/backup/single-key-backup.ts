@@ -9,11 +9,11 @@ import type { KeyService, KeyView } from '../key-service.js';
 import { type ProtectionSource, wrapMechanismOf } from '../security-domain/protection.js';
 import { SealRefused, type Sealer } from '../security-domain/sealer.js';
 import { BACKUP_FORMAT, type KeyBackup, decodeBackup, encodeBackup } from './key-backup.js';
+import { checkBackupContent } from './restore-checks.js';
+import { destroyAll, tokenKeysOf, unwrapVersions, wrapVersions } from './unwrap-versions.js';
 
 /** What the service answers to a corrupt backup, word for word. */
 export const CORRUPT_BACKUP = 'Backup blob contains invalid or corrupt version.';
-import { checkBackupContent } from './restore-checks.js';
-import { destroyAll, tokenKeysOf, unwrapVersions, wrapVersions } from './unwrap-versions.js';
 
 export class SingleKeyBackup {
   constructor(
@@ -78,5 +78,3 @@ export class SingleKeyBackup {
     return wrapMechanismOf(this.token);
   }
 }
-
-/** The wrap mechanism for backups: AES key wrap with padding (RFC 5649), under the module's number for it. */

@@ -43,7 +43,8 @@ export function registerReleaseRoutes(app: FastifyInstance, options: ReleaseRout
           key: {
             attributes,
             key: { ...key, kty: String(key?.kty).replace(/-HSM$/, ''), key_hsm: keyHsm },
-            ...(tags && Object.keys(tags).length > 0 ? { tags } : {}),
+            // The bundle has tags only when the key has some.
+            ...(tags ? { tags } : {}),
             ...(policy ? { release_policy: policy } : {}),
           },
         },

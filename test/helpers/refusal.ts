@@ -1,0 +1,11 @@
+// What a synchronous rule throws, as its code and message, for tests that compare them exactly.
+
+/** The code and message of what `run` throws; throws itself (failing the test) if `run` throws nothing. */
+export function refusal(run: () => unknown): { code: string; message: string } {
+  try {
+    run();
+  } catch (error) {
+    return { code: (error as { code: string }).code, message: (error as Error).message };
+  }
+  throw new Error('expected a refusal');
+}
