@@ -6,7 +6,7 @@ import { createPublicKey } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { ShiftableClock } from '../hsm/clock.js';
+import { ShiftableClock } from '../clock/clock.js';
 import { restoreClockOffset } from '../hsm/clock-control.js';
 import { LocalAttestationAuthority, localIssuer, runtimeJwk } from '../hsm/release/local-authority.js';
 import { SERVER_FILE, runningServer } from '../server/data-dir-lock.js';

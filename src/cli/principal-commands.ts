@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { ShiftableClock } from '../hsm/clock.js';
+import { ShiftableClock } from '../clock/clock.js';
 import { Identity } from '../identity/identity.js';
 import { PrincipalError, createManagedIdentity, createPrincipal, deletePrincipal } from '../identity/principals.js';
 import { isManagedIdentity } from '../identity/managed-identities.js';

@@ -2,7 +2,7 @@
 // is kept in the store (a restart never moves time back), and the key maintenance that the new
 // time makes due (purges past retention, rotations) runs at once.
 import { HsmError } from './errors.js';
-import type { ShiftableClock } from './clock.js';
+import type { ShiftableClock } from '../clock/clock.js';
 import type { KeyService } from './key-service.js';
 import type { MarkerStore } from '../store/access-store.js';
 

@@ -10,7 +10,7 @@ import type { MetadataStore, VersionChanges } from '../store/metadata-store.js';
 import { type KeySpec, type TokenKey, isKeyPair } from '../token/key-spec.js';
 import type { Token } from '../token/token.js';
 import type { CipherResult } from './algorithms/types.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../clock/clock.js';
 import { HsmError, fromTokenError } from './errors.js';
 import { tokenFailureCode } from '../token/errors.js';
 import { keyMaterialFromJwk, publicJwk } from './jwk.js';

@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { type JWK, SignJWT, calculateJwkThumbprint, exportJWK, importPKCS8, importSPKI, jwtVerify } from 'jose';
-import type { Clock } from '../hsm/clock.js';
+import type { Clock } from '../clock/clock.js';
 import type { AccessStore, PrincipalRecord } from '../store/access-store.js';
 import { ExternalChanges } from '../store/external-changes.js';
 import { ManagedIdentityError, identityHeaderOf, pickManagedIdentity } from './managed-identities.js';

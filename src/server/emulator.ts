@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { ShiftableClock } from '../hsm/clock.js';
+import { ShiftableClock } from '../clock/clock.js';
 import { ClockControl, restoreClockOffset } from '../hsm/clock-control.js';
 import { Settings } from '../hsm/settings.js';
 import { KEY_LIMITS, KeyService, type Reconciliation } from '../hsm/key-service.js';

@@ -4,7 +4,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ShiftableClock } from '../../src/hsm/clock.js';
+import { ShiftableClock } from '../../src/clock/clock.js';
 import { ceremonyKeyPair, x5tS256 } from '../../src/hsm/security-domain/certificates.js';
 import { DOMAIN_TAG, decodePayload } from '../../src/hsm/security-domain/domain-payload.js';
 import { decryptJwe, decryptRsaCek, parseJwe } from '../../src/hsm/security-domain/jwe.js';

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ShiftableClock } from '../../src/hsm/clock.js';
+import { ShiftableClock } from '../../src/clock/clock.js';
 import { KeyService } from '../../src/hsm/key-service.js';
 import { SqliteMetadataStore } from '../../src/store/sqlite-store.js';
 import { type OpenTestToken, openTestToken } from '../helpers/test-token.js';

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FolderBlobs, FullBackup } from '../../src/hsm/backup/full-backup.js';
-import { ShiftableClock } from '../../src/hsm/clock.js';
+import { ShiftableClock } from '../../src/clock/clock.js';
 import { KeyService } from '../../src/hsm/key-service.js';
 import { TokenCleanup } from '../../src/hsm/token-cleanup.js';
 import type { SecurityDomain } from '../../src/hsm/security-domain/security-domain.js';

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ShiftableClock } from '../../src/hsm/clock.js';
+import { ShiftableClock } from '../../src/clock/clock.js';
 import { KeyService } from '../../src/hsm/key-service.js';
 import { TokenCleanup } from '../../src/hsm/token-cleanup.js';
 import { SqliteMetadataStore } from '../../src/store/sqlite-store.js';

@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ShiftableClock } from '../../src/hsm/clock.js';
+import { ShiftableClock } from '../../src/clock/clock.js';
 import { KeyService } from '../../src/hsm/key-service.js';
 import { KeyRelease } from '../../src/hsm/release/key-release.js';
 import { LocalAttestationAuthority, localIssuer, runtimeJwk } from '../../src/hsm/release/local-authority.js';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SingleKeyBackup } from '../../src/hsm/backup/single-key-backup.js';
 import { BACKUP_FORMAT, type KeyBackup, decodeBackup, encodeBackup } from '../../src/hsm/backup/key-backup.js';
-import { ShiftableClock } from '../../src/hsm/clock.js';
+import { ShiftableClock } from '../../src/clock/clock.js';
 import { KeyService } from '../../src/hsm/key-service.js';
 import type { SecurityDomain } from '../../src/hsm/security-domain/security-domain.js';
 import { SqliteMetadataStore } from '../../src/store/sqlite-store.js';

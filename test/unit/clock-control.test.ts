@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { ShiftableClock } from '../../src/hsm/clock.js';
+import { ShiftableClock } from '../../src/clock/clock.js';
 import { restoreClockOffset } from '../../src/hsm/clock-control.js';
 
 const storeWith = (value: string | undefined) => {

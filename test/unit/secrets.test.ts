@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { ShiftableClock } from '../../src/hsm/clock.js';
+import { ShiftableClock } from '../../src/clock/clock.js';
 import { Identity } from '../../src/identity/identity.js';
 import { SecretHasher } from '../../src/identity/secrets.js';
 import { SqliteMetadataStore } from '../../src/store/sqlite-store.js';

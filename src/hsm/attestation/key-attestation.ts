@@ -5,7 +5,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { Token } from '../../token/token.js';
 import { type CertifiedSigningKey, signCompactJws } from '../certified-signing-key.js';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../clock/clock.js';
 import { fromTokenError } from '../errors.js';
 import { publicJwk } from '../jwk.js';
 import type { KeyView } from '../key-service.js';

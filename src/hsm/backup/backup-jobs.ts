@@ -2,7 +2,7 @@
 // reported as the service reports them ({status, statusDetails, error, startTime, endTime, jobId}
 // and, for a backup, the folder's URI). Times are the emulator clock's seconds.
 import { randomBytes } from 'node:crypto';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../clock/clock.js';
 import { HsmError } from '../errors.js';
 
 export type JobKind = 'backup' | 'restore';

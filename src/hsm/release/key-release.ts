@@ -5,7 +5,7 @@
 // date, or whose claims the policy does not accept.
 import type { Token } from '../../token/token.js';
 import { signCompactJws } from '../certified-signing-key.js';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../clock/clock.js';
 import { HsmError } from '../errors.js';
 import type { KeyService, KeyView } from '../key-service.js';
 import { type ProtectionSource, wrapMechanismOf } from '../security-domain/protection.js';

@@ -6,7 +6,7 @@
 import { type KeyObject, createPublicKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type JWTPayload, type JWTVerifyGetKey, createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify } from 'jose';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../clock/clock.js';
 import { HsmError } from '../errors.js';
 import type { LocalAttestationAuthority } from './local-authority.js';
 

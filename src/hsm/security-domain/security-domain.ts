@@ -13,7 +13,7 @@ import type { TokenKey } from '../../token/key-spec.js';
 import type { Token } from '../../token/token.js';
 import { LEGACY_TRUSTED_KEY } from '../../token/trusted-wrapping-key.js';
 import type { MarkerStore } from '../../store/access-store.js';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../clock/clock.js';
 import { HsmError } from '../errors.js';
 import { parseDomainCertificate, type DomainCertificate } from './certificates.js';
 import { DOMAIN_OBJECT_LABEL, domainIdOfObject, installDomainKeys, removeDomainKeys, sealingKeyOf, wrappingKeyOf } from './domain-keys.js';

@@ -8,7 +8,7 @@ import type { BackupJobs, JobOutcome, JobStatus } from '../../hsm/backup/backup-
 import type { FullBackup } from '../../hsm/backup/full-backup.js';
 import type { BackupStorage } from '../../hsm/backup/storage/backup-storage.js';
 import type { StorageParameters } from '../../hsm/backup/storage/open-storage.js';
-import type { Clock } from '../../hsm/clock.js';
+import type { Clock } from '../../clock/clock.js';
 import { HsmError } from '../../hsm/errors.js';
 import { originOf } from '../origin.js';
 import { type Body, bodyOf } from '../wire.js';

@@ -2,7 +2,7 @@
 // local attestation authority's own endpoints (OpenID metadata, JWKS, the SDK tests' test token),
 // reached without a bearer token as an attestation service is.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Clock } from '../../hsm/clock.js';
+import type { Clock } from '../../clock/clock.js';
 import type { KeyRelease, Released } from '../../hsm/release/key-release.js';
 import { AUTHORITY_PATH, type LocalAttestationAuthority, localIssuer } from '../../hsm/release/local-authority.js';
 import { keyBundle, keyId } from '../key-bundles.js';
