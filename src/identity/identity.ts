@@ -46,10 +46,16 @@ function writeSecret(file: string, content: string): void {
   chmodSync(file, 0o600);
 }
 
-/** How many verified tokens are remembered, so that each is checked cryptographically once. */
-const VERIFIED_CACHE_SIZE = 10_000;
-/** And how many characters of them at most: the tokens are ours, but bound every cache anyway. */
-const VERIFIED_CACHE_CHARS = 16 * 1024 * 1024;
+/**
+ * How many verified tokens are remembered, so that each is checked cryptographically once, and how
+ * many characters of them at most: the tokens are ours, but every cache is bounded anyway.
+ */
+export interface VerifiedCacheLimits {
+  tokens: number;
+  chars: number;
+}
+
+export const VERIFIED_CACHE_LIMITS: VerifiedCacheLimits = { tokens: 10_000, chars: 16 * 1024 * 1024 };
 /** Client ids are GUIDs; anything else is refused before it is looked up or remembered. */
 const CLIENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -87,12 +93,13 @@ export class Identity {
     readonly hasher: SecretHasher,
     /** The IDENTITY_HEADER value managed-identity token requests must carry. */
     readonly managedIdentityHeader: string,
+    private readonly cacheLimits: VerifiedCacheLimits,
   ) {
     this.#externalChanges = new ExternalChanges(principals);
   }
 
   /** Loads the tenant from the data directory, making the signing key and admin.json on first start. */
-  static async open(dataDir: string, resource: string, clock: Clock, principals: AccessStore): Promise<Identity> {
+  static async open(dataDir: string, resource: string, clock: Clock, principals: AccessStore, cacheLimits = VERIFIED_CACHE_LIMITS): Promise<Identity> {
     const dir = path.join(dataDir, 'identity');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const keyPath = path.join(dir, 'signing-key.pem');
@@ -134,7 +141,7 @@ export class Identity {
       // The administrator's secret is at hand: its older hash is replaced at once.
       principals.setPrincipalSecretHash(known.objectId, hasher.hash(admin.clientSecret));
     }
-    return new Identity(admin.tenantId, resource, admin, { privateKey, publicKey, kid, publicJwk: { ...publicJwk, kid, alg: 'RS256', use: 'sig' } }, clock, principals, hasher, identityHeaderOf(dataDir));
+    return new Identity(admin.tenantId, resource, admin, { privateKey, publicKey, kid, publicJwk: { ...publicJwk, kid, alg: 'RS256', use: 'sig' } }, clock, principals, hasher, identityHeaderOf(dataDir), cacheLimits);
   }
 
   get jwks(): { keys: JWK[] } {
@@ -218,7 +225,8 @@ export class Identity {
       throw new IdentityError('invalid_token', 'the bearer token names a principal this tenant does not have');
     }
     if (!known) {
-      while (this.#verified.size > 0 && (this.#verified.size >= VERIFIED_CACHE_SIZE || this.#verifiedChars + token.length > VERIFIED_CACHE_CHARS)) {
+      const limits = this.cacheLimits;
+      while (this.#verified.size > 0 && (this.#verified.size >= limits.tokens || this.#verifiedChars + token.length > limits.chars)) {
         const oldest = this.#verified.keys().next().value as string;
         this.#verified.delete(oldest);
         this.#verifiedChars -= oldest.length;
@@ -227,6 +235,11 @@ export class Identity {
       this.#verifiedChars += token.length;
     }
     return { objectId: principal.objectId, clientId: principal.clientId, tenantId: this.tenantId };
+  }
+
+  /** What the verified-token cache holds now: within its limits, whatever callers send. */
+  get remembered(): { tokens: number; chars: number } {
+    return { tokens: this.#verified.size, chars: this.#verifiedChars };
   }
 
   #forget(token: string): void {

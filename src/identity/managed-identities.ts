@@ -79,9 +79,9 @@ export function pickManagedIdentity(store: AccessStore, query: Record<string, st
     if (!found) throw new ManagedIdentityError(404, `no managed identity of this tenant has ${byClient !== undefined ? `client id ${byClient}` : `object id ${byObject}`}`);
     return found;
   }
-  // The first one registered; if it was deleted, the oldest left.
+  // The first one registered; if it was deleted, the oldest left (principals come oldest first).
   const marked = store.marker(SYSTEM_ASSIGNED);
-  const system = identities.find((p) => p.objectId === marked) ?? identities.sort((a, b) => a.created - b.created)[0];
+  const system = identities.find((p) => p.objectId === marked) ?? identities[0];
   if (!system) throw new ManagedIdentityError(404, 'no managed identity is registered: mhsm principal create --managed-identity NAME');
   return system;
 }

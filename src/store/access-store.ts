@@ -38,6 +38,7 @@ export interface RoleAssignmentRecord {
 
 export interface AccessStore {
   principalByClientId(clientId: string): PrincipalRecord | undefined;
+  /** Every principal, the oldest first (by `created`, then display name). */
   principals(): PrincipalRecord[];
   addPrincipal(principal: PrincipalRecord): void;
   /** Removes a principal; true when there was one. */

@@ -19,3 +19,20 @@ it('refuses a key past its limit until its window ends, and forgets the oldest k
   for (let i = 0; i < 1000; i++) limiter.recordFailure([`ip:${i}`]);
   expect(limiter.size).toBe(100);
 });
+
+it('starts a new window for a failure at its end, and counts within it to the limit', () => {
+  let now = 5_000_000;
+  const limiter = new FailureLimiter({ limit: 2, windowMs: 10_000, maxEntries: 10 }, () => now);
+  limiter.recordFailure(['k']);
+  now += 9_999;
+  limiter.recordFailure(['k']);
+  // Two failures in the window that began at the first: over the limit for one more millisecond.
+  expect(limiter.retryAfter(['k'])).toBe(1);
+  now += 1;
+  expect(limiter.retryAfter(['k'])).toBeUndefined();
+  // A failure exactly at the window's end opens a new one, counting from one.
+  limiter.recordFailure(['k']);
+  expect(limiter.retryAfter(['k'])).toBeUndefined();
+  limiter.recordFailure(['k']);
+  expect(limiter.retryAfter(['k'])).toBe(10);
+});

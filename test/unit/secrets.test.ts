@@ -1,7 +1,7 @@
 // Client secrets: keyed hashes checked in microseconds; scrypt hashes of earlier versions still
 // accepted, and replaced on the first success.
-import { randomBytes, scryptSync } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createHmac, randomBytes, scryptSync } from 'node:crypto';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -61,4 +61,33 @@ it('replaces a principal\'s scrypt hash on its next token, and the administrator
   } finally {
     await store.close();
   }
+});
+
+it('takes a 32-byte key only, and reads its key file as written', () => {
+  for (const bytes of [0, 31, 33]) expect(() => new SecretHasher(Buffer.alloc(bytes)), String(bytes)).toThrow(new RangeError('the secret-hash key must be 32 bytes'));
+  const own = mkdtempSync(path.join(dir, 'key-'));
+  const hasher = SecretHasher.open(own);
+  const file = path.join(own, 'identity', 'secret-hash-key');
+  const key = Buffer.from(readFileSync(file, 'utf8'), 'base64url');
+  expect(key).toHaveLength(32);
+  expect(readFileSync(file, 'utf8')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  // The hash is HMAC-SHA-256 of the secret's UTF-8 under that key.
+  expect(hasher.hash('sécret')).toBe(`hmac-sha256:${createHmac('sha256', key).update(Buffer.from('sécret', 'utf8')).digest('base64url')}`);
+  expect(new SecretHasher(key).hash('sécret')).toBe(hasher.hash('sécret'));
+  // Opened again, the same key; a key file made wider is put back to 0600.
+  chmodSync(file, 0o644);
+  expect(SecretHasher.open(own).hash('x')).toBe(hasher.hash('x'));
+  expect(statSync(file).mode & 0o777).toBe(0o600);
+});
+
+it('matches nothing it cannot read as a hash', async () => {
+  const hasher = new SecretHasher(randomBytes(32));
+  const good = hasher.hash('s3cret');
+  const none = { matches: false, needsRehash: false };
+  for (const stored of ['', 'hmac-sha256', 'scrypt', 'scrypt:c2FsdA', 'bcrypt:a:b', `${good}x`, good.slice(0, -2), good.replace('hmac-sha256', 'hmac-sha512'), `HMAC-SHA256:${good.split(':')[1]}`]) {
+    expect(await hasher.check('s3cret', stored), stored).toEqual(none);
+  }
+  // A legacy hash with an empty salt part still checks what it can: a wrong secret fails.
+  expect(await hasher.check('s3cret', 'scrypt::AAAA')).toEqual(none);
+  expect(await hasher.check('s3cret', good)).toEqual({ matches: true, needsRehash: false });
 });
