@@ -66,3 +66,54 @@ describe('RFC 5649', () => {
     await expect(aesKeyWrapPad(ecb(kek, 'encrypt'), Buffer.alloc(0))).rejects.toThrow(/must not be empty/);
   });
 });
+
+describe('the framing at its edges', () => {
+  const kek = randomBytes(16);
+  /** RFC 3394 with any initial value, by OpenSSL: the way to forge an RFC 5649 frame of our choosing. */
+  function wrapWithIv(iv: Buffer, data: Buffer): Buffer {
+    const cipher = createCipheriv('id-aes128-wrap', kek, iv);
+    return Buffer.concat([cipher.update(data), cipher.final()]);
+  }
+  const frame = (prefix: string, length: number) => {
+    const mli = Buffer.alloc(4);
+    mli.writeUInt32BE(length);
+    return Buffer.concat([hex(prefix), mli]);
+  };
+
+  it('wraps only multiples of 8 bytes from 16 under RFC 3394, and unwraps only multiples of 8 from 24', async () => {
+    for (const bytes of [0, 8, 15, 17, 20]) {
+      await expect(aesKeyWrap(ecb(kek, 'encrypt'), Buffer.alloc(bytes)), String(bytes)).rejects.toThrow(new RangeError('the value to wrap must be a multiple of 8 bytes and at least 16 bytes'));
+    }
+    expect(await aesKeyWrap(ecb(kek, 'encrypt'), Buffer.alloc(16))).toHaveLength(24);
+    const wrapped = await aesKeyWrap(ecb(kek, 'encrypt'), Buffer.alloc(24, 3));
+    expect((await aesKeyUnwrap(ecb(kek, 'decrypt'), wrapped))?.equals(Buffer.alloc(24, 3))).toBe(true);
+    for (const bytes of [0, 8, 16, 25, 31]) expect(await aesKeyUnwrap(ecb(kek, 'decrypt'), Buffer.alloc(bytes)), String(bytes)).toBeUndefined();
+  });
+
+  it('unwraps under RFC 5649 only whole blocks from 16 bytes', async () => {
+    for (const bytes of [0, 8, 15, 17, 20, 23]) expect(await aesKeyUnwrapPad(ecb(kek, 'decrypt'), Buffer.alloc(bytes)), String(bytes)).toBeUndefined();
+  });
+
+  it('holds an RFC 5649 frame to its prefix and its length indicator, one block or more', async () => {
+    const single = async (prefix: string, length: number, data: string) =>
+      aesKeyUnwrapPad(ecb(kek, 'decrypt'), await ecb(kek, 'encrypt')(Buffer.concat([frame(prefix, length), Buffer.from(data, 'latin1')])));
+    expect((await single('a65959a6', 5, 'hello\0\0\0'))?.toString()).toBe('hello');
+    expect((await single('a65959a6', 8, 'eightchr'))?.toString()).toBe('eightchr');
+    expect((await single('a65959a6', 1, 'x\0\0\0\0\0\0\0'))?.toString()).toBe('x');
+    expect(await single('a6a6a6a6', 5, 'hello\0\0\0')).toBeUndefined();
+    expect(await single('a65959a7', 5, 'hello\0\0\0')).toBeUndefined();
+    expect(await single('a65959a6', 9, 'eightchr')).toBeUndefined();
+    expect(await single('a65959a6', 0, '\0\0\0\0\0\0\0\0')).toBeUndefined();
+
+    const several = async (prefix: string, length: number, data: Buffer) => aesKeyUnwrapPad(ecb(kek, 'decrypt'), wrapWithIv(frame(prefix, length), data));
+    const sixteen = Buffer.concat([Buffer.from('nine byte'), Buffer.alloc(7)]);
+    expect((await several('a65959a6', 9, sixteen))?.toString()).toBe('nine byte');
+    expect((await several('a65959a6', 16, Buffer.from('sixteen bytes!!!')))?.toString()).toBe('sixteen bytes!!!');
+    expect(await several('a6a6a6a6', 9, sixteen)).toBeUndefined();
+    // The indicator must fall in the last block: 8 of 16 would leave a whole block of padding.
+    expect(await several('a65959a6', 8, sixteen)).toBeUndefined();
+    expect(await several('a65959a6', 17, sixteen)).toBeUndefined();
+    // And what follows it must be zeros.
+    expect(await several('a65959a6', 9, Buffer.concat([Buffer.from('nine byte'), Buffer.alloc(6), Buffer.from([1])]))).toBeUndefined();
+  });
+});
