@@ -1,8 +1,9 @@
 // A fresh SoftHSM2 token in a temporary data directory, provisioned exactly as `mhsm start`
 // provisions its embedded token. One per test file (each file runs in its own process).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import { type EmbeddedToken, provisionEmbeddedToken } from '../../src/token/embedded-softhsm.js';
 import { type NativeModule, loadNativeModule } from '../../src/native/addon.js';
 import { Token } from '../../src/token/token.js';
@@ -13,7 +14,19 @@ export interface TestToken extends EmbeddedToken {
   remove(): void;
 }
 
+/**
+ * In the mutation run (test/mutation-setup.ts) test files run in worker threads of one process,
+ * where SoftHSM2 sees one configuration and so one token directory: the token of the file before
+ * is removed from it first, so that the label (always the embedded token's) finds this one.
+ */
+function clearSharedTokenDirectory(): void {
+  const shared = process.env.MHSM_MUTATION_TOKEN_DIR;
+  if (isMainThread || !shared) return;
+  for (const entry of readdirSync(shared)) rmSync(path.join(shared, entry), { recursive: true, force: true });
+}
+
 export async function createTestToken(): Promise<TestToken> {
+  clearSharedTokenDirectory();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'mhsm-test-'));
   try {
     const embedded = await provisionEmbeddedToken(dataDir);
