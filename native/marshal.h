@@ -61,8 +61,13 @@ class InputBytes {
     data_ = owned_.data();
     size_ = owned_.size();
   }
-  // PKCS#11 takes input through non-const pointers but does not write to it.
-  CK_BYTE_PTR data() const { return const_cast<CK_BYTE_PTR>(data_); }
+  // PKCS#11 takes input through non-const pointers but does not write to it. Empty input still
+  // gets a pointer: SoftHSM2 answers a NULL one with CKR_ARGUMENTS_BAD and leaves the operation
+  // active, so that the session refuses every later call with CKR_OPERATION_ACTIVE.
+  CK_BYTE_PTR data() const {
+    static CK_BYTE empty = 0;
+    return size_ == 0 ? &empty : const_cast<CK_BYTE_PTR>(data_);
+  }
   CK_ULONG size() const { return static_cast<CK_ULONG>(size_); }
 
  private:

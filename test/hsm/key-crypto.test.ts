@@ -176,6 +176,26 @@ describe('RSA encryption', () => {
 });
 
 describe('AES', () => {
+  it('encrypts an empty value, and the session is usable after it', async () => {
+    // An empty input once reached the module as a NULL pointer: SoftHSM2 refused it and left the
+    // operation active, so that every later call on that pooled session failed.
+    const { key, value } = await importAes(256);
+    for (let round = 0; round < 3; round++) {
+      const sealed = await encryptWith(token, key, 'A256GCM', 'encrypt', { plaintext: Buffer.alloc(0) });
+      expect(sealed.value).toHaveLength(0);
+      const decipher = createDecipheriv('aes-256-gcm', value, sealed.iv!).setAuthTag(sealed.tag!);
+      expect(Buffer.concat([decipher.update(sealed.value), decipher.final()])).toHaveLength(0);
+      expect(await decryptWith(token, key, 'A256GCM', 'encrypt', { ciphertext: sealed.value, iv: sealed.iv, tag: sealed.tag })).toHaveLength(0);
+      const padded = await encryptWith(token, key, 'A256CBCPAD', 'encrypt', { plaintext: Buffer.alloc(0) });
+      expect(padded.value).toHaveLength(16);
+      expect(await decryptWith(token, key, 'A256CBCPAD', 'encrypt', { ciphertext: padded.value, iv: padded.iv })).toHaveLength(0);
+      // The next calls on the same session (the pool lends the last one back first).
+      const plaintext = randomBytes(16);
+      const after = await encryptWith(token, key, 'A256GCM', 'encrypt', { plaintext });
+      expect((await decryptWith(token, key, 'A256GCM', 'encrypt', { ciphertext: after.value, iv: after.iv, tag: after.tag })).equals(plaintext)).toBe(true);
+    }
+  });
+
   it.each([128, 192, 256] as const)('A%dGCM interoperates with node:crypto and rejects a wrong tag', async (bits) => {
     const { key, value } = await importAes(bits);
     const alg = `A${bits}GCM`;
