@@ -91,3 +91,18 @@ describe('RSA public-key operations on the server', () => {
     }
   });
 });
+
+describe('an empty value', () => {
+  it('is encrypted over HTTPS, and the HSM keeps answering after it', async () => {
+    await call('PATCH', '/keys/aes', { key_ops: ['encrypt', 'decrypt'] });
+    for (let round = 0; round < 3; round++) {
+      const sealed = await call('POST', '/keys/aes/encrypt', { alg: 'A256GCM', value: '' });
+      expect(sealed.status, JSON.stringify(sealed.body)).toBe(200);
+      expect(sealed.body.value).toBe('');
+      const opened = await call('POST', '/keys/aes/decrypt', { alg: 'A256GCM', value: '', iv: sealed.body.iv, tag: sealed.body.tag });
+      expect(opened.status, JSON.stringify(opened.body)).toBe(200);
+      expect(opened.body.value).toBe('');
+    }
+    for (let i = 0; i < 20; i++) expect((await call('POST', '/keys/aes/encrypt', { alg: 'A256GCM', value: 'AAAA' })).status).toBe(200);
+  });
+});
