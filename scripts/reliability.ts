@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { formatTable } from './bench/measure.js';
-import { type CrashReport, runCrashCampaign } from './reliability/crash.js';
+import { type CrashReport, crashCampaignGaps, runCrashCampaign } from './reliability/crash.js';
 import { type HostileReport, runHostileCampaign } from './reliability/hostile.js';
 import { type LoadReport, runLoad } from './reliability/load.js';
 import { type ExhaustionReport, runExhaustion } from './reliability/exhaustion.js';
@@ -38,15 +38,18 @@ const failures: string[] = [];
 const rows: Array<[string, string, string]> = [];
 if (crash) {
   rows.push(['crash safety', 'kills survived', String(crash.kills)]);
-  rows.push(['crash safety', 'operations acknowledged', String(crash.acknowledged)]);
+  rows.push(['crash safety', 'operations acknowledged', `${crash.acknowledged} (${Object.entries(crash.acknowledgedBy).map(([operation, n]) => `${operation} ${n}`).join(', ')})`]);
+  rows.push(['crash safety', 'operations cut off in flight by a kill', String(crash.cutOff)]);
   rows.push(['crash safety', 'violations', String(crash.violations.length)]);
   if (crash.violations.length > 0) failures.push(...crash.violations.slice(0, 20));
+  failures.push(...crashCampaignGaps(crash));
 }
 if (restoreCrash) {
   rows.push(['crash safety', 'kills during a full restore', String(restoreCrash.kills)]);
   rows.push(['crash safety', 'found as before / as the backup', `${restoreCrash.foundBefore} / ${restoreCrash.foundRestored} (a restore takes ${restoreCrash.restoreMs} ms)`]);
   rows.push(['crash safety', 'restores found mixed, or token and store apart', String(restoreCrash.violations.length)]);
   failures.push(...restoreCrash.violations);
+  if (restoreCrash.foundBefore + restoreCrash.foundRestored !== restoreCrash.kills) failures.push(`full restore: ${restoreCrash.kills} kills, but ${restoreCrash.foundBefore + restoreCrash.foundRestored} states found as before or as the backup`);
 }
 if (hostile) {
   rows.push(['hostile input', `cases tried (seed ${hostile.seed})`, String(hostile.cases)]);

@@ -11,10 +11,27 @@ import { openConfiguredToken } from '../../src/cli/open-token.js';
 import { TOKEN_OBJECT_LABEL } from '../../src/hsm/key-service.js';
 import { API, EmulatorProcess } from './emulator-process.js';
 
+export const CRASH_OPERATIONS = ['create', 'import', 'rotate', 'update', 'delete', 'recover', 'purge'] as const;
+export type CrashOperation = (typeof CRASH_OPERATIONS)[number];
+
 export interface CrashReport {
   kills: number;
   acknowledged: number;
+  /** Acknowledged operations of each kind: a campaign that never ran one proves nothing of it. */
+  acknowledgedBy: Record<CrashOperation, number>;
+  /** Operations a kill cut off in flight, whose outcome the check after the restart had to find. */
+  cutOff: number;
   violations: string[];
+}
+
+/**
+ * What a campaign failed to exercise, so that the short form and the long one hold the same bar: an
+ * operation kind never acknowledged, or no kill that cut an operation off in flight.
+ */
+export function crashCampaignGaps(report: CrashReport): string[] {
+  const gaps = CRASH_OPERATIONS.filter((operation) => report.acknowledgedBy[operation] === 0).map((operation) => `no ${operation} was acknowledged`);
+  if (report.cutOff === 0) gaps.push('no kill cut an operation off in flight');
+  return gaps;
 }
 
 type State = 'live' | 'deleted' | 'gone';
@@ -45,6 +62,8 @@ export async function runCrashCampaign(options: { kills: number; lanes?: number;
   const keys = new Map<string, ModelKey>();
   const violations: string[] = [];
   let acknowledged = 0;
+  let cutOff = 0;
+  const acknowledgedBy = Object.fromEntries(CRASH_OPERATIONS.map((operation) => [operation, 0])) as Record<CrashOperation, number>;
   let kills = 0;
   let serial = 0;
   let bearer = '';
@@ -61,13 +80,14 @@ export async function runCrashCampaign(options: { kills: number; lanes?: number;
       keys.set(key.name, key);
       return key;
     };
-    const on = (key: ModelKey, work: () => Promise<void>) => async () => {
+    const on = (key: ModelKey, operation: CrashOperation, work: () => Promise<void>) => async () => {
       key.busy = true;
       key.uncertain = true;
       try {
         await work();
         key.uncertain = false;
         acknowledged++;
+        acknowledgedBy[operation]++;
       } finally {
         key.busy = false;
       }
@@ -78,7 +98,7 @@ export async function runCrashCampaign(options: { kills: number; lanes?: number;
     if (mine.length < 6) {
       choices.push(async () => {
         const key = fresh();
-        await on(key, async () => {
+        await on(key, 'create', async () => {
           const reply = await call('POST', `/keys/${key.name}/create`, { kty: 'oct-HSM', key_size: 256 });
           expect(reply.status === 200, `create ${reply.status} ${reply.text}`);
           Object.assign(key, { state: 'live', versions: [versionOf(reply.body.key.kid)] });
@@ -87,7 +107,7 @@ export async function runCrashCampaign(options: { kills: number; lanes?: number;
       choices.push(async () => {
         const imported = fresh();
         const material = randomBytes(32);
-        await on(imported, async () => {
+        await on(imported, 'import', async () => {
           const reply = await call('PUT', `/keys/${imported.name}`, { key: { kty: 'oct-HSM', k: material.toString('base64url'), key_ops: ['encrypt', 'decrypt'] } });
           expect(reply.status === 200, `import ${reply.status} ${reply.text}`);
           Object.assign(imported, { state: 'live', versions: [versionOf(reply.body.key.kid)], material });
@@ -98,7 +118,7 @@ export async function runCrashCampaign(options: { kills: number; lanes?: number;
       if (key.state === 'live') {
         if (!key.material) {
           choices.push(
-            on(key, async () => {
+            on(key, 'rotate', async () => {
               const policy = await call('PUT', `/keys/${key.name}/rotationpolicy`, ROTATION_POLICY);
               expect(policy.status === 200, `policy ${policy.status}`);
               const reply = await call('POST', `/keys/${key.name}/rotate`);
@@ -108,12 +128,12 @@ export async function runCrashCampaign(options: { kills: number; lanes?: number;
           );
         }
         choices.push(
-          on(key, async () => {
+          on(key, 'update', async () => {
             const reply = await call('PATCH', `/keys/${key.name}`, { tags: { n: String(key.tag + 1) } });
             expect(reply.status === 200, `update ${reply.status}`);
             key.tag++;
           }),
-          on(key, async () => {
+          on(key, 'delete', async () => {
             const reply = await call('DELETE', `/keys/${key.name}`);
             expect(reply.status === 200, `delete ${reply.status} ${reply.text}`);
             key.state = 'deleted';
@@ -121,12 +141,12 @@ export async function runCrashCampaign(options: { kills: number; lanes?: number;
         );
       } else if (key.state === 'deleted') {
         choices.push(
-          on(key, async () => {
+          on(key, 'recover', async () => {
             const reply = await call('POST', `/deletedkeys/${key.name}/recover`);
             expect(reply.status === 200, `recover ${reply.status} ${reply.text}`);
             key.state = 'live';
           }),
-          on(key, async () => {
+          on(key, 'purge', async () => {
             const reply = await call('DELETE', `/deletedkeys/${key.name}`);
             expect(reply.status === 204, `purge ${reply.status} ${reply.text}`);
             key.state = 'gone';
@@ -226,6 +246,7 @@ export async function runCrashCampaign(options: { kills: number; lanes?: number;
       serverFailures(emulator.output);
       kills++;
       await Promise.all(running);
+      cutOff += [...keys.values()].filter((key) => key.uncertain).length;
       await emulator.start();
       bearer = await emulator.token();
       await verify();
@@ -247,7 +268,7 @@ export async function runCrashCampaign(options: { kills: number; lanes?: number;
     } finally {
       token.close();
     }
-    return { kills, acknowledged, violations };
+    return { kills, acknowledged, acknowledgedBy, cutOff, violations };
   } finally {
     await emulator.close();
     emulator.remove();

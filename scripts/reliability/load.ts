@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { API, EmulatorProcess, processFootprint } from './emulator-process.js';
+import { API, EmulatorProcess, settledFootprint } from './emulator-process.js';
 
 export interface LoadReport {
   seconds: number;
@@ -91,14 +91,11 @@ export async function runLoad(options: { seconds: number; warmupSeconds?: number
         p99Ms: result.latency.p99,
       };
     };
-    // Each reading after the connections of the round have closed and in-flight work settled.
-    const settle = () => new Promise((resolve) => setTimeout(resolve, 2000));
+    // Each reading once the round's connections have closed and the process has come to rest.
     await round(options.warmupSeconds ?? 10);
-    await settle();
-    const warm = processFootprint(emulator.pid);
+    const warm = await settledFootprint(emulator.pid);
     const measured = await round(options.seconds);
-    await settle();
-    const after = processFootprint(emulator.pid);
+    const after = await settledFootprint(emulator.pid);
     return {
       seconds: options.seconds,
       connections,

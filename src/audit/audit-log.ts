@@ -113,6 +113,12 @@ export class AuditLog {
     old.end();
   }
 
+  /** Resolves once the current file is open: a line recorded after it can rotate the file. */
+  opened(): Promise<void> {
+    const stream = this.#stream;
+    return stream.pending ? new Promise((resolve) => stream.once('ready', () => resolve())) : Promise.resolve();
+  }
+
   /** Writes out what is buffered and closes the file. */
   close(): Promise<void> {
     clearInterval(this.#summaryTimer);

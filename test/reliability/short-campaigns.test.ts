@@ -2,7 +2,7 @@
 // SIGKILLs under concurrent writes, a few hundred hostile requests, a few seconds of 64-connection
 // mixed load. Each checks what its long form checks.
 import { expect, it } from 'vitest';
-import { runCrashCampaign } from '../../scripts/reliability/crash.js';
+import { crashCampaignGaps, runCrashCampaign } from '../../scripts/reliability/crash.js';
 import { runHostileCampaign } from '../../scripts/reliability/hostile.js';
 import { runLoad } from '../../scripts/reliability/load.js';
 import { runExhaustion } from '../../scripts/reliability/exhaustion.js';
@@ -13,6 +13,8 @@ it('crash safety: every acknowledged change survives SIGKILL, nothing half-done,
   expect(report.violations).toEqual([]);
   expect(report.kills).toBe(3);
   expect(report.acknowledged).toBeGreaterThan(30);
+  // What the long form fails on too: every kind of operation acknowledged, and a kill that cut one off.
+  expect(crashCampaignGaps(report)).toEqual([]);
 }, 180_000);
 
 it('crash safety of a full restore: after a SIGKILL at any moment the HSM is as it was or as the backup', async () => {

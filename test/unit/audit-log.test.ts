@@ -34,8 +34,8 @@ it('keeps rotated files younger than the minimum retention past `keep`, up to th
   const rotate = async (log: AuditLog, batches: number) => {
     for (let b = 0; b < batches; b++) {
       for (let n = 0; n < 5; n++) log.record(entry(b * 10 + n));
-      // A rotation waits for the new file to be open: give it a turn.
-      await new Promise((r) => setTimeout(r, 20));
+      // A rotation waits for the new file to be open: until it is (not a guessed pause).
+      await log.opened();
     }
     await log.close();
   };
