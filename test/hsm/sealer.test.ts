@@ -27,6 +27,8 @@ async function refusal(blob: Buffer, purpose: SealPurpose = 'key-backup', field 
   } catch (error) {
     expect(error).toBeInstanceOf(SealRefused);
     const refused = error as SealRefused;
+    // An altered blob keeps the token's own answer as its cause, for the log.
+    if (refused.reason === 'altered') expect(refused.cause).toBeDefined();
     return { reason: refused.reason, code: refused.code, message: refused.message };
   }
   throw new Error('expected a refusal');

@@ -88,6 +88,8 @@ describe('OAEP decoding, one defect at a time', () => {
     expect(oaepDecode('sha1', block, smallest)).toEqual(Buffer.alloc(0));
     expect(oaepEncode('sha1', Buffer.alloc(0), smallest)).toHaveLength(smallest);
     expect(oaepDecode('sha1', block.subarray(1), smallest - 1)).toBeUndefined();
+    // Smaller still: refused before any unmasking (there is no room for the label hash).
+    for (const k of [2 * 20, 2 * 20 - 1, 22, 2]) expect(oaepDecode('sha1', Buffer.alloc(k, 7), k), String(k)).toBeUndefined();
     expect(() => oaepEncode('sha1', Buffer.alloc(1), smallest)).toThrow(new RangeError('the plaintext must be at most 0 bytes for this key'));
   });
 });
