@@ -311,6 +311,28 @@ describe('bad input', () => {
     await expect(encryptWith(token, aes128, 'A128GCM', 'encrypt', { plaintext: Buffer.alloc(1), iv: Buffer.alloc(5) })).rejects.toMatchObject({
       message: 'A128GCM encrypt: iv must be 12 bytes (or 16 bytes ending in four zero bytes) for AES-GCM',
     });
+    const refusedAs = async (run: Promise<unknown>, message: string) => {
+      const error = await run.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error, message).toMatchObject({ code: 'BadParameter', message });
+    };
+    const sealed = await encryptWith(token, aes128, 'A128GCM', 'encrypt', { plaintext: Buffer.alloc(3) });
+    const gcm = { ciphertext: sealed.value, iv: sealed.iv, tag: sealed.tag };
+    await refusedAs(decryptWith(token, aes128, 'A128GCM', 'encrypt', { ...gcm, iv: undefined }), 'A128GCM decrypt: iv is required for AES-GCM decryption');
+    await refusedAs(decryptWith(token, aes128, 'A128GCM', 'encrypt', { ...gcm, tag: undefined }), 'A128GCM decrypt: tag must be 16 bytes for AES-GCM decryption');
+    await refusedAs(decryptWith(token, aes128, 'A128GCM', 'encrypt', { ...gcm, tag: sealed.tag!.subarray(0, 15) }), 'A128GCM decrypt: tag must be 16 bytes for AES-GCM decryption');
+    const nonZeroTail = Buffer.concat([sealed.iv!, Buffer.from([0, 0, 0, 1])]);
+    await refusedAs(decryptWith(token, aes128, 'A128GCM', 'encrypt', { ...gcm, iv: nonZeroTail }), 'A128GCM decrypt: iv must be 12 bytes (or 16 bytes ending in four zero bytes) for AES-GCM');
+    await refusedAs(encryptWith(token, aes128, 'A128CBC', 'encrypt', { plaintext: Buffer.alloc(16), iv: Buffer.alloc(15) }), 'A128CBC encrypt: iv must be 16 bytes for AES-CBC');
+    await refusedAs(decryptWith(token, aes128, 'A128CBCPAD', 'encrypt', { ciphertext: Buffer.alloc(16) }), 'A128CBCPAD decrypt: iv is required for A128CBCPAD decryption');
+    for (const bytes of [0, 15, 17]) {
+      await refusedAs(decryptWith(token, aes128, 'A128CBC', 'encrypt', { ciphertext: Buffer.alloc(bytes), iv: Buffer.alloc(16) }), 'A128CBC decrypt: value must be a non-empty multiple of 16 bytes for A128CBC');
+    }
+    await refusedAs(decryptWith(token, aes128, 'A128CBC', 'encrypt', { ciphertext: Buffer.alloc(16), iv: Buffer.alloc(17) }), 'A128CBC decrypt: iv must be 16 bytes for AES-CBC');
+    await refusedAs(decryptWith(token, aes128, 'A128KW', 'wrapKey', { ciphertext: Buffer.alloc(24, 1) }), 'A128KW unwrapKey: the wrapped value failed the key wrap integrity check');
+    await refusedAs(encryptWith(token, aes128, 'A128KW', 'wrapKey', { plaintext: Buffer.alloc(12) }), 'A128KW wrapKey: the value to wrap must be a multiple of 8 bytes and at least 16 bytes');
     await expect(signDigest(token, ec, { toString: () => 'ES256' }, digest)).rejects.toMatchObject({ code: 'BadParameter' });
     await expect(signDigest(token, ec, 'constructor', digest)).rejects.toMatchObject({ code: 'BadParameter' });
   });
