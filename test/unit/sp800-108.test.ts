@@ -56,3 +56,21 @@ describe('deriveKey', () => {
     expect(() => kbkdfCounter(Buffer.alloc(0), Buffer.alloc(1), 512)).toThrow(/key: must not be empty/);
   });
 });
+
+describe('lengths at their edges', () => {
+  const key = Buffer.alloc(32, 1);
+  it('derives from 8 to 65536 bits in whole bytes, and refuses the rest naming the rule', () => {
+    expect(kbkdfCounter(key, Buffer.from('x'), 8)).toHaveLength(1);
+    expect(kbkdfCounter(key, Buffer.from('x'), 65_536)).toHaveLength(8192);
+    for (const bits of [0, 4, 12, 65_544, 1.5 * 8, Number.NaN]) {
+      expect(() => kbkdfCounter(key, Buffer.from('x'), bits), String(bits)).toThrow(`bits: must be a multiple of 8 from 8 to 65536, got ${bits}`);
+      expect(() => deriveKey(key, 'label', Buffer.alloc(0), bits), String(bits)).toThrow(`bits: must be a multiple of 8 from 8 to 65536, got ${bits}`);
+    }
+    expect(() => kbkdfCounter(Buffer.alloc(0), Buffer.from('x'), 256)).toThrow('key: must not be empty');
+  });
+
+  it('reads a string label as UTF-8, the same as its bytes', () => {
+    expect(deriveKey(key, 'clé', Buffer.from('ctx'), 256).equals(deriveKey(key, Buffer.from('clé', 'utf8'), Buffer.from('ctx'), 256))).toBe(true);
+    expect(deriveKey(key, 'clé', Buffer.from('ctx'), 256).equals(deriveKey(key, Buffer.from('clé', 'latin1'), Buffer.from('ctx'), 256))).toBe(false);
+  });
+});
