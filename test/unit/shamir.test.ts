@@ -101,6 +101,14 @@ describe('bad input', () => {
     expect(() => splitSecret(randomBytes(4), 3, 1)).toThrow(/threshold/);
     expect(() => splitSecret(randomBytes(4), 128, 2)).toThrow(/shareCount: must be an integer from 2 to 127/);
     expect(() => splitSecret(randomBytes(4), 2.5, 2)).toThrow(/shareCount/);
+    expect(() => splitSecret(randomBytes(4), 1, 2)).toThrow('shareCount: must be an integer from 2 to 127, got 1');
+    // The edges that are allowed: 2 of 2, 127 shares, a threshold of every share.
+    const secret = randomBytes(4);
+    expect(combineShares(splitSecret(secret, 2, 2)).equals(secret)).toBe(true);
+    const many = splitSecret(secret, 127, 127);
+    expect(many).toHaveLength(127);
+    expect(combineShares(many).equals(secret)).toBe(true);
+    expect(combineShares(splitSecret(secret, 5, 5)).equals(secret)).toBe(true);
   });
 
   it('refuses too few shares, mismatched lengths and odd lengths', () => {
@@ -119,6 +127,13 @@ describe('bad input', () => {
     const bigY = Buffer.from(b);
     bigY.writeUInt16LE((2 << 9) | 300, 2);
     expect(() => combineShares([a, bigY])).toThrow(/shares\[1\]: word 1 has y = 300, outside GF\(257\)/);
+    // 257 is the first value outside the field.
+    const y257 = Buffer.from(b);
+    y257.writeUInt16LE((2 << 9) | 257, 2);
+    expect(() => combineShares([a, y257])).toThrow(/shares\[1\]: word 1 has y = 257, outside GF\(257\)/);
+    const y256 = Buffer.from(b);
+    y256.writeUInt16LE((2 << 9) | 256, 2);
+    expect(() => combineShares([a, y256])).not.toThrow(/outside GF/);
     const zeroX = Buffer.from([5, 0, 6, 0, 7, 0, 8, 0]);
     expect(() => combineShares([a, zeroX])).toThrow(/shares\[1\]: x must be at least 1/);
   });
