@@ -36,6 +36,8 @@ const refused = (content: KeyBackup) => {
   return message;
 };
 
+const WRONG = { keyOps: 'encrypt', spec: null, tags: 'x', version: 5, wrapped: 5 };
+
 describe('the structure', () => {
   it('round-trips through JSON, and refuses anything else as not a backup', () => {
     const good = backup();
@@ -50,9 +52,10 @@ describe('the structure', () => {
       { ...good, versions: {} },
       { ...good, versions: [] },
       { ...good, versions: [null] },
+      { ...good, versions: [aesVersion(1), { ...aesVersion(2), enabled: 'yes' }] },
     ];
     for (const field of ['version', 'spec', 'wrapped', 'keyOps', 'enabled', 'exportable', 'created', 'updated', 'tags'] as const) {
-      broken.push({ ...good, versions: [{ ...aesVersion(1), [field]: { keyOps: 'encrypt', spec: null, tags: 'x', version: 5, wrapped: 5 }[field as string] ?? 'wrong' }] });
+      broken.push({ ...good, versions: [{ ...aesVersion(1), [field]: field in WRONG ? WRONG[field as keyof typeof WRONG] : 'wrong' }] });
       const without = { ...aesVersion(1) } as Record<string, unknown>;
       delete without[field];
       broken.push({ ...good, versions: [without] });
