@@ -1,30 +1,22 @@
 // The tenant's principals as `mhsm principal` manages them (src/identity/principals.ts): names and
 // their rule, secrets shown once and stored as hashes, lookup by any of the three names, and the
 // initial administrator, who cannot be deleted; over a real SQLite store.
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { INITIAL_ADMINISTRATOR } from '../../src/identity/identity.js';
 import { MANAGED_IDENTITY_HASH } from '../../src/identity/managed-identities.js';
 import { PrincipalError, createManagedIdentity, createPrincipal, deletePrincipal, findPrincipal } from '../../src/identity/principals.js';
 import { SecretHasher } from '../../src/identity/secrets.js';
-import { SqliteMetadataStore } from '../../src/store/sqlite-store.js';
+import type { SqliteMetadataStore } from '../../src/store/sqlite-store.js';
+import { storePerTest } from '../helpers/temp-store.js';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-let dir: string;
+const temp = storePerTest('mhsm-principals-');
 let store: SqliteMetadataStore;
 let hasher: SecretHasher;
 
 beforeEach(() => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'mhsm-principals-'));
-  store = new SqliteMetadataStore(path.join(dir, 'metadata.db'));
-  hasher = SecretHasher.open(dir);
-});
-
-afterEach(async () => {
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
+  store = temp.store;
+  hasher = SecretHasher.open(temp.dir);
 });
 
 function refused(run: () => unknown): string {

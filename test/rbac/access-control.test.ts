@@ -1,27 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { AccessControl, roleDefinitionGuid } from '../../src/rbac/access-control.js';
 import { BUILT_IN_ROLES } from '../../src/rbac/built-in-roles.js';
 import { covers, parseScope } from '../../src/rbac/scopes.js';
-import { SqliteMetadataStore } from '../../src/store/sqlite-store.js';
+import type { SqliteMetadataStore } from '../../src/store/sqlite-store.js';
+import { storePerTest } from '../helpers/temp-store.js';
 
 const M = 'Microsoft.KeyVault/managedHsm/';
-let dir: string;
+const temp = storePerTest('mhsm-rbac-');
 let store: SqliteMetadataStore;
 let access: AccessControl;
 
 beforeEach(() => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'mhsm-rbac-'));
-  store = new SqliteMetadataStore(path.join(dir, 'metadata.db'));
+  store = temp.store;
   access = new AccessControl(store.access);
-});
-
-afterEach(async () => {
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('scopes', () => {

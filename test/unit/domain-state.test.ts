@@ -1,26 +1,15 @@
 // The security domain's state in the store's markers (src/hsm/security-domain/domain-state.ts):
 // nothing before a decision, each record, status and transfer key read back as written, and a
 // cleared transfer key read as none.
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { beforeEach, expect, it } from 'vitest';
 import { DomainState } from '../../src/hsm/security-domain/domain-state.js';
-import { SqliteMetadataStore } from '../../src/store/sqlite-store.js';
+import { storePerTest } from '../helpers/temp-store.js';
 
-let dir: string;
-let store: SqliteMetadataStore;
+const temp = storePerTest('mhsm-domain-state-');
 let state: DomainState;
 
 beforeEach(() => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'mhsm-domain-state-'));
-  store = new SqliteMetadataStore(path.join(dir, 'metadata.db'));
-  state = new DomainState(store.access);
-});
-
-afterEach(async () => {
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
+  state = new DomainState(temp.store.access);
 });
 
 it('has nothing before a decision, then what was written, in markers of their own', () => {
@@ -34,7 +23,7 @@ it('has nothing before a decision, then what was written, in markers of their ow
   const active = { status: 'active', domainId: 'ab'.repeat(16), origin: 'upload', activatedAt: 5, sealedPayload: 'x' } as const;
   state.setRecord(active);
   expect(state.record()).toEqual(active);
-  expect(store.access.marker('security-domain')).toBe(JSON.stringify(active));
+  expect(temp.store.access.marker('security-domain')).toBe(JSON.stringify(active));
 
   state.setStatus('download', { status: 'Success', status_details: 'downloaded' });
   expect(state.status('download')).toEqual({ status: 'Success', status_details: 'downloaded' });
@@ -42,14 +31,14 @@ it('has nothing before a decision, then what was written, in markers of their ow
   state.setStatus('upload', { status: 'Failed', status_details: 'no quorum' });
   expect(state.status('upload')).toEqual({ status: 'Failed', status_details: 'no quorum' });
   expect(state.status('download')?.status).toBe('Success');
-  expect(store.access.marker('security-domain-download-status')).toBeDefined();
-  expect(store.access.marker('security-domain-upload-status')).toBeDefined();
+  expect(temp.store.access.marker('security-domain-download-status')).toBeDefined();
+  expect(temp.store.access.marker('security-domain-upload-status')).toBeDefined();
 
   state.setTransferKey({ id: '0102', certificate: 'AAAA' });
   expect(state.transferKey()).toEqual({ id: '0102', certificate: 'AAAA' });
   state.setTransferKey(undefined);
-  expect(store.access.marker('security-domain-transfer-key')).toBe('');
+  expect(temp.store.access.marker('security-domain-transfer-key')).toBe('');
   expect(state.transferKey()).toBeUndefined();
   // Read afresh by another reader of the same store.
-  expect(new DomainState(store.access).record()).toEqual(active);
+  expect(new DomainState(temp.store.access).record()).toEqual(active);
 });

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { HASH_MECHANISM, MGF, oaepNativeOrFallback, oaepParameters } from '../../src/hsm/algorithms/oaep-mechanism.js';
 import { CKG, CKM } from '../../src/token/constants.js';
 import type { Token } from '../../src/token/token.js';
+import { AlgorithmInputError, decryptOrRefuse } from '../../src/hsm/algorithms/types.js';
 
 function pkcs11Error(code: string): Error {
   return Object.assign(new Error(`C_EncryptInit failed: ${code}`), { name: 'Pkcs11Error', code, rv: 7, fn: 'C_EncryptInit' });
@@ -60,5 +61,19 @@ describe('OAEP on a module', () => {
     await expect(oaepNativeOrFallback(token, 'cipher', 'sha256', async () => Promise.reject(plain), fallback)).rejects.toBe(plain);
     expect(fallbacks).toBe(0);
     expect(await oaepNativeOrFallback(token, 'cipher', 'sha256', async () => 'native', fallback)).toBe('native');
+  });
+});
+
+describe('a token decryption refused for its ciphertext', () => {
+  it('becomes the caller\'s input error for the codes modules use for it, and nothing else does', async () => {
+    for (const code of ['CKR_GENERAL_ERROR', 'CKR_ENCRYPTED_DATA_INVALID', 'CKR_ENCRYPTED_DATA_LEN_RANGE']) {
+      const refused = await decryptOrRefuse(async () => Promise.reject(pkcs11Error(code)), 'the ciphertext could not be decrypted').catch((error: unknown) => error);
+      expect(refused, code).toBeInstanceOf(AlgorithmInputError);
+      expect(refused).toMatchObject({ name: 'AlgorithmInputError', message: 'the ciphertext could not be decrypted' });
+    }
+    for (const failure of [pkcs11Error('CKR_DEVICE_ERROR'), pkcs11Error('CKR_KEY_HANDLE_INVALID'), new Error('CKR_GENERAL_ERROR')]) {
+      await expect(decryptOrRefuse(async () => Promise.reject(failure), 'm')).rejects.toBe(failure);
+    }
+    expect(await decryptOrRefuse(async () => Buffer.from('plain'), 'm')).toEqual(Buffer.from('plain'));
   });
 });
