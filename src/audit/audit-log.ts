@@ -95,7 +95,9 @@ export class AuditLog {
         // The oldest files beyond `keep` that have outlived the minimum retention, or that would
         // pass the cap, are removed before the others move up.
         for (let n = last; n >= this.#keep; n--) {
-          const expired = now - statSync(`${this.file}.${n}`).mtimeMs >= this.#minRetentionMs;
+          // mtimeMs has a fraction that Date.now() lacks: a file written within this millisecond
+          // is 0 ms old, not less.
+          const expired = now - Math.floor(statSync(`${this.file}.${n}`).mtimeMs) >= this.#minRetentionMs;
           if (n >= MAX_AUDIT_FILES || expired) {
             rmSync(`${this.file}.${n}`, { force: true });
             last = n - 1;
