@@ -7,6 +7,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { softHsmConfig } from '../src/token/embedded-softhsm.js';
 import setupTls from './global-setup.js';
 
 export default async function setup(): Promise<() => void> {
@@ -15,7 +16,7 @@ export default async function setup(): Promise<() => void> {
   const tokenDir = path.join(dir, 'tokens');
   mkdirSync(tokenDir, { mode: 0o700 });
   const config = path.join(dir, 'softhsm2.conf');
-  writeFileSync(config, `directories.tokendir = ${tokenDir}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`, { mode: 0o600 });
+  writeFileSync(config, softHsmConfig(tokenDir), { mode: 0o600 });
   process.env.SOFTHSM2_CONF = config;
   process.env.MHSM_MUTATION_TOKEN_DIR = tokenDir;
   return () => {

@@ -81,7 +81,8 @@ function readOrCreatePins(pinsPath: string): PinsFile {
   return pins;
 }
 
-function softHsmConfig(tokenDir: string): string {
+/** The softhsm2.conf of an embedded token whose objects live in `tokenDir`. */
+export function softHsmConfig(tokenDir: string): string {
   return [
     '# Written by mhsm for its embedded token.',
     `directories.tokendir = ${tokenDir}`,

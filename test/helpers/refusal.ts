@@ -9,3 +9,13 @@ export function refusal(run: () => unknown): { code: string; message: string } {
   }
   throw new Error('expected a refusal');
 }
+
+/** The code and message `promise` rejects with; throws itself (failing the test) if it resolves. */
+export async function refusalOf(promise: Promise<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    return { code: (error as { code: string }).code, message: (error as Error).message };
+  }
+  throw new Error('expected a refusal');
+}

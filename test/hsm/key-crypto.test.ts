@@ -21,6 +21,7 @@ import { decryptWith, encryptWith, signDigest, verifyDigest } from '../../src/hs
 import type { CurveName } from '../../src/token/curves.js';
 import type { TokenKey } from '../../src/token/key-spec.js';
 import type { Token } from '../../src/token/token.js';
+import { refusalOf } from '../helpers/refusal.js';
 import { type OpenTestToken, openTestToken } from '../helpers/test-token.js';
 
 let opened: OpenTestToken | undefined;
@@ -311,13 +312,7 @@ describe('bad input', () => {
     await expect(encryptWith(token, aes128, 'A128GCM', 'encrypt', { plaintext: Buffer.alloc(1), iv: Buffer.alloc(5) })).rejects.toMatchObject({
       message: 'A128GCM encrypt: iv must be 12 bytes (or 16 bytes ending in four zero bytes) for AES-GCM',
     });
-    const refusedAs = async (run: Promise<unknown>, message: string) => {
-      const error = await run.then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(error, message).toMatchObject({ code: 'BadParameter', message });
-    };
+    const refusedAs = async (run: Promise<unknown>, message: string) => expect(await refusalOf(run), message).toEqual({ code: 'BadParameter', message });
     const sealed = await encryptWith(token, aes128, 'A128GCM', 'encrypt', { plaintext: Buffer.alloc(3) });
     const gcm = { ciphertext: sealed.value, iv: sealed.iv, tag: sealed.tag };
     await refusedAs(decryptWith(token, aes128, 'A128GCM', 'encrypt', { ...gcm, iv: undefined }), 'A128GCM decrypt: iv is required for AES-GCM decryption');

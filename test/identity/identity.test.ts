@@ -3,21 +3,23 @@
 // claim by claim: signature, algorithm, issuer, tenant, audience, time with its skew, and the
 // principal, each answer compared exactly, over a real SQLite store and a clock the test moves.
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import os from 'node:os';
+import { chmodSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { SignJWT, decodeJwt, decodeProtectedHeader, importPKCS8 } from 'jose';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { ShiftableClock } from '../../src/clock/clock.js';
 import { CLOCK_SKEW_SECONDS, INITIAL_ADMINISTRATOR, Identity, IdentityError, TOKEN_LIFETIME_SECONDS, isClientId } from '../../src/identity/identity.js';
 import { MANAGED_IDENTITY_HASH, addManagedIdentity, headerMatches, isManagedIdentity, pickManagedIdentity } from '../../src/identity/managed-identities.js';
 import { SqliteMetadataStore } from '../../src/store/sqlite-store.js';
+import { refusalOf } from '../helpers/refusal.js';
+import { storePerTest } from '../helpers/temp-store.js';
 
 const RESOURCE = 'https://managedhsm.azure.net';
 const ORIGIN = 'https://localhost:8443';
 const PORT = 8443;
 const START = 1_900_000_000;
 
+const temp = storePerTest('mhsm-identity-');
 let dir: string;
 let store: SqliteMetadataStore;
 let now: number;
@@ -25,17 +27,12 @@ let clock: ShiftableClock;
 let identity: Identity;
 
 beforeEach(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'mhsm-identity-'));
-  store = new SqliteMetadataStore(path.join(dir, 'metadata.db'));
+  ({ dir, store } = temp);
   now = START * 1000;
   clock = new ShiftableClock(() => now);
   identity = await Identity.open(dir, RESOURCE, clock, store.access);
 });
 
-afterEach(async () => {
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 function grant(fields: Record<string, string> = {}): URLSearchParams {
   return new URLSearchParams({
@@ -51,16 +48,6 @@ async function adminToken(): Promise<string> {
   return (await identity.issueToken(grant(), ORIGIN)).access_token;
 }
 
-async function refusalOf(promise: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    expect((error as Error).name).toMatch(/^(IdentityError|ManagedIdentityError|Error)$/);
-    if (error instanceof IdentityError) expect(error.name).toBe('IdentityError');
-    return { code: (error as { code: string }).code, message: (error as Error).message };
-  }
-  throw new Error('expected a refusal');
-}
 
 /** A token signed with `key` (the tenant's own unless given), claims of the admin's by default. */
 async function forged(claims: Record<string, unknown>, options: { key?: CryptoKey | Uint8Array; alg?: string; omit?: string[] } = {}): Promise<string> {
@@ -160,6 +147,9 @@ describe('the client-credentials grant', () => {
   });
 
   it('refuses each bad request with its OAuth code and the field', async () => {
+    const error = await identity.issueToken(grant({ grant_type: 'password' }), ORIGIN).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(IdentityError);
+    expect((error as Error).name).toBe('IdentityError');
     const cases: [Record<string, string>, string, string][] = [
       [{ grant_type: 'password' }, 'unsupported_grant_type', 'grant_type: only client_credentials is supported'],
       [{ client_id: 'not-a-guid' }, 'invalid_request', 'client_id: must be a GUID, the client id of an application of this tenant'],

@@ -3,32 +3,24 @@
 // filters, create with each check, duplicates, delete) and the service's limits, each refusal with
 // its code and message, over a real SQLite store.
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { AccessControl, RBAC_LIMITS, roleDefinitionGuid } from '../../src/rbac/access-control.js';
 import { BUILT_IN_ROLES } from '../../src/rbac/built-in-roles.js';
-import { SqliteMetadataStore } from '../../src/store/sqlite-store.js';
+import type { SqliteMetadataStore } from '../../src/store/sqlite-store.js';
 import { refusal } from '../helpers/refusal.js';
+import { storePerTest } from '../helpers/temp-store.js';
 
 const M = 'Microsoft.KeyVault/managedHsm/';
 const AUDITOR = BUILT_IN_ROLES.cryptoAuditor.name;
-let dir: string;
+const temp = storePerTest('mhsm-role-api-');
 let store: SqliteMetadataStore;
 let access: AccessControl;
 
 const permissions = [{ dataActions: [`${M}keys/read/action`] }];
 
 beforeEach(() => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'mhsm-role-api-'));
-  store = new SqliteMetadataStore(path.join(dir, 'metadata.db'));
+  store = temp.store;
   access = new AccessControl(store.access, { roleDefinitions: 2, rootAssignments: 3, keyAssignments: 1 });
-});
-
-afterEach(async () => {
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('role definitions', () => {

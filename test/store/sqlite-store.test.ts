@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { KeyVersionRecord } from '../../src/store/key-records.js';
 import { SqliteMetadataStore } from '../../src/store/sqlite-store.js';
+import { keyVersionRecord as version } from '../helpers/key-version.js';
 
 let dir: string;
 let file: string;
@@ -21,25 +20,6 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function version(name: string, overrides: Partial<KeyVersionRecord> = {}): KeyVersionRecord {
-  return {
-    name,
-    version: randomBytes(16).toString('hex'),
-    tokenId: randomBytes(16),
-    spec: { type: 'ec', curve: 'P-256' },
-    publicJwk: { kty: 'EC-HSM', crv: 'P-256', x: 'AAAA', y: 'BBBB' },
-    keyOps: ['sign', 'verify'],
-    enabled: true,
-    notBefore: null,
-    expires: null,
-    exportable: false,
-    releasePolicy: undefined,
-    tags: {},
-    created: 1000,
-    updated: 1000,
-    ...overrides,
-  };
-}
 
 describe('SqliteMetadataStore', () => {
   it('keeps versions of a key and finds the newest, whatever the case of the name', () => {

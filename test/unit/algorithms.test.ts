@@ -96,19 +96,21 @@ describe('the keys each algorithm takes', () => {
   });
 
   it('says why it refuses the others', () => {
-    const reason = (name: string, spec: string) => ALGORITHMS[name]?.refuses(SPECS[spec] as KeySpec);
-    expect(reason('RS256', 'p256')).toBe('it needs an RSA key');
-    expect(reason('RSA-OAEP', 'aes256')).toBe('it needs an RSA key');
-    expect(reason('RSA1_5', 'hmac')).toBe('it needs an RSA key');
-    expect(reason('PS512', 'p521')).toBe('it needs an RSA key');
-    expect(reason('ES256', 'p384')).toBe('it needs an EC key on P-256');
-    expect(reason('ES256K', 'rsa2048')).toBe('it needs an EC key on secp256k1');
-    expect(reason('ES512', 'p256')).toBe('it needs an EC key on P-521');
-    expect(reason('HS256', 'aes256')).toBe('it needs an HMAC (generic secret) key');
-    expect(reason('A256GCM', 'aes128')).toBe('it needs a 256-bit key, not a 128-bit one');
-    expect(reason('A128CBC', 'aes192')).toBe('it needs a 128-bit key, not a 192-bit one');
-    expect(reason('A192KW', 'hmac')).toBe('it needs an AES (oct) key');
-    expect(reason('CKM_AES_KEY_WRAP_PAD', 'rsa2048')).toBe('it needs an AES (oct) key');
+    const reasons: Array<[string, string, string]> = [
+      ['RS256', 'p256', 'it needs an RSA key'],
+      ['RSA-OAEP', 'aes256', 'it needs an RSA key'],
+      ['RSA1_5', 'hmac', 'it needs an RSA key'],
+      ['PS512', 'p521', 'it needs an RSA key'],
+      ['ES256', 'p384', 'it needs an EC key on P-256'],
+      ['ES256K', 'rsa2048', 'it needs an EC key on secp256k1'],
+      ['ES512', 'p256', 'it needs an EC key on P-521'],
+      ['HS256', 'aes256', 'it needs an HMAC (generic secret) key'],
+      ['A256GCM', 'aes128', 'it needs a 256-bit key, not a 128-bit one'],
+      ['A128CBC', 'aes192', 'it needs a 128-bit key, not a 192-bit one'],
+      ['A192KW', 'hmac', 'it needs an AES (oct) key'],
+      ['CKM_AES_KEY_WRAP_PAD', 'rsa2048', 'it needs an AES (oct) key'],
+    ];
+    for (const [name, spec, reason] of reasons) expect(ALGORITHMS[name]?.refuses(SPECS[spec] as KeySpec), `${name} on ${spec}`).toBe(reason);
   });
 });
 

@@ -5,26 +5,21 @@
 import { describe, expect, it } from 'vitest';
 import { BACKUP_FORMAT, type KeyBackup, type VersionBackup, decodeBackup, encodeBackup } from '../../src/hsm/backup/key-backup.js';
 import { MAX_RESTORED_VERSIONS, checkBackupContent, isTime } from '../../src/hsm/backup/restore-checks.js';
+import { keyVersionRecord } from '../helpers/key-version.js';
 import { refusal } from '../helpers/refusal.js';
 
 const hexId = (n: number) => n.toString(16).padStart(32, '0');
 function aesVersion(n: number, changes: Partial<VersionBackup> = {}): VersionBackup {
-  return {
+  // What a backup holds of a version: the store's record less this token's CKA_ID and the name.
+  const { name: _name, tokenId: _tokenId, ...fields } = keyVersionRecord('restored', {
     version: hexId(n),
     spec: { type: 'aes', bits: 256 },
     publicJwk: null,
     keyOps: ['encrypt', 'decrypt'],
-    enabled: true,
-    notBefore: null,
-    expires: null,
-    exportable: false,
-    releasePolicy: undefined,
-    tags: {},
     created: 1_900_000_000,
     updated: 1_900_000_000,
-    wrapped: 'AAAA',
-    ...changes,
-  };
+  });
+  return { ...fields, wrapped: 'AAAA', ...changes };
 }
 const ecVersion = (changes: Partial<VersionBackup> = {}) => aesVersion(9, { spec: { type: 'ec', curve: 'P-256' }, publicJwk: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y' }, keyOps: ['sign', 'verify'], ...changes });
 function backup(changes: Partial<KeyBackup> = {}): KeyBackup {
