@@ -66,7 +66,8 @@ export class TransferKey {
   async decryptCek(jwe: EncryptedCek, field: string): Promise<Buffer> {
     const existing = this.state.transferKey();
     if (!existing) throw new HsmError('BadParameter', `${field}: this HSM has no transfer key; get it first (GET /securitydomain/upload)`);
-    const hash = typeof jwe.header.alg === 'string' ? OAEP_HASH[jwe.header.alg] : undefined;
+    // Own members only: 'toString' or 'constructor' must not pass as an algorithm.
+    const hash = typeof jwe.header.alg === 'string' && Object.hasOwn(OAEP_HASH, jwe.header.alg) ? OAEP_HASH[jwe.header.alg] : undefined;
     if (!hash) throw new HsmError('BadParameter', `${field}: alg must be RSA-OAEP-256 or RSA-OAEP`);
     if (jwe.encryptedKey.length !== MODULUS_BYTES) throw new HsmError('BadParameter', `${field}: the encrypted key must be ${MODULUS_BYTES} bytes for the transfer key`);
     let encoded: Buffer;
