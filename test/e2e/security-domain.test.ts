@@ -4,7 +4,7 @@
 // backups restore there with the same ids, and into an HSM of another domain they do not.
 import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,6 +28,7 @@ afterAll(async () => {
     await emulator.stop();
     removeDataDir(emulator.dataDir);
   }
+  rmSync(work, { recursive: true, force: true });
 });
 
 /** The offline tools (sd keys, sd restore-blob) take no data directory. */

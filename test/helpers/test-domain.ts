@@ -1,7 +1,7 @@
 // A security domain activated on a test token, as the first-start ceremony does it: three
 // ceremony keys, quorum two.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ShiftableClock } from '../../src/clock/clock.js';
@@ -25,8 +25,20 @@ export async function ceremonyPairs(count = 3): Promise<CeremonyPair[]> {
 
 /** The domain service over a token and store, not yet activated unless the store says so. */
 export async function openTestDomain(token: Token, markers: MarkerStore, soPin: string | undefined, clock = new ShiftableClock()): Promise<SecurityDomain> {
-  const caDir = mkdtempSync(path.join(os.tmpdir(), 'mhsm-domain-ca-'));
+  const caDir = testCaDir();
   return SecurityDomain.open(token, markers, (spki, subject) => certifyPublicKey(caDir, spki, subject), clock, { soPin, initialAdminObjectId: TEST_ADMIN });
+}
+
+const caDirs: string[] = [];
+process.on('exit', () => {
+  for (const dir of caDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A CA directory of its own for each domain (the CA signs its exchange key), removed at exit. */
+function testCaDir(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mhsm-domain-ca-'));
+  caDirs.push(dir);
+  return dir;
 }
 
 export async function activateTestDomain(token: Token, markers: MarkerStore, soPin: string): Promise<{ domain: SecurityDomain; file: string; pairs: CeremonyPair[] }> {
