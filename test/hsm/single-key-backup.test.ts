@@ -1,5 +1,6 @@
 // Single-key backups over a real token and store: sealed under the domain, checked on restore,
 // and nothing left behind by a refused one.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,10 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SingleKeyBackup } from '../../src/hsm/backup/single-key-backup.js';
 import { BACKUP_FORMAT, type KeyBackup, decodeBackup, encodeBackup } from '../../src/hsm/backup/key-backup.js';
 import { ShiftableClock } from '../../src/clock/clock.js';
+import { HsmError } from '../../src/hsm/errors.js';
 import { KeyService } from '../../src/hsm/key-service.js';
+import { SealRefused, Sealer } from '../../src/hsm/security-domain/sealer.js';
 import type { SecurityDomain } from '../../src/hsm/security-domain/security-domain.js';
 import { SqliteMetadataStore } from '../../src/store/sqlite-store.js';
 import type { Token } from '../../src/token/token.js';
+import { refusalOf } from '../helpers/refusal.js';
 import { activateTestDomain } from '../helpers/test-domain.js';
 import { type OpenTestToken, openTestToken } from '../helpers/test-token.js';
 
@@ -19,6 +23,7 @@ let token: Token;
 let dir: string;
 let store: SqliteMetadataStore;
 let keys: KeyService;
+let clock: ShiftableClock;
 let domain: SecurityDomain;
 let backups: SingleKeyBackup;
 let counter = 0;
@@ -30,7 +35,8 @@ beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'mhsm-backup-'));
   store = new SqliteMetadataStore(path.join(dir, 'metadata.db'));
   ({ domain } = await activateTestDomain(token, store.access, opened.testToken.soPin));
-  keys = new KeyService(token, store, new ShiftableClock(() => 1_700_000_000_000), { recoverableDays: 7 });
+  clock = new ShiftableClock(() => 1_700_000_000_000);
+  keys = new KeyService(token, store, clock, { recoverableDays: 7 });
   backups = new SingleKeyBackup(token, store, keys, domain);
 });
 
@@ -219,6 +225,127 @@ describe('refusals leave nothing behind', () => {
     expect((await openBackup(await backups.backup(name))).format).toBe(BACKUP_FORMAT);
   });
 });
+
+/** What `promise` rejects with. */
+async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => {
+      throw new Error('expected a refusal');
+    },
+    (error: unknown) => error,
+  );
+}
+
+/** A key of `count` versions, backed up, then deleted and purged: its name is free again. */
+async function purgedBackup(create: Parameters<KeyService['create']>[1], count = 1): Promise<{ name: string; blob: Buffer }> {
+  const name = unique('purged');
+  for (let i = 0; i < count; i++) await keys.create(name, create);
+  const blob = await backups.backup(name);
+  keys.delete(name);
+  await keys.purge(name);
+  return { name, blob };
+}
+
+describe('what a refused restore says', () => {
+  it('refuses a taken name with 409 naming the key, a soft-deleted one too', async () => {
+    const name = unique('taken');
+    await keys.create(name, { kty: 'EC' });
+    const blob = await backups.backup(name);
+    const conflict = { code: 'Conflict', message: `Key ${name} already exists; delete and purge it before restoring` };
+    expect(await refusalOf(backups.restore(blob))).toEqual(conflict);
+    keys.delete(name);
+    expect(await refusalOf(backups.restore(blob))).toEqual(conflict);
+  });
+
+  it('refuses a taken name before it looks at the key material', async () => {
+    const name = unique('taken-first');
+    await keys.create(name, { kty: 'EC' });
+    const backup = await openBackup(await backups.backup(name));
+    backup.versions[0]!.wrapped = flipped(backup.versions[0]!.wrapped);
+    const before = await holdings();
+    expect(await refusalOf(backups.restore(await sealBackup(backup)))).toEqual({ code: 'Conflict', message: `Key ${name} already exists; delete and purge it before restoring` });
+    expect(await holdings()).toEqual(before);
+  });
+
+  it('tells a backup of another security domain apart from a corrupt one', async () => {
+    const { name, blob } = await purgedBackup({ kty: 'EC' });
+    const plaintext = encodeBackup(await openBackup(blob));
+    // Another HSM's sealer: its own key and its own domain id.
+    const other = await keys.create(unique('other-sealing'), { kty: 'oct', keySize: 256 });
+    const otherKey = { id: other.version.tokenId, spec: other.version.spec };
+    const ownId = domain.protection().sealer.domainId;
+    const foreign = await new Sealer(token, otherKey, randomBytes(ownId.length)).seal(plaintext, 'key-backup');
+    const before = await holdings();
+    const error = await rejectionOf(backups.restore(foreign));
+    expect(error).toBeInstanceOf(SealRefused);
+    expect(error).toMatchObject({
+      code: 'BadParameter',
+      reason: 'other-domain',
+      message: 'value: made by an HSM of another security domain; it can be restored only into an HSM holding the domain that made it',
+    });
+    // The same id with another key is no domain's seal at all: the service's words for a corrupt blob.
+    const forged = await new Sealer(token, otherKey, ownId).seal(plaintext, 'key-backup');
+    const corrupt = await rejectionOf(backups.restore(forged));
+    expect(corrupt).not.toBeInstanceOf(SealRefused);
+    expect(corrupt).toMatchObject({ code: 'BadParameter', message: 'Backup blob contains invalid or corrupt version.', verbatim: true, cause: expect.objectContaining({ reason: 'altered' }) });
+    expect(await holdings()).toEqual(before);
+    expect(store.getKey(name)).toBeUndefined();
+  });
+
+  it('answers a corrupt blob in the service\'s own words, verbatim, keeping why as the cause', async () => {
+    const sealedNonsense = await domain.protection().sealer.seal(Buffer.from('{"not":"a backup"}'), 'key-backup');
+    for (const [blob, cause] of [
+      [Buffer.from('not a backup'), { reason: 'not-sealed', message: 'value: not a blob sealed by a Managed HSM emulator' }],
+      [sealedNonsense, { code: 'BadParameter', message: 'value: not a key backup made by a Managed HSM emulator' }],
+    ] as const) {
+      const error = await rejectionOf(backups.restore(blob));
+      expect(error).toBeInstanceOf(HsmError);
+      expect(error).toMatchObject({ code: 'BadParameter', message: 'Backup blob contains invalid or corrupt version.', verbatim: true, cause: expect.objectContaining(cause) });
+    }
+  });
+
+  it.each<[string, (backup: KeyBackup) => void]>([
+    ['material the token cannot unwrap', (b) => void (b.versions[1]!.wrapped = flipped(b.versions[1]!.wrapped))],
+    ['RSA material declared an EC key', (b) => void Object.assign(b.versions[1]!, { spec: { type: 'ec', curve: 'P-256' }, keyOps: ['sign', 'verify'] })],
+  ])('refuses a backup with %s, leaving nothing behind', async (_label, edit) => {
+    const { name, blob } = await purgedBackup({ kty: 'RSA' }, 2);
+    const backup = await openBackup(blob);
+    edit(backup);
+    const before = await holdings();
+    const error = await rejectionOf(backups.restore(await sealBackup(backup)));
+    expect(error).toBeInstanceOf(HsmError);
+    expect(error).toMatchObject({ code: 'BadParameter', message: 'value: this backup cannot be restored into this HSM', verbatim: false });
+    // The token's own error is kept for the log.
+    expect((error as Error).cause).toMatchObject({ message: expect.stringContaining('C_UnwrapKey failed') });
+    expect(await holdings()).toEqual(before);
+    expect(store.getKey(name)).toBeUndefined();
+  });
+
+  it('lets only one of two restores into an HSM with room for one more key in, and the other leaves nothing behind', async () => {
+    const first = await purgedBackup({ kty: 'EC', crv: 'P-256' }, 4);
+    const second = await purgedBackup({ kty: 'EC', crv: 'P-256' }, 4);
+    const { keys: held, deletedKeys } = store.counts();
+    const limit = held + deletedKeys + 1;
+    const limited = new KeyService(token, store, clock, { recoverableDays: 7, limits: { keys: limit, keyVersions: 100 } });
+    const restorer = new SingleKeyBackup(token, store, limited, domain);
+    const before = await holdings();
+    // Both pass the check made before unwrapping; the one that commits second must be stopped.
+    const results = await Promise.allSettled([restorer.restore(first.blob), restorer.restore(second.blob)]);
+    const fulfilled = results.filter((r) => r.status === 'fulfilled');
+    const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(fulfilled).toHaveLength(1);
+    expect(rejected).toHaveLength(1);
+    expect(rejected[0]!.reason).toMatchObject({ code: 'Forbidden', message: `This HSM holds ${limit} keys, its limit (${limit}; raise it with --service-limit keys=N)` });
+    expect(store.counts().keys + store.counts().deletedKeys).toBe(limit);
+    expect(await holdings()).toEqual({ rows: before.rows + 4, objects: before.objects + 4 });
+  });
+});
+
+function flipped(wrapped: string): string {
+  const bytes = Buffer.from(wrapped, 'base64url');
+  bytes[10] = (bytes[10] as number) ^ 1;
+  return bytes.toString('base64url');
+}
 
 function substituteModulus(backup: KeyBackup): string {
   const n = Buffer.from((backup.versions[0]!.publicJwk as Record<string, string>).n as string, 'base64url');

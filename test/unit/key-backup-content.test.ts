@@ -82,6 +82,8 @@ describe('the rules a restore holds the content to', () => {
     expect(refused(backup({ rotationPolicy: { lifetimeActions: [], updated: 2 } }))).toBe('value: rotationPolicy is not a rotation policy');
     expect(refused(backup({ rotationPolicy: { lifetimeActions: [], created: 1 } }))).toBe('value: rotationPolicy is not a rotation policy');
     expect(() => checkBackupContent(backup({ rotationPolicy: { lifetimeActions: 'x', created: 1, updated: 2 } }))).toThrow();
+    // The stored policy's expiry is checked as the rotation-policy API checks it.
+    expect(refused(backup({ rotationPolicy: { lifetimeActions: [], expiryTime: 'P1X', created: 1, updated: 2 } }))).toMatch(/^attributes\.expiryTime: /);
     expect(refused(backup({ versions: Array.from({ length: MAX_RESTORED_VERSIONS + 1 }, (_, i) => aesVersion(i)) }))).toBe('value: a backup brings at most 100 versions, not 101');
     const idRule = (i: number) => `value: versions[${i}].version must be a distinct 32-digit hex id`;
     expect(refused(backup({ versions: [aesVersion(1), aesVersion(1)] }))).toBe(idRule(1));
@@ -99,7 +101,8 @@ describe('the rules a restore holds the content to', () => {
     for (const [notBefore, expires] of [[10, 10], [10, 9]]) {
       expect(refused(backup({ versions: [aesVersion(1, { notBefore, expires })] }))).toBe('value: versions[0]: exp must be later than nbf');
     }
-    expect(() => checkBackupContent(backup({ versions: [aesVersion(1, { notBefore: null, expires: 5 })] }))).not.toThrow();
+    // Without a start, any expiry is later: 0 and a time before 1970 too.
+    for (const expires of [5, 0, -5]) expect(() => checkBackupContent(backup({ versions: [aesVersion(1, { notBefore: null, expires })] })), String(expires)).not.toThrow();
     expect(() => checkBackupContent(backup({ versions: [aesVersion(1, { notBefore: 5, expires: null })] }))).not.toThrow();
     for (const releasePolicy of [undefined, null]) {
       expect(refused(backup({ versions: [aesVersion(1, { exportable: true, releasePolicy })] }))).toBe('value: versions[0]: an exportable key needs a release policy');
