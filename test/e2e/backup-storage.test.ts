@@ -4,10 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server } from 'node:https';
-import { createServer as createNetServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { inspect } from 'node:util';
 import { ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BackupStorage, StorageError, backupFolderName, redactSas } from '../../src/hsm/backup/storage/backup-storage.js';
@@ -15,6 +13,8 @@ import { type AzureBlobStorageOptions, openAzureBlobStorage } from '../../src/hs
 import { openLocalFolderStorage } from '../../src/hsm/backup/storage/local-folder-storage.js';
 import { type Azurite, azuriteInstalled, startAzurite } from '../helpers/azurite.js';
 import { issueTestServerCertificate } from '../helpers/test-certificate.js';
+import { closedPort } from '../helpers/closed-port.js';
+import { expectNoSecret, sigOf } from '../helpers/sas-secrecy.js';
 
 const inCi = process.env.CI === 'true';
 const installed = azuriteInstalled();
@@ -23,12 +23,6 @@ if (!installed && !inCi) console.warn('backup-storage: Azurite tests skipped: no
 
 /** The folder of the service's recorded example: 2022-10-24 22:58:23.77 UTC. */
 const RECORDED_TIME = new Date(Date.UTC(2022, 9, 24, 22, 58, 23, 779));
-
-function sigOf(sas: string): string {
-  const sig = new URLSearchParams(sas.replace(/^\?/, '')).get('sig');
-  if (!sig) throw new Error('the test SAS has no sig');
-  return sig;
-}
 
 /** Runs `action`, expects a StorageError with `code`, and checks it keeps `sas` secret. */
 async function refusal(action: () => unknown, code: StorageError['code'], secret?: string): Promise<StorageError> {
@@ -43,34 +37,6 @@ async function refusal(action: () => unknown, code: StorageError['code'], secret
   expect(error.code, error.message).toBe(code);
   if (secret) expectNoSecret(error, secret);
   return error;
-}
-
-/** Every string reachable from a value through its own properties (enumerable or not), causes included. */
-function stringsIn(value: unknown, seen = new Set<unknown>(), depth = 0): string[] {
-  if (typeof value === 'string') return [value];
-  if (typeof value !== 'object' || value === null || seen.has(value) || depth > 8) return [];
-  seen.add(value);
-  const strings: string[] = [];
-  for (const key of Reflect.ownKeys(value)) {
-    let child: unknown;
-    try {
-      child = (value as Record<PropertyKey, unknown>)[key];
-    } catch {
-      continue;
-    }
-    strings.push(...stringsIn(child, seen, depth + 1));
-  }
-  if (value instanceof Map || value instanceof Set) for (const entry of value) strings.push(...stringsIn(entry, seen, depth + 1));
-  return strings;
-}
-
-/** Neither the message nor anything the error holds (its cause included) has the signature, plain or percent-encoded. */
-function expectNoSecret(error: StorageError, sas: string): void {
-  const sig = sigOf(sas);
-  for (const text of [...stringsIn(error), inspect(error, { depth: 8 })]) {
-    expect(text).not.toContain(sig);
-    expect(text).not.toContain(encodeURIComponent(sig));
-  }
 }
 
 /** The contract both storages keep: write (nested, overwrite), list sorted, read back, missing blob. */
@@ -330,18 +296,6 @@ describe('backup storage in a local directory', () => {
     await openLocalFolderStorage(readOnly).check('read');
   });
 });
-
-/** A port nothing listens on (taken from the system, then released). */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function tlsServer(names: string[]): Promise<Server> {
   const { cert, key } = await issueTestServerCertificate(names);

@@ -2,9 +2,11 @@
 // over the network, as it would to Azure), over HTTPS with a certificate from the test run's CA, on
 // a free port, with its data in a temporary directory.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { ContainerClient, ContainerSASPermissions, StorageSharedKeyCredential, generateBlobSASQueryParameters } from '@azure/storage-blob';
 import { issueTestServerCertificate } from './test-certificate.js';
@@ -145,3 +147,32 @@ function azuriteAt(url: string, child: ChildProcess, dir: string): Azurite {
     },
   };
 }
+
+/**
+ * Azurite's certificate comes from the test run's CA. A test process started after the run's
+ * global setup trusts it through NODE_EXTRA_CA_CERTS; one started before it (a worker thread of a
+ * long-lived runner) read that variable too early, and is given the same CA here, on top of the
+ * default roots. Certificate checks stay on either way.
+ */
+export async function trustTestCa(url: string): Promise<() => void> {
+  const trusted = await new Promise<boolean>((resolve) => {
+    httpsGet(url, { agent: false }, (response) => {
+      response.resume();
+      resolve(true);
+    }).on('error', () => resolve(false));
+  });
+  const caPath = process.env.NODE_EXTRA_CA_CERTS;
+  if (trusted || !caPath) return () => undefined;
+  const ca = readFileSync(caPath, 'utf8');
+  const module = tls as { createSecureContext: typeof tls.createSecureContext };
+  const original = module.createSecureContext;
+  module.createSecureContext = (options) => {
+    const context = original(options);
+    if (!options?.ca) context.context.addCACert(ca);
+    return context;
+  };
+  return () => {
+    module.createSecureContext = original;
+  };
+}
+

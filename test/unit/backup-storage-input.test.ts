@@ -50,7 +50,10 @@ describe('the SAS token', () => {
     expect(sasRefusal('')).toBe('token: the SAS must not be empty');
     expect(sasRefusal('?')).toBe('token: the SAS must not be empty');
     expect(sasRefusal(`${GOOD}&x=${'a'.repeat(8192)}`)).toBe('token: the SAS must be at most 8192 characters');
-    expect(() => parseSasToken(`sp=r&se=2030-07-01&sig=AAAA&x=${'a'.repeat(8192 - 33)}`, NOW)).not.toThrow();
+    const longest = `sp=r&se=2030-07-01&sig=AAAA&x=${'a'.repeat(8192 - 30)}`;
+    expect(longest).toHaveLength(8192);
+    expect(() => parseSasToken(longest, NOW)).not.toThrow();
+    expect(sasRefusal(`${longest}a`)).toBe('token: the SAS must be at most 8192 characters');
     for (const token of [`${GOOD}&flag`, `${GOOD}&=value`, `${GOOD}&`, `${GOOD}&a b=1`, `${GOOD}&x=a b`, `${GOOD}&x=<`, `${GOOD}&1x=1`, `${GOOD}&x=%zz`, `${GOOD}&x="`]) {
       expect(sasRefusal(token), token).toBe(`token: ${pairs}`);
     }
@@ -64,6 +67,7 @@ describe('the SAS token', () => {
     expect(sasRefusal('se=2030-07-01&sig=AAAA')).toBe("token: the SAS has no 'sp' (permissions) field");
     expect(sasRefusal('sp=R&se=2030-07-01&sig=AAAA')).toBe("token: the SAS's 'sp' must be permission letters such as crdw");
     expect(sasRefusal('sp=r1&se=2030-07-01&sig=AAAA')).toBe("token: the SAS's 'sp' must be permission letters such as crdw");
+    expect(sasRefusal('sp=1r&se=2030-07-01&sig=AAAA')).toBe("token: the SAS's 'sp' must be permission letters such as crdw");
     expect(sasRefusal('sp=r&sig=AAAA')).toBe("token: the SAS has no 'se' (expiry) field");
     for (const se of ['2030-07-01T00:00:00', '2030-07-01 00:00:00Z', 'tomorrow', '2030-13-45T00:00:00Z', '2030-07-01T00Z', 'x2030-07-01']) {
       expect(sasRefusal(`sp=r&se=${encodeURIComponent(se)}&sig=AAAA`), se).toBe("token: the SAS's 'se' must be a UTC time such as 2030-01-31T12:00:00Z");
@@ -172,7 +176,7 @@ describe('folder and blob names', () => {
     expect(backupFolderName('Z9-x', new Date('0999-12-31T23:59:59.999Z'))).toBe('mhsm-Z9-x-0999123123595999');
     expect(backupFolderName('x'.repeat(24), NOW)).toBe(`mhsm-${'x'.repeat(24)}-2030061512000000`);
     const nameRule = { code: 'BadName', field: 'hsmName', message: 'hsmName: must be 1 to 24 letters, digits and dashes, not starting or ending with a dash' };
-    for (const name of ['', '-a', 'a-', 'a_b', 'x'.repeat(25), 'a.b']) expect(refusal(() => backupFolderName(name, NOW)), name).toEqual(nameRule);
+    for (const name of ['', '-a', 'a-', 'a_b', 'x'.repeat(25), 'a.b', 123]) expect(refusal(() => backupFolderName(name as string, NOW)), String(name)).toEqual(nameRule);
     expect(refusal(() => backupFolderName('a', new Date('nope')))).toEqual({ code: 'BadName', field: 'now', message: 'now: must be a valid date' });
     expect(refusal(() => backupFolderName('a', '2030-01-01' as unknown as Date))).toEqual({ code: 'BadName', field: 'now', message: 'now: must be a valid date' });
   });
@@ -180,6 +184,7 @@ describe('folder and blob names', () => {
   it('tells input errors from the storage answers', () => {
     for (const code of ['BadUri', 'BadSas', 'BadName', 'ManagedIdentityUnavailable'] as const) expect(new StorageError(code, 'm').isInputError, code).toBe(true);
     for (const code of ['NotFound', 'Forbidden', 'Unreachable', 'Failed'] as const) expect(new StorageError(code, 'm').isInputError, code).toBe(false);
+    expect(new StorageError('NotFound', 'm').name).toBe('StorageError');
   });
 });
 
