@@ -4,9 +4,11 @@ import { AccessControl, roleDefinitionGuid } from '../../src/rbac/access-control
 import { BUILT_IN_ROLES } from '../../src/rbac/built-in-roles.js';
 import { covers, parseScope } from '../../src/rbac/scopes.js';
 import type { SqliteMetadataStore } from '../../src/store/sqlite-store.js';
+import { refusal } from '../helpers/refusal.js';
 import { storePerTest } from '../helpers/temp-store.js';
 
 const M = 'Microsoft.KeyVault/managedHsm/';
+const SIGN = `${M}keys/sign/action`;
 const temp = storePerTest('mhsm-rbac-');
 let store: SqliteMetadataStore;
 let access: AccessControl;
@@ -95,5 +97,125 @@ describe('AccessControl', () => {
     expect(roleDefinitionGuid(`Microsoft.KeyVault/providers/Microsoft.Authorization/roleDefinitions/${guid.toUpperCase()}`)).toBe(guid);
     expect(roleDefinitionGuid(guid)).toBe(guid);
     expect(roleDefinitionGuid('Managed HSM Crypto User')).toBeUndefined();
+  });
+});
+
+describe('custom role definitions as given', () => {
+  const listRule = (field: string) => ({ code: 'BadParameter', message: `${field}: must be an array of at most 256 non-empty strings` });
+  const set = (input: Record<string, unknown>) => access.setRoleDefinition(randomUUID(), { permissions: [{ dataActions: [`${M}keys/read/action`] }], ...input });
+
+  it('take up to 256 actions in a list, each up to 512 characters, and refuse one more of either', () => {
+    const many = Array.from({ length: 256 }, (_, i) => `${M}keys/${i}`);
+    expect(set({ permissions: [{ dataActions: many }] }).permissions[0]?.dataActions).toEqual(many);
+    const longest = `${M}${'a'.repeat(512 - M.length)}`;
+    expect(longest).toHaveLength(512);
+    expect(set({ permissions: [{ notDataActions: [longest] }] }).permissions[0]?.notDataActions).toEqual([longest]);
+    expect(refusal(() => set({ permissions: [{ dataActions: [...many, `${M}keys/more`] }] }))).toEqual(listRule('properties.permissions[0].dataActions'));
+    expect(refusal(() => set({ permissions: [{ notDataActions: [`${longest}a`] }] }))).toEqual(listRule('properties.permissions[0].notDataActions'));
+  });
+
+  it('take up to 16 permissions and refuse 17', () => {
+    const sixteen = Array.from({ length: 16 }, (_, i) => ({ dataActions: [`${M}keys/${i}`] }));
+    expect(set({ permissions: sixteen }).permissions).toHaveLength(16);
+    expect(refusal(() => set({ permissions: [...sixteen, {}] }))).toEqual({ code: 'BadParameter', message: 'properties.permissions: must be an array of 1 to 16 permission objects' });
+  });
+
+  it('read a null action list as an empty one, and refuse a null permission', () => {
+    expect(set({ permissions: [{ actions: null, notActions: null, dataActions: null, notDataActions: null }] }).permissions).toEqual([
+      { actions: [], notActions: [], dataActions: [], notDataActions: [] },
+    ]);
+    expect(refusal(() => set({ permissions: [{}, null] }))).toEqual({ code: 'BadParameter', message: 'properties.permissions[1]: must be an object' });
+    // A null list of assignable scopes names none, and none is not ["/"].
+    expect(refusal(() => set({ assignableScopes: null }))).toEqual({ code: 'BadParameter', message: 'properties.assignableScopes: must be ["/"]' });
+  });
+
+  it('are assignable at / only: every listed scope must be /, each read as a scope', () => {
+    expect(set({ assignableScopes: ['/', '//'] }).assignableScopes).toEqual(['/']);
+    expect(refusal(() => set({ assignableScopes: ['/', '/keys'] }))).toEqual({ code: 'BadParameter', message: 'properties.assignableScopes: must be ["/"]' });
+    expect(refusal(() => set({ assignableScopes: ['/', '/secrets'] }))).toEqual({
+      code: 'BadParameter',
+      message: "properties.assignableScopes: must be '/', '/keys' or '/keys/{key name}', not '/secrets'",
+    });
+  });
+
+  it('and role assignments are named by a GUID and nothing around it', () => {
+    const guid = randomUUID();
+    for (const name of [`x${guid}`, `${guid}x`, `${guid}/`]) {
+      expect(refusal(() => access.setRoleDefinition(name, { permissions: [{}] }))).toEqual({ code: 'BadParameter', message: 'Role definition name must be a GUID' });
+      expect(refusal(() => access.createRoleAssignment(name, '/', { roleDefinitionId: BUILT_IN_ROLES.cryptoUser.name, principalId: guid }))).toEqual({
+        code: 'BadParameter',
+        message: 'Role assignment name must be a GUID',
+      });
+      expect(refusal(() => access.createRoleAssignment(guid, '/', { roleDefinitionId: BUILT_IN_ROLES.cryptoUser.name, principalId: name }))).toEqual({
+        code: 'BadParameter',
+        message: 'properties.principalId must be a GUID',
+      });
+    }
+    expect(roleDefinitionGuid(`roleDefinitions/x${guid}`)).toBeUndefined();
+    expect(roleDefinitionGuid(`roleDefinitions/${guid}0`)).toBeUndefined();
+    expect(store.access.roleAssignments()).toEqual([]);
+  });
+});
+
+describe('action matching', () => {
+  const principal = randomUUID();
+  /** Whether a role whose data actions are `patterns` lets the principal perform `action`. */
+  function grants(patterns: string[], action: string): boolean {
+    const role = randomUUID();
+    access.setRoleDefinition(role, { permissions: [{ dataActions: patterns }] });
+    const assignment = access.createRoleAssignment(randomUUID(), '/', { roleDefinitionId: role, principalId: principal });
+    const allowed = access.isAllowed(principal, action, '/keys/k');
+    access.deleteRoleAssignment(assignment.name, '/');
+    access.deleteRoleDefinition(role);
+    return allowed;
+  }
+
+  it('needs every middle piece of a pattern, apart from and before its last piece', () => {
+    expect(grants([`${M}a*b*b`], `${M}abb`)).toBe(true);
+    expect(grants([`${M}a*b*b`], `${M}ab`)).toBe(false);
+    expect(grants([`${M}a*q*z`], `${M}az`)).toBe(false);
+    expect(grants([`${M}a*q*z`], `${M}a-q-z`)).toBe(true);
+  });
+
+  it('folds case by lower case alone, the same with a wildcard as without: a long s is no s', () => {
+    expect(grants([`${M}keys/ſign/action`], SIGN)).toBe(false);
+    expect(grants([`${M}keys/ſign*`], SIGN)).toBe(false);
+    expect(grants([`${M}keys/SIGN*`], SIGN)).toBe(true);
+  });
+
+  it('lets authorize() pass, returning nothing, what isAllowed() grants', () => {
+    access.createRoleAssignment(randomUUID(), '/keys/k', { roleDefinitionId: BUILT_IN_ROLES.cryptoUser.name, principalId: principal });
+    expect(access.isAllowed(principal, SIGN, '/keys/k')).toBe(true);
+    expect(access.authorize(principal, SIGN, '/keys/k')).toBeUndefined();
+  });
+});
+
+describe('role assignments', () => {
+  it("count toward the HSM scope's limit what is at / and /keys, not what is at keys", () => {
+    const limited = new AccessControl(store.access, { roleDefinitions: 50, rootAssignments: 2, keyAssignments: 1 });
+    const make = (scope: string) => limited.createRoleAssignment(randomUUID(), scope, { roleDefinitionId: BUILT_IN_ROLES.cryptoUser.name, principalId: randomUUID() });
+    make('/keys/a');
+    make('/keys/b');
+    make('/');
+    make('/keys');
+    expect(refusal(() => make('/'))).toEqual({
+      code: 'Forbidden',
+      message: "There are 2 role assignments at the HSM's scope, the limit (2; raise it with --service-limit role-assignments=N)",
+    });
+    expect(refusal(() => make('/keys/A'))).toEqual({
+      code: 'Forbidden',
+      message: "There are 1 role assignments at this key's scope, the limit (1; raise it with --service-limit key-role-assignments=N)",
+    });
+    expect(store.access.roleAssignments()).toHaveLength(4);
+  });
+
+  it('refuse an assignment at a scope that is none, naming the scope', () => {
+    for (const scope of ['/secrets', '/keys/a/b']) {
+      expect(refusal(() => access.createRoleAssignment(randomUUID(), scope, { roleDefinitionId: BUILT_IN_ROLES.cryptoUser.name, principalId: randomUUID() }))).toEqual({
+        code: 'BadParameter',
+        message: `scope: must be '/', '/keys' or '/keys/{key name}', not '${scope}'`,
+      });
+    }
+    expect(store.access.roleAssignments()).toEqual([]);
   });
 });
