@@ -13,15 +13,15 @@ import { LocalAttestationAuthority, localIssuer, runtimeJwk } from '../../src/hs
 import { evaluatePolicy } from '../../src/hsm/release/policy-evaluation.js';
 import { checkReleasePolicy, parsePolicyDocument, policyDocumentOf } from '../../src/hsm/release/release-policy.js';
 import { ReleaseSigningKey } from '../../src/hsm/release/release-signing-key.js';
-import { TrustedAuthorities } from '../../src/hsm/release/trusted-authorities.js';
 import { caCertificateDer, certifyPublicKey } from '../../src/server/tls.js';
 import { SqliteMetadataStore } from '../../src/store/sqlite-store.js';
-import { activateTestDomain } from '../helpers/test-domain.js';
 import { type ObjectCounter, inProcessObjects } from '../helpers/pkcs11.js';
-import { type OpenTestToken, openTestToken } from '../helpers/test-token.js';
+import { type ReleaseFixture, openReleaseFixture } from '../helpers/release-fixture.js';
+import type { OpenTestToken } from '../helpers/test-token.js';
 
 const ORIGIN = 'https://localhost:8443';
 const ISSUER = localIssuer(ORIGIN);
+let fixture: ReleaseFixture;
 let opened: OpenTestToken;
 let dir: string;
 let store: SqliteMetadataStore;
@@ -58,19 +58,8 @@ async function released(name: string, claims: Record<string, unknown>, enc?: str
 }
 
 beforeAll(async () => {
-  opened = await openTestToken();
-  dir = mkdtempSync(path.join(os.tmpdir(), 'mhsm-release-'));
-  store = new SqliteMetadataStore(path.join(dir, 'metadata.db'));
-  const { domain } = await activateTestDomain(opened.token, store.access, opened.testToken.soPin);
-  keys = new KeyService(opened.token, store, clock, { recoverableDays: 7 });
-  authority = await LocalAttestationAuthority.open(dir);
-  const signing = new ReleaseSigningKey(
-    opened.token,
-    store.access,
-    async (spki, subject) => [await certifyPublicKey(dir, spki, subject, { usage: 'signature' }), caCertificateDer(dir)],
-    () => caCertificateDer(dir),
-  );
-  release = new KeyRelease(opened.token, keys, domain, new TrustedAuthorities(authority, [], clock), signing, clock);
+  fixture = await openReleaseFixture('mhsm-release-', clock);
+  ({ opened, dir, store, keys, release, authority } = fixture);
   objectCounter = await inProcessObjects(opened.testToken.modulePath, opened.testToken.label);
   // The first release makes the HSM's signing key (two objects); the counts below come after it.
   await keys.create('warm-up', { kty: 'oct-HSM', attributes: { exportable: true }, releasePolicy: policy('tee', 'sgx') });
@@ -79,9 +68,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   objectCounter?.close();
-  await store?.close();
-  rmSync(dir, { recursive: true, force: true });
-  opened?.close();
+  await fixture?.close();
 });
 
 describe('in the token', () => {
