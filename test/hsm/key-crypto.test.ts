@@ -197,6 +197,18 @@ describe('AES', () => {
     }
   });
 
+  it('refuses a CBC-PAD ciphertext whose padding is not PKCS#7, saying what may be wrong', async () => {
+    const { key, value } = await importAes(128);
+    const iv = randomBytes(16);
+    // One block that decrypts to fifteen random bytes and a last byte of 0: never valid padding.
+    const cipher = createCipheriv('aes-128-cbc', value, iv).setAutoPadding(false);
+    const ciphertext = Buffer.concat([cipher.update(Buffer.concat([randomBytes(15), Buffer.from([0])])), cipher.final()]);
+    expect(await refusalOf(decryptWith(token, key, 'A128CBCPAD', 'encrypt', { ciphertext, iv }))).toEqual({
+      code: 'BadParameter',
+      message: 'A128CBCPAD decrypt: the ciphertext could not be decrypted (wrong key, iv or padding)',
+    });
+  });
+
   it.each([128, 192, 256] as const)('A%dGCM interoperates with node:crypto and rejects a wrong tag', async (bits) => {
     const { key, value } = await importAes(bits);
     const alg = `A${bits}GCM`;
