@@ -46,9 +46,23 @@ function sysfsRefusal(): string | undefined {
   }
 }
 
+/** A read-only file system (a small tmpfs mounted read-only; root only), where the machine lets one be mounted. */
+function readOnlyMount(): { dir: string; release(): void } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const dir = tempRoot();
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', dir], { stdio: 'ignore' });
+  } catch {
+    return undefined;
+  }
+  return { dir, release: () => execFileSync('umount', ['-l', dir], { stdio: 'ignore' }) };
+}
+
 const readOnly = readOnlyDirectory();
+const readOnlyFs = readOnlyMount();
 afterAll(() => {
   readOnly?.release();
+  readOnlyFs?.release();
   for (const dir of roots) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -155,6 +169,15 @@ describe('permissions', () => {
       message: `could not write blob a in folder ${FOLDER} of local directory ${dir}: ${code} (permission denied)`,
     });
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it.runIf(readOnlyFs !== undefined)('refuses writing to a read-only file system as to a read-only directory', async () => {
+    const { dir } = readOnlyFs!;
+    const storage = openLocalFolderStorage(dir);
+    await expect(storage.check('read')).resolves.toBeUndefined();
+    const refused = await storageRefusal(storage.check('write'));
+    expect(refused).toMatchObject({ code: 'Forbidden', message: `could not write to local directory ${dir}: EROFS (permission denied)`, field: undefined });
+    expect(refused.cause).toMatchObject({ code: 'EROFS' });
   });
 
   const sysCode = existsSync('/sys') ? sysfsRefusal() : undefined;
