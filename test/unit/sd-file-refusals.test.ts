@@ -21,11 +21,11 @@ import {
   parseUploadValue,
 } from '../../src/hsm/security-domain/sd-file.js';
 import { refusal, refusalOf } from '../helpers/refusal.js';
+import type { CeremonyPair } from '../helpers/test-domain.js';
 
-type Pair = Awaited<ReturnType<typeof ceremonyKeyPair>>;
 type Recipient = ReturnType<typeof parseDomainCertificate>;
-let keys: Pair[];
-let transfer: Pair;
+let keys: CeremonyPair[];
+let transfer: CeremonyPair;
 let recipients: Recipient[];
 let fileText: string;
 let blobText: string;
@@ -37,9 +37,9 @@ const items: DomainItem[] = [
 ];
 
 const bad = (message: string) => ({ code: 'BadParameter', message });
-const der = (pair: Pair) => Buffer.from(new X509Certificate(pair.certificatePem).raw);
-const holder = (pair: Pair) => ({ certificateDer: der(pair), privateKey: createPrivateKey(pair.privateKeyPem) });
-const oaepDecrypt = (pair: Pair, encryptedKey: Buffer) =>
+const der = (pair: CeremonyPair) => Buffer.from(new X509Certificate(pair.certificatePem).raw);
+const holder = (pair: CeremonyPair) => ({ certificateDer: der(pair), privateKey: createPrivateKey(pair.privateKeyPem) });
+const oaepDecrypt = (pair: CeremonyPair, encryptedKey: Buffer) =>
   privateDecrypt({ key: createPrivateKey(pair.privateKeyPem), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, encryptedKey);
 const transferDecrypt = async (jwe: ParsedJwe) => oaepDecrypt(transfer, jwe.encryptedKey);
 const parts = (compact: string) => compact.split('.');
@@ -89,7 +89,7 @@ async function leftInPool(secrets: readonly Buffer[], run: () => unknown): Promi
 }
 
 /** The plaintext shares of the file, as copies outside the pool. */
-function sharesOf(file: SecurityDomainFile, pairs: readonly Pair[]): Buffer[] {
+function sharesOf(file: SecurityDomainFile, pairs: readonly CeremonyPair[]): Buffer[] {
   return pairs.map((pair, index) => {
     const jwe = parseJwe(file.SharedKeys.enc_shares[index]?.enc_key);
     const opened = decryptJwe(jwe, oaepDecrypt(pair, jwe.encryptedKey));
@@ -104,7 +104,7 @@ beforeAll(async () => {
   [keys, transfer] = await Promise.all([Promise.all([1, 2, 3].map((i) => ceremonyKeyPair(`key ${i}`))), ceremonyKeyPair('transfer')]);
   recipients = keys.map((pair, i) => parseDomainCertificate(pair.jwk, i));
   fileText = buildSecurityDomainFile({ masterKey, items, recipients, required: 2 });
-  blobText = buildRestoreBlob({ file: parseSecurityDomainFile(fileText), privateKeys: [holder(keys[0] as Pair), holder(keys[1] as Pair)], transferCertificateDer: der(transfer) });
+  blobText = buildRestoreBlob({ file: parseSecurityDomainFile(fileText), privateKeys: [holder(keys[0] as CeremonyPair), holder(keys[1] as CeremonyPair)], transferCertificateDer: der(transfer) });
 });
 
 describe('building a security-domain file', () => {
@@ -248,8 +248,8 @@ describe('making a restore blob offline', () => {
   it('uses the first keys up to the quorum and does not try the others', async () => {
     const file = parseSecurityDomainFile(fileText);
     // The third key would fail: its certificate matches share 2, the private key does not.
-    const wrongThird = { certificateDer: der(keys[2] as Pair), privateKey: createPrivateKey((keys[0] as Pair).privateKeyPem) };
-    const text = buildRestoreBlob({ file, privateKeys: [holder(keys[0] as Pair), holder(keys[1] as Pair), wrongThird], transferCertificateDer: der(transfer) });
+    const wrongThird = { certificateDer: der(keys[2] as CeremonyPair), privateKey: createPrivateKey((keys[0] as CeremonyPair).privateKeyPem) };
+    const text = buildRestoreBlob({ file, privateKeys: [holder(keys[0] as CeremonyPair), holder(keys[1] as CeremonyPair), wrongThird], transferCertificateDer: der(transfer) });
     const opened = await openRestoreBlob(parseRestoreBlob(text), transferDecrypt);
     expect(opened.map((item) => [item.tag, item.plaintext.equals((items.find((i) => i.tag === item.tag) as DomainItem).plaintext)])).toEqual([
       ['hsm_backup', true],
@@ -259,10 +259,10 @@ describe('making a restore blob offline', () => {
 
   it('refuses a key that does not open its share as BadParameter, keeping the reason as the cause', () => {
     const file = parseSecurityDomainFile(fileText);
-    const wrongFirst = { certificateDer: der(keys[0] as Pair), privateKey: createPrivateKey((keys[1] as Pair).privateKeyPem) };
+    const wrongFirst = { certificateDer: der(keys[0] as CeremonyPair), privateKey: createPrivateKey((keys[1] as CeremonyPair).privateKeyPem) };
     let error: unknown;
     try {
-      buildRestoreBlob({ file, privateKeys: [wrongFirst, holder(keys[1] as Pair)], transferCertificateDer: der(transfer) });
+      buildRestoreBlob({ file, privateKeys: [wrongFirst, holder(keys[1] as CeremonyPair)], transferCertificateDer: der(transfer) });
     } catch (caught) {
       error = caught;
     }
@@ -279,7 +279,7 @@ describe('making a restore blob offline', () => {
     const split = parts(share.enc_key);
     split[3] = `${(split[3] as string).startsWith('A') ? 'B' : 'A'}${(split[3] as string).slice(1)}`;
     share.enc_key = split.join('.');
-    expect(refusal(() => buildRestoreBlob({ file, privateKeys: [holder(keys[0] as Pair), holder(keys[1] as Pair)], transferCertificateDer: der(transfer) }))).toEqual(
+    expect(refusal(() => buildRestoreBlob({ file, privateKeys: [holder(keys[0] as CeremonyPair), holder(keys[1] as CeremonyPair)], transferCertificateDer: der(transfer) }))).toEqual(
       bad('SharedKeys.enc_shares[1].enc_key: the authentication tag does not match: wrong key, or the header, IV, ciphertext or tag was changed'),
     );
   });
@@ -340,7 +340,7 @@ describe('key material', () => {
     const file = parseSecurityDomainFile(fileText);
     const shares = sharesOf(file, keys.slice(0, 2));
     const secrets = [...shares, ...items.map((item) => item.plaintext)];
-    const privateKeys = [holder(keys[0] as Pair), holder(keys[1] as Pair)];
+    const privateKeys = [holder(keys[0] as CeremonyPair), holder(keys[1] as CeremonyPair)];
     expect(await leftInPool(secrets, () => buildRestoreBlob({ file, privateKeys, transferCertificateDer: der(transfer) }))).toEqual([]);
   });
 
@@ -351,9 +351,9 @@ describe('key material', () => {
     const header = Buffer.from('{"alg":"RSA1_5","enc":"A256CBC-HS512"}').toString('base64url');
     const iv = randomBytes(16);
     const { ciphertext, tag } = a256CbcHs512Encrypt(cek, iv, Buffer.from(header, 'ascii'), share as Buffer);
-    const encryptedKey = publicEncrypt({ key: new X509Certificate((keys[0] as Pair).certificatePem).publicKey, padding: constants.RSA_PKCS1_PADDING }, cek);
+    const encryptedKey = publicEncrypt({ key: new X509Certificate((keys[0] as CeremonyPair).certificatePem).publicKey, padding: constants.RSA_PKCS1_PADDING }, cek);
     (file.SharedKeys.enc_shares[0] as { enc_key: string }).enc_key = [header, encryptedKey, iv, ciphertext, tag].map((p) => (typeof p === 'string' ? p : p.toString('base64url'))).join('.');
-    const privateKeys = [holder(keys[0] as Pair), holder(keys[1] as Pair)];
+    const privateKeys = [holder(keys[0] as CeremonyPair), holder(keys[1] as CeremonyPair)];
     // It still opens: the share really went through RSA1_5.
     const text = buildRestoreBlob({ file, privateKeys, transferCertificateDer: der(transfer) });
     expect((await openRestoreBlob(parseRestoreBlob(text), transferDecrypt)).map((item) => item.tag)).toEqual(['hsm_backup', 'base_enclave_backup']);

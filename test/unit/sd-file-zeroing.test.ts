@@ -16,6 +16,7 @@ import {
 } from '../../src/hsm/security-domain/sd-file.js';
 import { combineShares, splitSecret } from '../../src/hsm/security-domain/shamir.js';
 import { deriveKey } from '../../src/hsm/security-domain/sp800-108.js';
+import type { CeremonyPair } from '../helpers/test-domain.js';
 
 interface Made {
   /** The buffer the function returned, as the code under test holds it. */
@@ -57,12 +58,11 @@ vi.mock('../../src/hsm/security-domain/shamir.js', async (importOriginal) => {
   };
 });
 
-type Pair = Awaited<ReturnType<typeof ceremonyKeyPair>>;
-let keys: Pair[];
-let transfer: Pair;
-const der = (pair: Pair) => Buffer.from(new X509Certificate(pair.certificatePem).raw);
-const holder = (pair: Pair) => ({ certificateDer: der(pair), privateKey: createPrivateKey(pair.privateKeyPem) });
-const recipientsOf = (pairs: Pair[]) => pairs.map((pair, index) => parseDomainCertificate(pair.jwk, index));
+let keys: CeremonyPair[];
+let transfer: CeremonyPair;
+const der = (pair: CeremonyPair) => Buffer.from(new X509Certificate(pair.certificatePem).raw);
+const holder = (pair: CeremonyPair) => ({ certificateDer: der(pair), privateKey: createPrivateKey(pair.privateKeyPem) });
+const recipientsOf = (pairs: CeremonyPair[]) => pairs.map((pair, index) => parseDomainCertificate(pair.jwk, index));
 const freshItems = (): DomainItem[] => [
   { tag: 'hsm_backup', plaintext: randomBytes(48) },
   { tag: 'base_enclave_backup', plaintext: randomBytes(40) },
@@ -73,7 +73,7 @@ const notZeroed = (buffers: readonly Made[]): Buffer[] => buffers.map((entry) =>
 
 beforeAll(async () => {
   const [first, ...rest] = await Promise.all(['transfer', 'key 1', 'key 2', 'key 3'].map((name) => ceremonyKeyPair(name)));
-  transfer = first as Pair;
+  transfer = first as CeremonyPair;
   keys = rest;
 });
 

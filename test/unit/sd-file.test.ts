@@ -18,11 +18,11 @@ import {
   parseSecurityDomainFile,
   parseUploadValue,
 } from '../../src/hsm/security-domain/sd-file.js';
+import type { CeremonyPair } from '../helpers/test-domain.js';
 
-type Pair = Awaited<ReturnType<typeof ceremonyKeyPair>>;
-let keys: Pair[];
-let transfer: Pair;
-let stranger: Pair;
+let keys: CeremonyPair[];
+let transfer: CeremonyPair;
+let stranger: CeremonyPair;
 const masterKey = randomBytes(32);
 const items = (): DomainItem[] => [
   { tag: 'hsm_backup', plaintext: Buffer.from('the keys and roles of the HSM') },
@@ -30,8 +30,8 @@ const items = (): DomainItem[] => [
 ];
 const original = items();
 
-const der = (pair: Pair) => Buffer.from(new X509Certificate(pair.certificatePem).raw);
-const holder = (pair: Pair) => ({ certificateDer: der(pair), privateKey: createPrivateKey(pair.privateKeyPem) });
+const der = (pair: CeremonyPair) => Buffer.from(new X509Certificate(pair.certificatePem).raw);
+const holder = (pair: CeremonyPair) => ({ certificateDer: der(pair), privateKey: createPrivateKey(pair.privateKeyPem) });
 const headerOf = (compact: string) => Buffer.from(compact.split('.')[0] as string, 'base64url').toString();
 
 /** The server's side, done here with node:crypto and the transfer private key. */
@@ -69,7 +69,7 @@ describe('security-domain file', () => {
       expect(headerOf(share.enc_key)).toBe('{"alg":"RSA-OAEP-256","enc":"A256CBC-HS512","kid":"not used"}');
       // Share i: one uint16 LE word (x << 9) | y per master-key byte, x = i + 1.
       const parsed = parseJwe(share.enc_key);
-      const cek = privateDecrypt({ key: createPrivateKey((keys[i] as Pair).privateKeyPem), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, parsed.encryptedKey);
+      const cek = privateDecrypt({ key: createPrivateKey((keys[i] as CeremonyPair).privateKeyPem), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, parsed.encryptedKey);
       expect(parsed.ciphertext.length).toBe(80); // 64 bytes of words, padded
       expect(cek).toHaveLength(64);
     });
@@ -114,7 +114,7 @@ describe('restore blob', () => {
     [2, 0],
   ])('made offline with keys %i and %i opens on the server side to the original items', async (a, b) => {
     const file = parseSecurityDomainFile(fileText);
-    const text = buildRestoreBlob({ file, privateKeys: [holder(keys[a] as Pair), holder(keys[b] as Pair)], transferCertificateDer: der(transfer) });
+    const text = buildRestoreBlob({ file, privateKeys: [holder(keys[a] as CeremonyPair), holder(keys[b] as CeremonyPair)], transferCertificateDer: der(transfer) });
     const opened = await openRestoreBlob(parseRestoreBlob(text), transferDecrypt);
     expect(opened.map((i) => i.tag)).toEqual(['hsm_backup', 'base_enclave_backup']);
     opened.forEach((item, i) => expect(item.plaintext.equals((original[i] as DomainItem).plaintext)).toBe(true));
@@ -143,23 +143,23 @@ describe('restore blob', () => {
   it('refuses fewer keys than required, and skips keys whose certificate is not in the file', () => {
     const file = parseSecurityDomainFile(fileText);
     const transferCertificateDer = der(transfer);
-    expect(() => buildRestoreBlob({ file, privateKeys: [holder(keys[0] as Pair)], transferCertificateDer })).toThrow(/Insufficient shares available: this security domain file needs 2 of its keys, 1 given/);
-    expect(() => buildRestoreBlob({ file, privateKeys: [holder(stranger), holder(keys[1] as Pair)], transferCertificateDer })).toThrow(/Insufficient shares available: .* match only 1 of its shares/);
-    const text = buildRestoreBlob({ file, privateKeys: [holder(stranger), holder(keys[1] as Pair), holder(keys[2] as Pair)], transferCertificateDer });
+    expect(() => buildRestoreBlob({ file, privateKeys: [holder(keys[0] as CeremonyPair)], transferCertificateDer })).toThrow(/Insufficient shares available: this security domain file needs 2 of its keys, 1 given/);
+    expect(() => buildRestoreBlob({ file, privateKeys: [holder(stranger), holder(keys[1] as CeremonyPair)], transferCertificateDer })).toThrow(/Insufficient shares available: .* match only 1 of its shares/);
+    const text = buildRestoreBlob({ file, privateKeys: [holder(stranger), holder(keys[1] as CeremonyPair), holder(keys[2] as CeremonyPair)], transferCertificateDer });
     expect(parseRestoreBlob(text).EncData.data).toHaveLength(2);
   });
 
   it('refuses a key that does not belong to its certificate', () => {
     const file = parseSecurityDomainFile(fileText);
-    const wrongKey = { certificateDer: der(keys[0] as Pair), privateKey: createPrivateKey(stranger.privateKeyPem) };
-    expect(() => buildRestoreBlob({ file, privateKeys: [wrongKey, holder(keys[1] as Pair)], transferCertificateDer: der(transfer) })).toThrow(
+    const wrongKey = { certificateDer: der(keys[0] as CeremonyPair), privateKey: createPrivateKey(stranger.privateKeyPem) };
+    expect(() => buildRestoreBlob({ file, privateKeys: [wrongKey, holder(keys[1] as CeremonyPair)], transferCertificateDer: der(transfer) })).toThrow(
       /privateKeys\[0\]: its certificate matches SharedKeys.enc_shares\[0\], but the key cannot decrypt that share/,
     );
   });
 
   it('fails cleanly on a tampered item, a wrong master key and a wrong transfer key, zeroing what it decrypted', async () => {
     const file = parseSecurityDomainFile(fileText);
-    const text = buildRestoreBlob({ file, privateKeys: [holder(keys[0] as Pair), holder(keys[1] as Pair)], transferCertificateDer: der(transfer) });
+    const text = buildRestoreBlob({ file, privateKeys: [holder(keys[0] as CeremonyPair), holder(keys[1] as CeremonyPair)], transferCertificateDer: der(transfer) });
     const tampered = parseRestoreBlob(text);
     const parts = (tampered.EncData.data[1] as { compact_jwe: string }).compact_jwe.split('.');
     parts[3] = `${(parts[3] as string).startsWith('A') ? 'B' : 'A'}${(parts[3] as string).slice(1)}`;
@@ -167,7 +167,7 @@ describe('restore blob', () => {
     await expect(openRestoreBlob(tampered, transferDecrypt)).rejects.toThrow(/EncData.data\[1\].compact_jwe: the authentication tag does not match/);
 
     // A WrappedKey from another blob: the master key opens, but it is not this data's.
-    const other = parseRestoreBlob(buildRestoreBlob({ file, privateKeys: [holder(keys[1] as Pair), holder(keys[2] as Pair)], transferCertificateDer: der(transfer) }));
+    const other = parseRestoreBlob(buildRestoreBlob({ file, privateKeys: [holder(keys[1] as CeremonyPair), holder(keys[2] as CeremonyPair)], transferCertificateDer: der(transfer) }));
     await expect(openRestoreBlob({ ...parseRestoreBlob(text), WrappedKey: other.WrappedKey }, transferDecrypt)).rejects.toThrow(/EncData.data\[0\].compact_jwe: the authentication tag does not match/);
 
     const strangerDecrypt = async (jwe: ParsedJwe) =>
@@ -181,7 +181,7 @@ describe('restore blob', () => {
 
   it('is told apart from a security-domain file in an upload value, as JSON or base64url', () => {
     const file = parseSecurityDomainFile(fileText);
-    const text = buildRestoreBlob({ file, privateKeys: [holder(keys[0] as Pair), holder(keys[1] as Pair)], transferCertificateDer: der(transfer) });
+    const text = buildRestoreBlob({ file, privateKeys: [holder(keys[0] as CeremonyPair), holder(keys[1] as CeremonyPair)], transferCertificateDer: der(transfer) });
     expect(parseUploadValue(text).kind).toBe('restore-blob');
     expect(parseUploadValue(Buffer.from(text).toString('base64url')).kind).toBe('restore-blob');
     expect(parseUploadValue(fileText).kind).toBe('security-domain-file');
@@ -208,7 +208,7 @@ describe('EncData items', () => {
 
 describe('ceremony key pair', () => {
   it('is an RSA-2048 certificate valid from a day ago for two years, with the download JWK', async () => {
-    const pair = keys[0] as Pair;
+    const pair = keys[0] as CeremonyPair;
     const certificate = new X509Certificate(pair.certificatePem);
     expect(certificate.publicKey.asymmetricKeyDetails?.modulusLength).toBe(2048);
     expect(certificate.checkPrivateKey(createPrivateKey(pair.privateKeyPem))).toBe(true);
@@ -227,22 +227,22 @@ describe('ceremony key pair', () => {
 
 describe('download certificates', () => {
   it('give the DER, the x5t#S256 and the key of an az-style JWK (no kid)', () => {
-    const { kid: _kid, ...fromAz } = (keys[1] as Pair).jwk;
+    const { kid: _kid, ...fromAz } = (keys[1] as CeremonyPair).jwk;
     const parsed = parseDomainCertificate(fromAz, 1);
-    expect(parsed.der.equals(der(keys[1] as Pair))).toBe(true);
-    expect(parsed.x5t256).toBe((keys[1] as Pair).jwk['x5t#S256']);
-    expect(parsed.publicKey.export({ format: 'jwk' }).n).toBe((keys[1] as Pair).jwk.n);
+    expect(parsed.der.equals(der(keys[1] as CeremonyPair))).toBe(true);
+    expect(parsed.x5t256).toBe((keys[1] as CeremonyPair).jwk['x5t#S256']);
+    expect(parsed.publicKey.export({ format: 'jwk' }).n).toBe((keys[1] as CeremonyPair).jwk.n);
   });
 
   it('are refused with the field named when not an RSA certificate of 2048 bits or more, or inconsistent', async () => {
-    const jwk = (keys[0] as Pair).jwk;
+    const jwk = (keys[0] as CeremonyPair).jwk;
     expect(() => parseDomainCertificate(null, 0)).toThrow(/certificates\[0\]: must be a JSON web key object/);
     expect(() => parseDomainCertificate({ ...jwk, kty: 'EC' }, 1)).toThrow(/certificates\[1\].kty: required, must be "RSA"/);
     expect(() => parseDomainCertificate({ ...jwk, x5c: undefined }, 1)).toThrow(/certificates\[1\].x5c: required/);
     expect(() => parseDomainCertificate({ ...jwk, x5c: [Buffer.from((jwk.x5c[0] as string), 'base64').toString('base64url')] }, 2)).toThrow(/certificates\[2\].x5c\[0\]: must be a standard base64/);
     expect(() => parseDomainCertificate({ ...jwk, x5c: ['AAAA'] }, 2)).toThrow(/certificates\[2\].x5c\[0\]: is not a DER X.509 certificate/);
-    expect(() => parseDomainCertificate({ ...jwk, 'x5t#S256': (keys[1] as Pair).jwk['x5t#S256'] }, 0)).toThrow(/certificates\[0\].x5t#S256: does not match/);
-    expect(() => parseDomainCertificate({ ...jwk, n: (keys[1] as Pair).jwk.n }, 0)).toThrow(/certificates\[0\].n: does not match the key/);
+    expect(() => parseDomainCertificate({ ...jwk, 'x5t#S256': (keys[1] as CeremonyPair).jwk['x5t#S256'] }, 0)).toThrow(/certificates\[0\].x5t#S256: does not match/);
+    expect(() => parseDomainCertificate({ ...jwk, n: (keys[1] as CeremonyPair).jwk.n }, 0)).toThrow(/certificates\[0\].n: does not match the key/);
     expect(() => parseDomainCertificate({ ...jwk, e: 'Aw' }, 0)).toThrow(/certificates\[0\].e: does not match the key/);
     expect(() => parseDomainCertificate({ ...jwk, key_ops: 'encrypt' }, 0)).toThrow(/certificates\[0\].key_ops: must be an array of strings/);
     expect(() => parseDomainCertificate({ ...jwk, kid: 7 }, 0)).toThrow(/certificates\[0\].kid: must be a string when present/);
