@@ -1,4 +1,5 @@
 // Object management and key generation.
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -121,13 +122,28 @@ Napi::Value Module::FindObjects(const Napi::CallbackInfo& info) {
                  }));
 }
 
+namespace {
+
+// Room for each value in the first try of C_GetAttributeValue.
+constexpr CK_ULONG kFirstGuessLength = 160;
+
+struct AttributeRead {
+  CK_SESSION_HANDLE session;
+  CK_OBJECT_HANDLE handle;
+  std::vector<CK_ATTRIBUTE> attributes;
+  std::vector<SecureBytes> values;
+};
+
+// Whether every length the module reported fits the room it was given (CKR_OK with a length
+// past it, or CK_UNAVAILABLE_INFORMATION, is left to the two-call read, which reports it).
+bool FitsAll(const AttributeRead& s) {
+  return std::all_of(s.attributes.begin(), s.attributes.end(), [](const CK_ATTRIBUTE& a) { return a.ulValueLen <= kFirstGuessLength; });
+}
+
+}  // namespace
+
 Napi::Value Module::GetAttributeValue(const Napi::CallbackInfo& info) {
-  struct State {
-    CK_SESSION_HANDLE session;
-    CK_OBJECT_HANDLE handle;
-    std::vector<CK_ATTRIBUTE> attributes;
-    std::vector<SecureBytes> values;
-  };
+  using State = AttributeRead;
   Napi::Env env = info.Env();
   State state{ToULong(info[0], "session"), ToULong(info[1], "handle"), {}, {}};
   if (!info[2].IsArray()) throw Napi::TypeError::New(env, "types must be an array of attribute types");
@@ -141,8 +157,29 @@ Napi::Value Module::GetAttributeValue(const Napi::CallbackInfo& info) {
              MakeJob(
                  "C_GetAttributeValue", std::move(state),
                  [](CK_FUNCTION_LIST_PTR f, State& s, const char*&) {
-                   // First the lengths, then the values.
+                   // One call with room enough for the small attributes most reads ask for (ids,
+                   // classes, flags, EC points): a module like SoftHSM2 checks the object's file on
+                   // every call, so the two calls below cost twice. On anything but CKR_OK (a value
+                   // too long, a sensitive or absent attribute) it is as if it had not happened.
+                   s.values.clear();
+                   s.values.reserve(s.attributes.size());
+                   for (CK_ATTRIBUTE& attribute : s.attributes) {
+                     s.values.emplace_back(kFirstGuessLength);
+                     attribute.pValue = s.values.back().data();
+                     attribute.ulValueLen = kFirstGuessLength;
+                   }
                    CK_RV rv = f->C_GetAttributeValue(s.session, s.handle, s.attributes.data(), s.attributes.size());
+                   if (rv == CKR_OK && FitsAll(s)) {
+                     for (size_t i = 0; i < s.attributes.size(); i++) s.values[i].Truncate(s.attributes[i].ulValueLen);
+                     return rv;
+                   }
+                   for (SecureBytes& value : s.values) value.Wipe();
+                   for (CK_ATTRIBUTE& attribute : s.attributes) {
+                     attribute.pValue = nullptr;
+                     attribute.ulValueLen = 0;
+                   }
+                   // First the lengths, then the values.
+                   rv = f->C_GetAttributeValue(s.session, s.handle, s.attributes.data(), s.attributes.size());
                    if (rv != CKR_OK) return rv;
                    s.values.clear();
                    s.values.reserve(s.attributes.size());

@@ -12,6 +12,7 @@ import { ensureTls } from '../src/server/tls.js';
 import { Token } from '../src/token/token.js';
 import { eventLoopStall, startBenchServer, stopBenchServer } from './bench/server-process.js';
 import { formatTable } from './bench/measure.js';
+import { adminBearer } from './bench/admin-token.js';
 import { measureLatency, measurePair } from './bench/latency.js';
 import { processFootprint } from './reliability/emulator-process.js';
 
@@ -33,7 +34,6 @@ const stopServer = stopBenchServer;
 
 let server = await startServer();
 let pool = new Pool(server.url, { connections: 64, pipelining: 1, connect: { ca } });
-const admin = JSON.parse(readFileSync(path.join(dataDir, 'admin.json'), 'utf8')) as { tenantId: string; clientId: string; clientSecret: string };
 
 async function request(method: 'GET' | 'POST' | 'PUT', route: string, body?: unknown, bearer?: string): Promise<unknown> {
   const response = await pool.request({
@@ -47,15 +47,7 @@ async function request(method: 'GET' | 'POST' | 'PUT', route: string, body?: unk
   return text ? JSON.parse(text) : undefined;
 }
 
-async function token(): Promise<string> {
-  const response = await pool.request({
-    method: 'POST',
-    path: `/${admin.tenantId}/oauth2/v2.0/token`,
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: admin.clientId, client_secret: admin.clientSecret, scope: 'https://managedhsm.azure.net/.default' }).toString(),
-  });
-  return ((await response.body.json()) as { access_token: string }).access_token;
-}
+const token = () => adminBearer(pool, dataDir);
 
 let bearer = await token();
 const api = (method: 'GET' | 'POST' | 'PUT', route: string, body?: unknown) => request(method, route, body, bearer);

@@ -12,9 +12,9 @@ export interface BenchServer {
 }
 
 /** `nodeArgs`: extra node flags for the server, for example --cpu-prof; `args`: extra `mhsm start` options. */
-export async function startBenchServer(dataDir: string, nodeArgs: readonly string[] = [], args: readonly string[] = []): Promise<BenchServer> {
+export async function startBenchServer(dataDir: string, nodeArgs: readonly string[] = [], args: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Promise<BenchServer> {
   const started = performance.now();
-  const emulator = await spawnEmulator({ dataDir, args, nodeArgs, env: { MHSM_REPORT_EVENT_LOOP: '1' } });
+  const emulator = await spawnEmulator({ dataDir, args, nodeArgs, env: { MHSM_REPORT_EVENT_LOOP: '1', ...env } });
   return { child: emulator.child, url: emulator.url, output: emulator.output, startedInMs: performance.now() - started };
 }
 

@@ -49,6 +49,19 @@ const SIGNATURES: Readonly<Record<number, string>> = {
 /** How much of an error message a line keeps: messages may repeat the caller's input. */
 const MAX_DESCRIPTION = 512;
 
+/** A query that URLSearchParams would write back unchanged, every parameter a safe one (the usual `api-version=7.6`). */
+function isPlainSafeQuery(query: string): boolean {
+  for (const pair of query.split('&')) {
+    const at = pair.indexOf('=');
+    const name = pair.slice(0, at);
+    if (at < 0 || !SAFE_QUERY.has(name) || !PLAIN_VALUE.test(name) || !PLAIN_VALUE.test(pair.slice(at + 1))) return false;
+  }
+  return true;
+}
+
+/** Characters URLSearchParams leaves as they are. */
+const PLAIN_VALUE = /^[A-Za-z0-9._*-]*$/;
+
 export function safeRequestUri(origin: string, url: string): string {
   // Concatenated, not resolved: a path that starts with '//' is a path here, not a host.
   const target = url.split('#')[0] ?? '';
@@ -56,12 +69,25 @@ export function safeRequestUri(origin: string, url: string): string {
   const path = at < 0 ? target : target.slice(0, at);
   const query = at < 0 ? '' : target.slice(at + 1);
   if (query === '') return `${origin}${path}`.slice(0, 2048);
+  // Most requests: nothing to leave out and nothing to re-encode, so no parsing.
+  if (isPlainSafeQuery(query)) return `${origin}${path}?${query}`.slice(0, 2048);
   const kept = new URLSearchParams();
   for (const [name, value] of new URLSearchParams(query)) {
     if (SAFE_QUERY.has(name.toLowerCase())) kept.append(name, value);
   }
   const rest = kept.toString();
   return `${origin}${path}${rest ? `?${rest}` : ''}`.slice(0, 2048);
+}
+
+/** Route patterns are few and fixed: each is matched once. */
+const keyRouteUrls = new Map<string, boolean>();
+function isKeyRouteUrl(url: string): boolean {
+  let known = keyRouteUrls.get(url);
+  if (known === undefined) {
+    known = /^\/(keys|deletedkeys)\/:name/i.test(url);
+    if (keyRouteUrls.size < 1000) keyRouteUrls.set(url, known);
+  }
+  return known;
 }
 
 export interface AuditContext {
@@ -76,7 +102,7 @@ export function auditEntry(request: FastifyRequest, reply: FastifyReply, context
   const status = reply.statusCode;
   const params = (request.params ?? {}) as { name?: string; version?: string };
   const apiVersion = (request.query as Record<string, unknown> | undefined)?.['api-version'];
-  const isKeyRoute = /^\/(keys|deletedkeys)\/:name/i.test(request.routeOptions.url ?? '');
+  const isKeyRoute = isKeyRouteUrl(request.routeOptions.url ?? '');
   return {
     time: new Date().toISOString(),
     category: 'AuditEvent',

@@ -41,6 +41,7 @@ export class AuditLog {
   readonly #summaryTimer: NodeJS.Timeout;
   #stream: WriteStream;
   #bytes: number;
+  #pending: string[] = [];
 
   constructor(dataDir: string, options: AuditLogOptions = {}) {
     const dir = auditDirectory(dataDir);
@@ -68,15 +69,35 @@ export class AuditLog {
     this.#refusals.record(entry);
   }
 
+  /**
+   * Lines of one turn of the event loop go to the file together, at the end of the turn: one
+   * write per turn, not one per request (until then they are in memory, as they are in the
+   * stream's own buffer while a write is under way).
+   */
   #write(entry: AuditEntry): void {
-    const line = `${JSON.stringify(entry)}\n`;
-    const bytes = Buffer.byteLength(line);
-    // A stream still opening its file has no descriptor yet to carry over a rename: rotate later.
-    if (this.#bytes > 0 && this.#bytes + bytes > this.#maxBytes && !this.#stream.pending) this.#rotate();
-    this.#stream.write(line);
-    this.#bytes += bytes;
-    if (this.#stdout) process.stdout.write(line);
+    this.#pending.push(`${JSON.stringify(entry)}\n`);
+    if (this.#pending.length === 1) setImmediate(this.#flushPending);
   }
+
+  readonly #flushPending = (): void => {
+    const lines = this.#pending;
+    if (lines.length === 0) return;
+    this.#pending = [];
+    let chunk = '';
+    for (const line of lines) {
+      const bytes = Buffer.byteLength(line);
+      // A stream still opening its file has no descriptor yet to carry over a rename: rotate later.
+      if (this.#bytes > 0 && this.#bytes + bytes > this.#maxBytes && !this.#stream.pending) {
+        if (chunk) this.#stream.write(chunk);
+        chunk = '';
+        this.#rotate();
+      }
+      chunk += line;
+      this.#bytes += bytes;
+    }
+    this.#stream.write(chunk);
+    if (this.#stdout) process.stdout.write(lines.join(''));
+  };
 
   /**
    * audit.log → audit.log.1 → … → audit.log.N. Past `keep` files, the oldest go unless they are
@@ -117,6 +138,7 @@ export class AuditLog {
 
   /** Resolves once the current file is open: a line recorded after it can rotate the file. */
   opened(): Promise<void> {
+    this.#flushPending();
     const stream = this.#stream;
     return stream.pending ? new Promise((resolve) => stream.once('ready', () => resolve())) : Promise.resolve();
   }
@@ -125,6 +147,7 @@ export class AuditLog {
   close(): Promise<void> {
     clearInterval(this.#summaryTimer);
     this.#refusals.flush(true);
+    this.#flushPending();
     return new Promise((resolve) => {
       this.#stream.end(() => resolve());
     });

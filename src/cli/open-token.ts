@@ -14,7 +14,6 @@ export async function openConfiguredTokenWithSecrets(config: Config): Promise<{ 
     const { modulePath, label, pin, soPin } = config.token;
     return { token: await Token.open({ modulePath, label, pin }), secrets: { soPin } };
   }
-  const embedded = await provisionEmbeddedToken(config.dataDir);
-  const token = await Token.open({ modulePath: embedded.modulePath, label: embedded.label, pin: embedded.pin });
-  return { token, secrets: { soPin: embedded.soPin } };
+  const embedded = await provisionEmbeddedToken(config.dataDir, process.env, ({ modulePath, label, pin }) => Token.open({ modulePath, label, pin }));
+  return { token: embedded.result as Token, secrets: { soPin: embedded.soPin } };
 }

@@ -210,10 +210,32 @@ export class Identity {
    * (our resource) and time (with five minutes of skew), and that the principal still exists.
    */
   async verify(token: string, port: number): Promise<VerifiedCaller> {
+    const known = this.knownCaller(token);
+    if (known) return known;
+    const claims = await this.#verifySignedToken(token, port);
+    const caller = this.#callerOf(token, claims);
+    const limits = this.cacheLimits;
+    while (this.#verified.size > 0 && (this.#verified.size >= limits.tokens || this.#verifiedChars + token.length > limits.chars)) {
+      const oldest = this.#verified.keys().next().value as string;
+      this.#verified.delete(oldest);
+      this.#verifiedChars -= oldest.length;
+    }
+    this.#verified.set(token, claims);
+    this.#verifiedChars += token.length;
+    return caller;
+  }
+
+  /**
+   * verify() for a token whose signature, issuer and audience were checked before, without
+   * waiting: only time and principal can have changed since, and are checked again. Undefined for
+   * a token not seen before (verify() it).
+   */
+  knownCaller(token: string): VerifiedCaller | undefined {
     const known = this.#verified.get(token);
-    // A token whose signature, issuer and audience were checked before: only time and principal
-    // can have changed since.
-    const claims = known ?? (await this.#verifySignedToken(token, port));
+    return known && this.#callerOf(token, known);
+  }
+
+  #callerOf(token: string, claims: VerifiedToken): VerifiedCaller {
     const now = this.clock.now();
     if (now < claims.nbf - CLOCK_SKEW_SECONDS || now > claims.exp + CLOCK_SKEW_SECONDS) {
       this.#forget(token);
@@ -223,16 +245,6 @@ export class Identity {
     if (!principal || principal.objectId !== claims.oid) {
       this.#forget(token);
       throw new IdentityError('invalid_token', 'the bearer token names a principal this tenant does not have');
-    }
-    if (!known) {
-      const limits = this.cacheLimits;
-      while (this.#verified.size > 0 && (this.#verified.size >= limits.tokens || this.#verifiedChars + token.length > limits.chars)) {
-        const oldest = this.#verified.keys().next().value as string;
-        this.#verified.delete(oldest);
-        this.#verifiedChars -= oldest.length;
-      }
-      this.#verified.set(token, claims);
-      this.#verifiedChars += token.length;
     }
     return { objectId: principal.objectId, clientId: principal.clientId, tenantId: this.tenantId };
   }

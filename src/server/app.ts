@@ -23,6 +23,7 @@ import { callerAddress } from '../network/network-rules.js';
 import type { AccessControl } from '../rbac/access-control.js';
 import { registerAuditHooks } from './audit-hooks.js';
 import { registerServiceHeaders } from './service-headers.js';
+import type { SyncSpans } from './sync-spans.js';
 import { OPERATIONS, type OperationName } from './operations.js';
 import { keyScope } from '../rbac/scopes.js';
 import { STATUS_OF, envelope } from './http-errors.js';
@@ -34,6 +35,10 @@ import { type ReleaseRouteOptions, registerReleaseRoutes } from './routes/releas
 import { type ScopePrefix, registerRbacRoutes, routeScope } from './routes/rbac.js';
 
 export const BODY_LIMIT = 1024 * 1024;
+
+function noSchemas(): never {
+  throw new Error('routes of this server take no JSON schema: check the body in the handler');
+}
 
 /** How long a client may take and how many may be connected at once. */
 export interface ConnectionLimits {
@@ -75,6 +80,8 @@ export interface AppOptions {
   /** pino's level for the server log (unexpected failures are logged at error), or false for none. */
   logLevel?: string | false;
   limits?: ConnectionLimits;
+  /** Measures how long each request holds the JS thread (a measuring mode for bench:cost). */
+  syncSpans?: SyncSpans;
 }
 
 declare module 'fastify' {
@@ -120,10 +127,17 @@ export function buildApp(options: AppOptions): FastifyInstance {
     connectionTimeout: limits.idleTimeoutMs,
     keepAliveTimeout: Math.min(limits.idleTimeoutMs, 72_000),
     logger: options.logLevel ? { level: options.logLevel } : false,
+    // No child logger per request: its only binding would be the request id, which the one line
+    // logged per failed request names itself; making it cost every request a pino child.
+    childLoggerFactory: (logger) => logger,
     bodyLimit: BODY_LIMIT,
     // maxParamLength: key names may be 127 characters; longer ones get the service's rule, not a 414.
     routerOptions: { caseSensitive: false, ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 1024 },
     genReqId: () => randomUUID(),
+    // Bodies are checked in code, field by field (wire.ts): no route has a JSON schema, so the
+    // schema compilers (ajv, fast-json-stringify) are not loaded, a twentieth of a second of
+    // every start. A route given a schema fails at start-up, not silently unchecked.
+    schemaController: { compilersFactory: { buildValidator: noSchemas, buildSerializer: noSchemas } },
     // Requests the router cannot take (a malformed %-escape, a segment past maxParamLength) get
     // the service's envelope too, not fastify's own error body.
     frameworkErrors: (error, request, reply) => {
@@ -150,57 +164,82 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.server.maxConnections = limits.maxConnections;
 
   app.decorateRequest('requestId', '');
+  const { syncSpans } = options;
+  // Hooks that do not wait are callback-style: an async hook costs each request a promise and a
+  // turn of the microtask queue (bench:cost).
+  if (syncSpans) {
+    app.addHook('onRequest', (request, _reply, done) => {
+      syncSpans.enter(`${request.method} ${request.routeOptions.url ?? request.url}`);
+      done();
+    });
+  }
   if (options.audit) registerAuditHooks(app, options.audit);
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     request.requestId = request.id;
     reply.header('x-ms-request-id', request.id);
+    done();
   });
   registerServiceHeaders(app);
 
   // Network rules come first, before authentication, as the service's firewall does.
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     const config = request.routeOptions.config;
-    if (config?.anonymous || config?.networkExempt) return undefined;
+    if (config?.anonymous || config?.networkExempt) return done();
     const decision = options.network.acl.decide(request.ip);
-    if (decision.allowed) return undefined;
+    if (decision.allowed) return done();
     const message =
       decision.reason === 'ForbiddenByFirewall'
         ? `Client address is not authorized and caller is not a trusted service.\r\nClient address: ${callerAddress(request.ip)}`
         : 'Public network access is disabled and request is not from a trusted service nor via an approved private link.';
     const body = envelope('Forbidden', message, request.id);
+    // Answered here: done() is not called, and the request goes no further.
     reply.code(403).send({ error: { ...body.error, innererror: { code: decision.reason } } });
-    return reply;
   });
 
   // Authentication comes before the body is read: the SDKs send their first request without a
-  // token and without its body, and expect the challenge.
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.routeOptions.config?.anonymous) return;
-    const header = request.headers.authorization;
-    const origin = originOf(request);
-    const challenge = `Bearer authorization="${origin}/${options.identity.tenantId}", resource="${options.identity.resource}"`;
-    if (typeof header !== 'string' || !/^Bearer\s+\S+$/i.test(header)) {
-      reply.header('www-authenticate', challenge).code(401).send(envelope('Unauthorized', 'Request is missing a Bearer or PoP token.', request.id));
-      return reply;
-    }
-    try {
-      request.caller = await options.identity.verify(header.replace(/^Bearer\s+/i, ''), options.port());
-    } catch (error) {
-      const message = error instanceof IdentityError ? error.message : 'the bearer token is not valid';
+  // token and without its body, and expect the challenge. A token seen before is checked without
+  // waiting (Identity.knownCaller), so the hook waits only for a new one's signature.
+  const BEARER = /^Bearer\s+\S+$/i;
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.routeOptions.config?.anonymous) return done();
+    const refuse = (message: string) => {
+      const challenge = `Bearer authorization="${originOf(request)}/${options.identity.tenantId}", resource="${options.identity.resource}"`;
       reply.header('www-authenticate', challenge).code(401).send(envelope('Unauthorized', message, request.id));
-      return reply;
+    };
+    const header = request.headers.authorization;
+    if (typeof header !== 'string' || !BEARER.test(header)) return refuse('Request is missing a Bearer or PoP token.');
+    const token = header.replace(/^Bearer\s+/i, '');
+    const failed = (error: unknown) => refuse(error instanceof IdentityError ? error.message : 'the bearer token is not valid');
+    const verified = (caller: VerifiedCaller) => {
+      request.caller = caller;
+      try {
+        authorize(request, caller);
+      } catch (error) {
+        return done(error as Error);
+      }
+      done();
+    };
+    let known: VerifiedCaller | undefined;
+    try {
+      known = options.identity.knownCaller(token);
+    } catch (error) {
+      return failed(error);
     }
-    // Authorization, also before the body: deny unless one of the caller's role assignments
-    // grants the operation's data action at its scope.
-    if (request.is404) return undefined;
+    if (known) return verified(known);
+    options.identity.verify(token, options.port()).then(verified, failed);
+  });
+
+  // Authorization, also before the body: deny unless one of the caller's role assignments grants
+  // the operation's data action at its scope.
+  function authorize(request: FastifyRequest, caller: VerifiedCaller): void {
+    if (request.is404) return;
     const operation = request.routeOptions.config?.operation;
     if (!operation) throw new HsmError('AccessDenied', `Not authorized to access ${request.method} ${request.routeOptions.url ?? ''}`);
     // Until the security domain is downloaded (or uploaded), the HSM answers only its
     // security-domain endpoints and the emulator's own: it has nothing to authorize against.
     if (!options.domain.isActive && !OPERATIONS[operation].beforeActivation) throw new HsmError('Forbidden', NOT_ACTIVATED_MESSAGE);
-    options.access.authorize(request.caller.objectId, OPERATIONS[operation].action, targetScope(request, operation));
-    return undefined;
-  });
+    options.access.authorize(caller.objectId, OPERATIONS[operation].action, targetScope(request, operation));
+  }
 
   app.setErrorHandler((error, request, reply) => {
     if (error instanceof HsmError) {

@@ -19,8 +19,10 @@ import type { Token } from '../token/token.js';
 import { type ConnectionLimits, buildApp } from './app.js';
 import { statusOf } from './status.js';
 import { caCertificateDer, certifyPublicKey, ensureTls } from './tls.js';
+import { SyncSpans } from './sync-spans.js';
 import { SecurityDomain } from '../hsm/security-domain/security-domain.js';
-import { type CeremonyResult, runFirstStartCeremony } from '../hsm/security-domain/first-start-ceremony.js';
+import { type CeremonyResult, ceremonyKeyPairs, runFirstStartCeremony } from '../hsm/security-domain/first-start-ceremony.js';
+import { DomainState } from '../hsm/security-domain/domain-state.js';
 import { SingleKeyBackup } from '../hsm/backup/single-key-backup.js';
 import { FullBackup } from '../hsm/backup/full-backup.js';
 import { BackupJobs } from '../hsm/backup/backup-jobs.js';
@@ -105,6 +107,12 @@ export interface RunningEmulator {
 }
 
 
+/** A promise awaited later: should a step before that fail, its rejection is not an unhandled one. */
+function handledLater<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
 /** How often keys past their retention are purged and keys due for rotation are rotated. */
 const MAINTENANCE_INTERVAL_MS = 60_000;
 
@@ -121,15 +129,22 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
       purgeProtection: config.purgeProtection,
       limits,
     });
+    // What needs no token runs meanwhile: a first start makes keys for the tenant and for the
+    // local attestation authority, a fifth of a second each, off the JS thread.
+    const identityOpening = handledLater(Identity.open(dataDir, `https://${config.dnsSuffix}`, clock, store.access));
+    // And the first start's ceremony keys, when it will run the ceremony: RSA key pairs too.
+    const ceremonyAhead = new DomainState(store.access).record() === undefined && !(config.manualActivation ?? false) && secrets.soPin !== undefined;
+    const ceremonyKeys = ceremonyAhead ? handledLater(ceremonyKeyPairs()) : undefined;
+    const authorityOpening = handledLater(config.localAttestationAuthority === false ? Promise.resolve(undefined) : LocalAttestationAuthority.open(dataDir));
     const reconciliation = await keys.reconcile(cleanup);
-    const identity = await Identity.open(dataDir, `https://${config.dnsSuffix}`, clock, store.access);
+    const identity = await identityOpening;
     const access = new AccessControl(store.access, limits);
     access.bootstrap(identity.admin.objectId, config.manualActivation ?? false);
     const domain = await SecurityDomain.open(token, store.access, (spki, subject) => certifyPublicKey(dataDir, spki, subject), clock, {
       soPin: secrets.soPin,
       initialAdminObjectId: identity.admin.objectId,
     });
-    const activation = await activateOnFirstStart(domain, dataDir, config.manualActivation ?? false, secrets.soPin !== undefined);
+    const activation = await activateOnFirstStart(domain, dataDir, config.manualActivation ?? false, secrets.soPin !== undefined, ceremonyKeys);
     // An unspecified address (0.0.0.0, ::) is where the server listens, not a name clients use.
     const listenName = config.host === '0.0.0.0' || config.host === '::' ? [] : [config.host];
     const tls = await ensureTls(dataDir, ['localhost', '127.0.0.1', '::1', ...listenName, `${config.name}.${config.dnsSuffix}`], config.dnsSuffix);
@@ -139,7 +154,7 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     const network = new NetworkPolicy(store.access, config.network);
     mkdirSync(path.join(dataDir, 'backups'), { recursive: true, mode: 0o700 });
     const jobs = new BackupJobs(clock);
-    const authority = config.localAttestationAuthority === false ? undefined : await LocalAttestationAuthority.open(dataDir);
+    const authority = await authorityOpening;
     const hsmNames = [`${config.name}.${config.dnsSuffix}`, 'localhost'];
     const currentCa = () => caCertificateDer(dataDir);
     const certifyForSignatures = async (spki: Buffer, subject: string) => [await certifyPublicKey(dataDir, spki, subject, { usage: 'signature', dnsNames: hsmNames }), currentCa()];
@@ -156,7 +171,10 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
       accountKey: config.backupStorage?.accountKey,
       localRoots: [path.join(dataDir, 'backups'), ...(config.backupStorage?.localRoots ?? [])],
     };
+    // MHSM_REPORT_SYNC_SPANS=1: measure how long each request holds the JS thread at a stretch.
+    const syncSpans = process.env.MHSM_REPORT_SYNC_SPANS ? new SyncSpans() : undefined;
     const app = buildApp({
+      ...(syncSpans ? { syncSpans } : {}),
       keys,
       backups: new SingleKeyBackup(token, store, keys, domain),
       fullBackup: {
@@ -206,10 +224,12 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
     // measurement restarted) on SIGUSR2, and reported on stop.
     const eventLoop = process.env.MHSM_REPORT_EVENT_LOOP ? monitorEventLoopDelay({ resolution: 5 }) : undefined;
     const reportEventLoop = () => {
+      if (syncSpans) console.log(`sync spans: ${JSON.stringify(syncSpans.report())}`);
       if (!eventLoop) return;
       console.log(`event loop delay: max ${(eventLoop.max / 1e6).toFixed(1)} ms, p99 ${(eventLoop.percentile(99) / 1e6).toFixed(1)} ms`);
       eventLoop.reset();
     };
+    syncSpans?.enable();
     if (eventLoop) {
       eventLoop.enable();
       process.on('SIGUSR2', reportEventLoop);
@@ -231,6 +251,7 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
       clock,
       async close() {
         clearInterval(maintenanceTimer);
+        syncSpans?.disable();
         if (eventLoop) {
           reportEventLoop();
           eventLoop.disable();
@@ -254,7 +275,13 @@ export async function startEmulator(dataDir: string, token: Token, config: Serve
  * A data directory's first start: the ceremony, unless the user asked for a manual activation
  * (then the HSM waits for a download or an upload) or the token's SO PIN is not known.
  */
-async function activateOnFirstStart(domain: SecurityDomain, dataDir: string, manual: boolean, haveSoPin: boolean): Promise<ActivationReport> {
+async function activateOnFirstStart(
+  domain: SecurityDomain,
+  dataDir: string,
+  manual: boolean,
+  haveSoPin: boolean,
+  ceremonyKeys?: ReturnType<typeof ceremonyKeyPairs>,
+): Promise<ActivationReport> {
   const summary = domain.summary();
   if (!summary.firstStart) return { state: summary.state };
   if (manual) {
@@ -267,5 +294,5 @@ async function activateOnFirstStart(domain: SecurityDomain, dataDir: string, man
       warning: "the HSM is not activated: activation makes the security domain's CKA_TRUSTED wrapping key, which needs the token's security-officer PIN (--so-pin or MHSM_SO_PIN)",
     };
   }
-  return { state: 'Active', ceremony: await runFirstStartCeremony(domain, dataDir) };
+  return { state: 'Active', ceremony: await runFirstStartCeremony(domain, dataDir, ceremonyKeys) };
 }

@@ -27,11 +27,13 @@ function networkInfo(ip: string): string {
 }
 
 export function registerServiceHeaders(app: FastifyInstance): void {
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.headers(FIXED);
     reply.header('x-ms-keyvault-network-info', networkInfo(request.ip));
+    done();
   });
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     reply.header('x-ms-server-latency', String(Math.round(reply.elapsedTime)));
+    done(null, payload);
   });
 }

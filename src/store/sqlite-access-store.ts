@@ -35,13 +35,26 @@ const toAssignment = (row: AssignmentRow): RoleAssignmentRecord => ({
 const toDefinition = (row: { body: string }): RoleDefinitionRecord => JSON.parse(row.body) as RoleDefinitionRecord;
 
 export class SqliteAccessStore implements AccessStore {
+  #dataVersion: number | undefined;
+
   constructor(
     private readonly sql: (text: string) => Database.Statement,
     private readonly db: Database.Database,
   ) {}
 
+  /**
+   * Read once per turn of the event loop, not once per cache per request: every request of a
+   * turn sees the same answer, and a commit by another process is seen from the next turn on
+   * (it was not ordered with the requests of this one anyway).
+   */
   changesByOthers(): number {
-    return this.sql('PRAGMA data_version').pluck().get() as number;
+    if (this.#dataVersion === undefined) {
+      this.#dataVersion = this.sql('PRAGMA data_version').pluck().get() as number;
+      setImmediate(() => {
+        this.#dataVersion = undefined;
+      });
+    }
+    return this.#dataVersion;
   }
 
   atomically<T>(work: () => T): T {

@@ -10,6 +10,7 @@ import { CURRENT_GENERATION as G, MIGRATIONS } from './sqlite-schema.js';
 import { readSnapshot } from './snapshot-reader.js';
 import { SqliteStagedRestore } from './staged-restore.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
+import { RecordCache } from './record-cache.js';
 
 function page<T>(rows: T[], limit: number, cursor: (row: T) => string): Page<T> {
   const more = rows.length > limit;
@@ -36,6 +37,9 @@ export class SqliteMetadataStore implements MetadataStore {
   #staging: number | undefined;
   /** Principals, role definitions and role assignments, in the same database. */
   readonly access: AccessStore;
+  /** Keys and versions as getKey and getVersion read them; forgotten on every write. */
+  readonly #records: RecordCache<KeyRecord | KeyVersionRecord>;
+  // Every method that writes key rows starts by forgetting what the cache holds.
 
   constructor(file: string) {
     this.#file = file;
@@ -57,7 +61,9 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#db.pragma('wal_autocheckpoint = 0');
     this.#checkpointer = new WalCheckpointer(file);
     this.access = new SqliteAccessStore((text) => this.#sql(text), this.#db);
+    this.#records = new RecordCache(() => this.access.changesByOthers());
   }
+
 
   /** How many WAL checkpoints have run off the JS thread. */
   get checkpoints(): number {
@@ -86,18 +92,24 @@ export class SqliteMetadataStore implements MetadataStore {
     }
   }
 
+  // Names compare without case (COLLATE NOCASE, ASCII): so do the cache's keys. Versions are
+  // matched exactly, as the column is.
   getKey(name: string): KeyRecord | undefined {
-    const row = this.#sql(`SELECT * FROM keys WHERE generation = ${G} AND name = ?`).get(name) as KeyRow | undefined;
-    return row && toKey(row);
+    return this.#records.get(`k:${name.toLowerCase()}`, () => {
+      const row = this.#sql(`SELECT * FROM keys WHERE generation = ${G} AND name = ?`).get(name) as KeyRow | undefined;
+      return row && toKey(row);
+    }) as KeyRecord | undefined;
   }
 
   getVersion(name: string, version?: string): KeyVersionRecord | undefined {
-    const row = (
-      version === undefined
-        ? this.#sql(NEWEST).get(name)
-        : this.#sql(`SELECT * FROM key_versions WHERE generation = ${G} AND name = ? AND version = ?`).get(name, version)
-    ) as VersionRow | undefined;
-    return row && toVersion(row);
+    return this.#records.get(`v:${name.toLowerCase()}:${version ?? ''}`, () => {
+      const row = (
+        version === undefined
+          ? this.#sql(NEWEST).get(name)
+          : this.#sql(`SELECT * FROM key_versions WHERE generation = ${G} AND name = ? AND version = ?`).get(name, version)
+      ) as VersionRow | undefined;
+      return row && toVersion(row);
+    }) as KeyVersionRecord | undefined;
   }
 
   listKeys(limit: number, after = ''): Page<KeyVersionRecord> {
@@ -141,6 +153,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   addVersion(version: KeyVersionRecord, key: { recoverableDays: number }): void {
+    this.#records.clear();
     this.#db.transaction(() => {
       this.#sql(`INSERT INTO keys (generation, name, recoverable_days) VALUES (${G}, ?, ?) ON CONFLICT (generation, name) DO NOTHING`).run(
         version.name,
@@ -161,6 +174,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   addKey(versions: readonly KeyVersionRecord[], key: { recoverableDays: number; rotationPolicy: unknown }): boolean {
+    this.#records.clear();
     const name = versions[0]?.name;
     if (name === undefined) throw new RangeError('a key needs at least one version');
     return this.#db.transaction(() => {
@@ -177,6 +191,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   updateVersion(name: string, version: string, changes: VersionChanges): KeyVersionRecord | undefined {
+    this.#records.clear();
     const sets: string[] = ['updated = @updated'];
     const values: Record<string, unknown> = { name, version, updated: changes.updated };
     const column = (field: string, value: unknown) => {
@@ -194,6 +209,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   setRotationPolicy(name: string, policy: unknown): void {
+    this.#records.clear();
     this.#sql(`UPDATE keys SET rotation_policy = ? WHERE generation = ${G} AND name = ?`).run(policy === undefined ? null : JSON.stringify(policy), name);
   }
 
@@ -202,14 +218,17 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   markDeleted(name: string, deletedDate: number, scheduledPurgeDate: number): void {
+    this.#records.clear();
     this.#sql(`UPDATE keys SET deleted_date = ?, scheduled_purge_date = ? WHERE generation = ${G} AND name = ?`).run(deletedDate, scheduledPurgeDate, name);
   }
 
   markRecovered(name: string): void {
+    this.#records.clear();
     this.#sql(`UPDATE keys SET deleted_date = NULL, scheduled_purge_date = NULL WHERE generation = ${G} AND name = ?`).run(name);
   }
 
   removeKey(name: string): KeyVersionRecord[] {
+    this.#records.clear();
     return this.#db.transaction(() => {
       const versions = this.versionsOldestFirst(name);
       this.#sql(`DELETE FROM keys WHERE generation = ${G} AND name = ?`).run(name);
@@ -243,7 +262,11 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#staging = generation;
     return new SqliteStagedRestore(this.#db, (text) => this.#sql(text), generation, {
       insert: (key, versions) => this.#insertKeyWithVersions(generation, key, versions),
-      ended: () => (this.#staging = undefined),
+      // A commit makes the staged generation the current one: every record read before is old.
+      ended: () => {
+        this.#staging = undefined;
+        this.#records.clear();
+      },
       replaceAccess: (next) => this.#replaceAccess(next),
     });
   }
@@ -256,6 +279,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   takeStaleVersions(limit: number): StaleVersions {
+    this.#records.clear();
     const staging = this.#staging ?? -1;
     return this.#db.transaction(() => {
       // Two ranges of the primary key, so that neither scans the current generation's rows.
@@ -282,6 +306,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   dropUncommitted(): number {
+    this.#records.clear();
     return this.#db.transaction(() => {
       const versions = this.#sql(`DELETE FROM key_versions WHERE generation != ${G}`).run().changes;
       this.#sql(`DELETE FROM keys WHERE generation != ${G}`).run();
@@ -290,6 +315,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   replaceKey(key: KeyRecord, versions: readonly KeyVersionRecord[]): KeyVersionRecord[] {
+    this.#records.clear();
     return this.#db.transaction(() => {
       const replaced = this.versionsOldestFirst(key.name);
       this.#sql(`DELETE FROM keys WHERE generation = ${G} AND name = ?`).run(key.name);

@@ -4,6 +4,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
+import { afterAll, beforeAll } from 'vitest';
 import { type EmbeddedToken, provisionEmbeddedToken } from '../../src/token/embedded-softhsm.js';
 import { type NativeModule, loadNativeModule } from '../../src/native/addon.js';
 import { Token } from '../../src/token/token.js';
@@ -88,4 +89,17 @@ export async function openNativeTestToken(): Promise<NativeTestToken> {
       token.remove();
     },
   };
+}
+
+/** A fresh test token for the whole file, opened before its tests and removed after them. */
+export function tokenPerFile(): { readonly token: Token; readonly testToken: TestToken } {
+  const current = {} as { token: Token; testToken: TestToken };
+  let opened: OpenTestToken | undefined;
+  beforeAll(async () => {
+    opened = await openTestToken();
+    current.token = opened.token;
+    current.testToken = opened.testToken;
+  });
+  afterAll(() => opened?.close());
+  return current;
 }

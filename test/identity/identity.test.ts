@@ -205,6 +205,28 @@ describe('token verification', () => {
     expect(await identity.verify(token, PORT)).toEqual(caller);
   });
 
+  it('knows a verified token without waiting, checks its time and principal again, and forgets it once refused', async () => {
+    const token = await adminToken();
+    const caller = { objectId: identity.admin.objectId, clientId: identity.admin.clientId, tenantId: identity.tenantId };
+    // Never verified: not known, whatever it says.
+    expect(identity.knownCaller(token)).toBeUndefined();
+    await identity.verify(token, PORT);
+    expect(identity.knownCaller(token)).toEqual(caller);
+    // Past its expiry and the skew: refused, and no longer known.
+    now = (START + TOKEN_LIFETIME_SECONDS + CLOCK_SKEW_SECONDS + 1) * 1000;
+    expect(() => identity.knownCaller(token)).toThrow(new IdentityError('invalid_token', 'the bearer token is expired or not yet valid'));
+    now = START * 1000;
+    expect(identity.knownCaller(token)).toBeUndefined();
+    // A principal removed (by `mhsm principal`) after its token was verified.
+    const second = await addSecondPrincipal();
+    const theirs = (await identity.issueToken(grant({ client_id: second.clientId, client_secret: second.secret }), ORIGIN)).access_token;
+    await identity.verify(theirs, PORT);
+    await elsewhere((access) => access.removePrincipal(second.objectId));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(() => identity.knownCaller(theirs)).toThrow(new IdentityError('invalid_token', 'the bearer token names a principal this tenant does not have'));
+    expect(identity.knownCaller(theirs)).toBeUndefined();
+  });
+
   it('holds the token to its times, five minutes of skew either side, remembered or not', async () => {
     const token = await adminToken();
     const early = await forged({ nbf: START + 1000 });

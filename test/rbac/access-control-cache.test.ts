@@ -1,5 +1,6 @@
 // What AccessControl keeps between decisions and when it lets go of it: another connection's
-// writes to the same SQLite file (the `mhsm` CLI) are seen at the next decision, the server's own
+// writes to the same SQLite file (the `mhsm` CLI) are seen at the next decision in a later turn of
+// the event loop (the store asks SQLite once a turn whether others wrote), the server's own
 // writes that bypass it (a full restore) after reload(); and the initial administrator's
 // assignments, made once per data directory and recorded in a marker.
 import { randomUUID } from 'node:crypto';
@@ -22,11 +23,14 @@ beforeEach(() => {
   access = new AccessControl(store.access);
 });
 
+/** A request that arrives after the other connection's commit is read in a later turn. */
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
 /** A second connection to the test's database, as the `mhsm` CLI opens it, closed after `work`. */
-async function withOtherConnection(work: (other: AccessControl, otherStore: SqliteMetadataStore) => void): Promise<void> {
+async function withOtherConnection(work: (other: AccessControl, otherStore: SqliteMetadataStore) => Promise<void> | void): Promise<void> {
   const otherStore = new SqliteMetadataStore(path.join(temp.dir, 'metadata.db'));
   try {
-    work(new AccessControl(otherStore.access), otherStore);
+    await work(new AccessControl(otherStore.access), otherStore);
   } finally {
     await otherStore.close();
   }
@@ -37,10 +41,12 @@ describe('decisions after another connection writes', () => {
     const principal = randomUUID();
     const name = randomUUID();
     expect(access.isAllowed(principal, READ, '/keys/k')).toBe(false);
-    await withOtherConnection((other) => {
+    await withOtherConnection(async (other) => {
       other.createRoleAssignment(name, '/', { roleDefinitionId: BUILT_IN_ROLES.cryptoUser.name, principalId: principal });
+      await nextTurn();
       expect(access.isAllowed(principal, READ, '/keys/k')).toBe(true);
       other.deleteRoleAssignment(name, '/');
+      await nextTurn();
       expect(access.isAllowed(principal, READ, '/keys/k')).toBe(false);
     });
   });
@@ -52,8 +58,9 @@ describe('decisions after another connection writes', () => {
     access.createRoleAssignment(randomUUID(), '/', { roleDefinitionId: role, principalId: principal });
     expect(access.isAllowed(principal, READ, '/keys/k')).toBe(true);
     expect(access.isAllowed(principal, SIGN, '/keys/k')).toBe(false);
-    await withOtherConnection((other) => {
+    await withOtherConnection(async (other) => {
       other.setRoleDefinition(role, { permissions: [{ dataActions: [SIGN] }] });
+      await nextTurn();
       expect(access.isAllowed(principal, READ, '/keys/k')).toBe(false);
       expect(access.isAllowed(principal, SIGN, '/keys/k')).toBe(true);
     });

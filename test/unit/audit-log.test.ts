@@ -51,3 +51,18 @@ it('keeps rotated files younger than the minimum retention past `keep`, up to th
   expect(existsSync(`${expiring.file}.2`)).toBe(true);
   expect(existsSync(`${expiring.file}.3`)).toBe(false);
 });
+
+it('writes the lines of a turn together, in the order recorded, and close() writes what is still pending', async () => {
+  const log = new AuditLog(dir, {});
+  for (let n = 0; n < 50; n++) log.record(entry(n));
+  // Not yet on disk within the turn that recorded them: written once, at its end.
+  const ids = () => (existsSync(log.file) ? readFileSync(log.file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).requestId as string) : []);
+  expect(ids()).toEqual([]);
+  for (let i = 0; i < 500 && ids().length < 50; i++) await new Promise((r) => setTimeout(r, 5));
+  expect(ids()).toEqual(Array.from({ length: 50 }, (_, n) => `r-${n}`));
+  // Recorded and closed in the same turn: close() still writes them.
+  log.record(entry(50));
+  log.record(entry(51));
+  await log.close();
+  expect(ids().slice(-2)).toEqual(['r-50', 'r-51']);
+});

@@ -7,6 +7,8 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ceremonyKeyPair } from './certificates.js';
+
+type CeremonyPair = Awaited<ReturnType<typeof ceremonyKeyPair>>;
 import { FIRST_START_CEREMONY, type SecurityDomain } from './security-domain.js';
 
 export const CEREMONY_KEYS = 3;
@@ -25,10 +27,15 @@ function writePrivate(file: string, content: string): void {
   chmodSync(file, 0o600);
 }
 
-export async function runFirstStartCeremony(domain: SecurityDomain, dataDir: string): Promise<CeremonyResult> {
+/** The ceremony's key pairs and their certificates; a start may begin making them early (RSA, off the JS thread). */
+export function ceremonyKeyPairs(): Promise<CeremonyPair[]> {
+  return Promise.all(Array.from({ length: CEREMONY_KEYS }, (_, i) => ceremonyKeyPair(`mhsm security domain key ${i + 1}`)));
+}
+
+export async function runFirstStartCeremony(domain: SecurityDomain, dataDir: string, keyPairs: Promise<CeremonyPair[]> = ceremonyKeyPairs()): Promise<CeremonyResult> {
   const dir = path.join(dataDir, CEREMONY_DIR);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const pairs = await Promise.all(Array.from({ length: CEREMONY_KEYS }, (_, i) => ceremonyKeyPair(`mhsm security domain key ${i + 1}`)));
+  const pairs = await keyPairs;
   const privateKeys: string[] = [];
   pairs.forEach((pair, i) => {
     // The Azure CLI finds a key's certificate at the key's path with .cer for its extension.

@@ -1,7 +1,8 @@
 // Backups in an Azure Blob Storage container (or Azurite), through @azure/storage-blob, reached with
 // the request's SAS or, for useManagedIdentity, with the account key the emulator was started with
 // (it has no managed identity of its own: --backup-storage-key stands in for one).
-import { AnonymousCredential, ContainerClient, StorageSharedKeyCredential, type StoragePipelineOptions } from '@azure/storage-blob';
+import { createRequire } from 'node:module';
+import type { ContainerClient, StoragePipelineOptions } from '@azure/storage-blob';
 import {
   type BackupAccess,
   type BackupFolderStore,
@@ -14,6 +15,18 @@ import {
 import { fromStorageFailure, storageErrorCode, storageStatus } from './azure-storage-errors.js';
 import { type ContainerUri, parseContainerUri } from './container-uri.js';
 import { type SasToken, checkSasAllows, parseSasToken } from './sas-token.js';
+
+type StorageBlobSdk = typeof import('@azure/storage-blob');
+let loadedSdk: StorageBlobSdk | undefined;
+
+/**
+ * The SDK, loaded on first use rather than at start: it is a quarter of a second of every start
+ * (bench:cost), for a feature most runs never use. The first backup to Azure storage pays it once.
+ */
+function storageBlob(): StorageBlobSdk {
+  loadedSdk ??= createRequire(import.meta.url)('@azure/storage-blob') as StorageBlobSdk;
+  return loadedSdk;
+}
 
 export interface AzureBlobStorageOptions {
   /** The request's storageResourceUri: the container's URL. Taken as `unknown`: it is checked here. */
@@ -63,6 +76,7 @@ function containerClient(options: AzureBlobStorageOptions, container: ContainerU
         'useManagedIdentity',
       );
     }
+    const { ContainerClient, StorageSharedKeyCredential } = storageBlob();
     const credential = new StorageSharedKeyCredential(container.accountName, options.accountKey);
     return { client: new ContainerClient(container.url, credential, PIPELINE) };
   }
@@ -72,6 +86,7 @@ function containerClient(options: AzureBlobStorageOptions, container: ContainerU
   // Storage accounts judge a SAS's expiry by real time, not by the emulator's (shiftable) clock.
   const sas = parseSasToken(options.token, new Date());
   if (options.access) checkSasAllows(sas, options.access);
+  const { AnonymousCredential, ContainerClient } = storageBlob();
   return { client: new ContainerClient(`${container.url}?${sas.query}`, new AnonymousCredential(), PIPELINE), sas };
 }
 
