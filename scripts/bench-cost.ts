@@ -11,11 +11,13 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'undici';
-import { type BenchServer, startBenchServer, stopBenchServer } from './bench/server-process.js';
+import { type BenchServer, reportOnSignal, startBenchServer, stopBenchServer } from './bench/server-process.js';
 import { formatTable } from './bench/measure.js';
+import { percentile } from './bench/latency.js';
 import { processCpuMicros } from './bench/process-cpu.js';
 import { adminBearer } from './bench/admin-token.js';
 import { TokenBaseline } from './bench/token-baseline.js';
+import type { SyncSpanReport } from '../src/server/sync-spans.js';
 
 const ROUND_MS = Number.parseInt(process.env.BENCH_MS ?? '', 10) || 1000;
 const ROUNDS = Number.parseInt(process.env.BENCH_ROUNDS ?? '', 10) || 3;
@@ -131,12 +133,11 @@ interface Cell {
 
 function combine(windows: Window[]): Cell {
   const latencies = windows.flatMap((w) => w.latencies).sort((a, b) => a - b);
-  const at = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Number.NaN;
   const requests = windows.reduce((sum, w) => sum + w.requests, 0);
   return {
     opsPerSecond: requests / windows.reduce((sum, w) => sum + w.seconds, 0),
-    p50Ms: at(0.5),
-    p99Ms: at(0.99),
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
     errors: windows.reduce((sum, w) => sum + w.errors, 0),
     requests,
     cpuMicrosPerRequest: windows.reduce((sum, w) => sum + w.cpuMicros, 0) / requests,
@@ -160,9 +161,8 @@ async function measureCell(contenders: Array<{ target: Target; operation: (lane:
 
 // ---- The run -----------------------------------------------------------------------------------
 
-const freshStarted = performance.now();
 let server: BenchServer = track(await startBenchServer(dataDir, serverNodeArgs, serverArgs));
-const freshStartMs = performance.now() - freshStarted;
+const freshStartMs = server.startedInMs;
 const host = new URL(server.url).hostname;
 const bare = await startBare(host);
 const barePool = poolFor(bare.url);
@@ -212,7 +212,7 @@ const operations: Operation[] = [
 ];
 const chosen = operations.filter((o) => !only || o.name.startsWith(only));
 
-// The token's own work, on session objects in this process, before any request is measured.
+// The token's own work, on token objects in this process, before any request is measured.
 process.env.SOFTHSM2_CONF = path.join(dataDir, 'softhsm', 'softhsm2.conf');
 const pins = JSON.parse(readFileSync(path.join(dataDir, 'softhsm', 'pins.json'), 'utf8')) as { label: string; userPin: string };
 const baseline = new TokenBaseline({ modulePath: '/usr/lib/softhsm/libsofthsm2.so', label: pins.label, pin: pins.userPin });
@@ -308,9 +308,8 @@ if (!only) {
 
   // Restart with them.
   await stopBenchServer(server);
-  const restarted = performance.now();
   server = track(await startBenchServer(dataDir, serverNodeArgs, serverArgs));
-  scaleResults.restartMs = performance.now() - restarted;
+  scaleResults.restartMs = server.startedInMs;
   scale.push([`restart with ${stored} keys, until listening`, `${fmt(scaleResults.restartMs as number, 0)} ms`, '', '', '']);
   scale.push(['fresh start of a new data directory, until listening', `${fmt(freshStartMs, 0)} ms`, '', '', '']);
 }
@@ -320,15 +319,10 @@ await emulator.pool.close();
 
 // ---- How long each request holds the JS thread -------------------------------------------------
 
-async function syncSpans(target: BenchServer): Promise<{ requests: number; maxMs: number; maxRoute: string; p99Ms: number; over5Ms: number }> {
-  const before = target.output().length;
-  target.child.kill('SIGUSR2');
-  for (let i = 0; i < 200; i++) {
-    const match = /sync spans: (\{.*\})/.exec(target.output().slice(before));
-    if (match) return JSON.parse(match[1] as string);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error('the emulator did not report its sync spans');
+async function syncSpans(target: BenchServer): Promise<SyncSpanReport> {
+  const match = await reportOnSignal(target, /sync spans: (\{.*\})/);
+  if (!match) throw new Error('the emulator did not report its sync spans');
+  return JSON.parse(match[1] as string);
 }
 server = track(await startBenchServer(dataDir, [], serverArgs, { MHSM_REPORT_SYNC_SPANS: '1' }));
 pool = poolFor(server.url);

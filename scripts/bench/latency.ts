@@ -7,7 +7,8 @@ export interface LatencyResult {
   errors: number;
 }
 
-function percentile(sorted: number[], p: number): number {
+/** The p-th percentile (0-100) of values sorted ascending; NaN for none. */
+export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }

@@ -18,16 +18,25 @@ export async function startBenchServer(dataDir: string, nodeArgs: readonly strin
   return { child: emulator.child, url: emulator.url, output: emulator.output, startedInMs: performance.now() - started };
 }
 
-/** The server's longest event-loop delay since the last report (SIGUSR2 restarts the measurement). */
-export async function eventLoopStall(server: BenchServer): Promise<number> {
+/**
+ * Asks the server for its reports (SIGUSR2, which also restarts their measurements) and returns
+ * the first match of `pattern` in what it prints after; undefined if nothing matches in 2 s.
+ */
+export async function reportOnSignal(server: BenchServer, pattern: RegExp): Promise<RegExpExecArray | undefined> {
   const before = server.output().length;
   server.child.kill('SIGUSR2');
   for (let i = 0; i < 100; i++) {
-    const match = /event loop delay: max ([\d.]+) ms/.exec(server.output().slice(before));
-    if (match) return Number(match[1]);
+    const match = pattern.exec(server.output().slice(before));
+    if (match) return match;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  return Number.NaN;
+  return undefined;
+}
+
+/** The server's longest event-loop delay since the last report. */
+export async function eventLoopStall(server: BenchServer): Promise<number> {
+  const match = await reportOnSignal(server, /event loop delay: max ([\d.]+) ms/);
+  return match ? Number(match[1]) : Number.NaN;
 }
 
 /** SIGTERM, and the longest stall it reported on stopping. */

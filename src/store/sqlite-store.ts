@@ -37,9 +37,11 @@ export class SqliteMetadataStore implements MetadataStore {
   #staging: number | undefined;
   /** Principals, role definitions and role assignments, in the same database. */
   readonly access: AccessStore;
-  /** Keys and versions as getKey and getVersion read them; forgotten on every write. */
+  /**
+   * Keys and versions of the current generation as getKey and getVersion read them. Every method
+   * that writes rows of the current generation starts by forgetting what it holds.
+   */
   readonly #records: RecordCache<KeyRecord | KeyVersionRecord>;
-  // Every method that writes key rows starts by forgetting what the cache holds.
 
   constructor(file: string) {
     this.#file = file;
@@ -63,7 +65,6 @@ export class SqliteMetadataStore implements MetadataStore {
     this.access = new SqliteAccessStore((text) => this.#sql(text), this.#db);
     this.#records = new RecordCache(() => this.access.changesByOthers());
   }
-
 
   /** How many WAL checkpoints have run off the JS thread. */
   get checkpoints(): number {
@@ -279,7 +280,6 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   takeStaleVersions(limit: number): StaleVersions {
-    this.#records.clear();
     const staging = this.#staging ?? -1;
     return this.#db.transaction(() => {
       // Two ranges of the primary key, so that neither scans the current generation's rows.
@@ -306,7 +306,6 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   dropUncommitted(): number {
-    this.#records.clear();
     return this.#db.transaction(() => {
       const versions = this.#sql(`DELETE FROM key_versions WHERE generation != ${G}`).run().changes;
       this.#sql(`DELETE FROM keys WHERE generation != ${G}`).run();

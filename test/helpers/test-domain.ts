@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ShiftableClock } from '../../src/clock/clock.js';
-import { ceremonyKeyPair, x5tS256 } from '../../src/hsm/security-domain/certificates.js';
+import { type CeremonyPair, ceremonyKeyPair, x5tS256 } from '../../src/hsm/security-domain/certificates.js';
 import { DOMAIN_TAG, decodePayload } from '../../src/hsm/security-domain/domain-payload.js';
 import { decryptJwe, decryptRsaCek, parseJwe } from '../../src/hsm/security-domain/jwe.js';
 import { decryptEncData, parseSecurityDomainFile } from '../../src/hsm/security-domain/sd-file.js';
@@ -17,7 +17,7 @@ import type { Token } from '../../src/token/token.js';
 
 export const TEST_ADMIN = '00000000-0000-0000-0000-00000000a0a0';
 
-export type CeremonyPair = Awaited<ReturnType<typeof ceremonyKeyPair>>;
+export type { CeremonyPair };
 
 export async function ceremonyPairs(count = 3): Promise<CeremonyPair[]> {
   return Promise.all(Array.from({ length: count }, (_, i) => ceremonyKeyPair(`test domain key ${i + 1}`)));

@@ -132,6 +132,9 @@ const generateRsa = promisify(generateKeyPair);
  * is made with the asynchronous generator (on the thread pool) because RSA generation takes
  * tens to hundreds of milliseconds; callers make several in parallel.
  */
+/** A ceremony's key pair: the private key, its certificate, and the certificate as the security-domain JWK. */
+export type CeremonyPair = Awaited<ReturnType<typeof ceremonyKeyPair>>;
+
 export async function ceremonyKeyPair(subject: string): Promise<{ privateKeyPem: string; certificatePem: string; jwk: SecurityDomainJsonWebKey }> {
   if (subject.trim() === '') throw badParameter('subject: must not be empty');
   const { privateKey, publicKey } = await generateRsa('rsa', { modulusLength: MIN_RSA_BITS, publicExponent: 0x10001 });

@@ -6,9 +6,7 @@
 // local emulator, and --manual-activation leaves the ceremony to the user.
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { ceremonyKeyPair } from './certificates.js';
-
-type CeremonyPair = Awaited<ReturnType<typeof ceremonyKeyPair>>;
+import { type CeremonyPair, ceremonyKeyPair } from './certificates.js';
 import { FIRST_START_CEREMONY, type SecurityDomain } from './security-domain.js';
 
 export const CEREMONY_KEYS = 3;
