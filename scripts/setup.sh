@@ -10,6 +10,13 @@ command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# The PKCS#11 library over the emulator (pkcs11-provider/): CMake, libcurl, nlohmann-json, OpenSSL.
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+if command -v dpkg >/dev/null 2>&1; then
+  for package in libcurl4-openssl-dev nlohmann-json3-dev libssl-dev; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+fi
 
 if ((${#missing[@]} > 0)); then
   if ! command -v apt-get >/dev/null 2>&1; then
@@ -26,3 +33,4 @@ fi
 node -e 'const [major, minor] = process.versions.node.split(".").map(Number); if (major < 20 || (major === 20 && minor < 19)) { console.error(`setup: Node.js >= 20.19 is required, this is ${process.version}`); process.exit(1); }'
 
 npm ci --no-audit --no-fund
+npm run build:provider

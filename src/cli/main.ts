@@ -22,6 +22,7 @@ import { addBackupCommands } from './backup-commands.js';
 import { addEnvCommand } from './env-command.js';
 import { ServiceError } from './rest-client.js';
 import { addPrincipalCommands } from './principal-commands.js';
+import { addPkcs11Commands } from './pkcs11-commands.js';
 import { PrincipalError } from '../identity/principals.js';
 import { algorithmTable, capabilityMarkdown, mechanismTable, tokenReport } from './capability-report.js';
 
@@ -172,6 +173,7 @@ export function buildProgram(): Command {
   addByokCommands(program);
   addAttestCommand(program);
   addEnvCommand(program);
+  addPkcs11Commands(program);
   return program;
 }
 

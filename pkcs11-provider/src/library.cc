@@ -1,0 +1,217 @@
+#include "library.h"
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+
+#include "log.h"
+
+namespace mhsm {
+namespace {
+
+std::unique_ptr<Library> current;
+constexpr CK_SLOT_ID FIRST_SLOT = 1;
+
+std::string pathOfNextLink(const std::string& link) {
+  size_t scheme = link.find("://");
+  size_t path = scheme == std::string::npos ? std::string::npos : link.find('/', scheme + 3);
+  return path == std::string::npos ? "" : link.substr(path);
+}
+
+}  // namespace
+
+Library* library() { return current.get(); }
+
+CK_RV initializeLibrary() {
+  std::string path = configPath();
+  try {
+    Config config = loadConfig(path);
+    setLogFile(config.logFile);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+      logLine("C_Initialize: libcurl could not be initialised");
+      return CKR_FUNCTION_FAILED;
+    }
+    current = std::make_unique<Library>(std::move(config));
+    return CKR_OK;
+  } catch (const ConfigError& error) {
+    logLine(std::string("C_Initialize: ") + error.what() + " (configuration: " + path + ", named by MHSM_PKCS11_CONF)");
+    return CKR_FUNCTION_FAILED;
+  }
+}
+
+void finalizeLibrary() {
+  current.reset();
+  curl_global_cleanup();
+}
+
+Library::Library(Config config) : config_(std::move(config)) {
+  CK_SLOT_ID id = FIRST_SLOT;
+  for (const SlotConfig& slotConfig : config_.slots) {
+    auto slot = std::make_unique<Slot>();
+    slot->id = id++;
+    slot->config = slotConfig;
+    slot->service = std::make_unique<Service>(slotConfig);
+    slots_.push_back(std::move(slot));
+  }
+  // The secrets now live in the services only.
+  for (SlotConfig& slotConfig : config_.slots) OPENSSL_cleanse(slotConfig.clientSecret.data(), slotConfig.clientSecret.size());
+  for (auto& slot : slots_) OPENSSL_cleanse(slot->config.clientSecret.data(), slot->config.clientSecret.size());
+}
+
+Slot* Library::slot(CK_SLOT_ID id) {
+  for (auto& slot : slots_) {
+    if (slot->id == id) return slot.get();
+  }
+  return nullptr;
+}
+
+std::shared_ptr<Session> Library::openSession(CK_SLOT_ID slot, CK_FLAGS flags) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto session = std::make_shared<Session>();
+  session->handle = nextSession_++;
+  session->slot = slot;
+  session->flags = flags;
+  sessions_[session->handle] = session;
+  return session;
+}
+
+std::shared_ptr<Session> Library::session(CK_SESSION_HANDLE handle) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = sessions_.find(handle);
+  return it == sessions_.end() ? nullptr : it->second;
+}
+
+bool Library::closeSession(CK_SESSION_HANDLE handle) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = sessions_.find(handle);
+  if (it == sessions_.end()) return false;
+  CK_SLOT_ID slotId = it->second->slot;
+  sessions_.erase(it);
+  bool any = false;
+  for (auto& [h, s] : sessions_) any = any || s->slot == slotId;
+  if (!any) {
+    if (Slot* s = slot(slotId)) s->loggedIn = false;
+  }
+  return true;
+}
+
+void Library::closeAllSessions(CK_SLOT_ID slotId) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    it = it->second->slot == slotId ? sessions_.erase(it) : std::next(it);
+  }
+  if (Slot* s = slot(slotId)) s->loggedIn = false;
+}
+
+size_t Library::sessionCount(CK_SLOT_ID slotId) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  size_t count = 0;
+  for (auto& [h, s] : sessions_) count += s->slot == slotId ? 1 : 0;
+  return count;
+}
+
+CK_OBJECT_HANDLE Library::handleFor(CK_SLOT_ID slot, const std::string& name, CK_OBJECT_CLASS objectClass) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto key = std::make_tuple(slot, name, objectClass);
+  auto it = handles_.find(key);
+  if (it != handles_.end()) return it->second;
+  CK_OBJECT_HANDLE handle = nextObject_++;
+  handles_[key] = handle;
+  objects_[handle] = ObjectRef{slot, name, objectClass};
+  return handle;
+}
+
+std::optional<ObjectRef> Library::object(CK_OBJECT_HANDLE handle) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = objects_.find(handle);
+  if (it == objects_.end()) return std::nullopt;
+  return it->second;
+}
+
+KeyInfo Library::key(CK_SLOT_ID slotId, const std::string& name) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = keys_.find({slotId, name});
+    if (it != keys_.end()) return it->second.key;
+  }
+  Slot* s = slot(slotId);
+  nlohmann::json bundle = s->service->call("GET", "/keys/" + urlEncode(name));
+  auto key = keyFromBundle(bundle);
+  if (!key) throw ServiceError(200, "UnsupportedKey", "key " + name + " is of a type this library does not show");
+  remember(slotId, *key);
+  return *key;
+}
+
+void Library::remember(CK_SLOT_ID slot, const KeyInfo& key) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  keys_[{slot, key.name}] = CachedKey{key, -1};
+}
+
+void Library::forget(CK_SLOT_ID slot, const std::string& name) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  keys_.erase({slot, name});
+}
+
+std::vector<KeyInfo> Library::allKeys(CK_SLOT_ID slotId) {
+  Slot* s = slot(slotId);
+  std::vector<std::pair<std::string, double>> listed;
+  std::string path = "/keys?maxresults=25";
+  while (!path.empty()) {
+    nlohmann::json page = s->service->call("GET", path);
+    if (page.contains("value") && page["value"].is_array()) {
+      for (const auto& item : page["value"]) {
+        std::string name = nameOfKid(item.value("kid", ""));
+        double updated = item.contains("attributes") && item["attributes"].is_object() ? item["attributes"].value("updated", 0.0) : 0.0;
+        if (!name.empty()) listed.emplace_back(name, updated);
+      }
+    }
+    std::string next = page.contains("nextLink") && page["nextLink"].is_string() ? page["nextLink"].get<std::string>() : "";
+    path = pathOfNextLink(next);
+    // Service::call adds the api-version; the link carries one already.
+    if (size_t at = path.find("api-version="); at != std::string::npos) {
+      size_t end = path.find('&', at);
+      path.erase(at == 0 ? 0 : at - 1, end == std::string::npos ? std::string::npos : end - at + 1);
+    }
+  }
+  std::vector<KeyInfo> keys;
+  for (const auto& [name, updated] : listed) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = keys_.find({slotId, name});
+      if (it != keys_.end() && it->second.updated == updated) {
+        keys.push_back(it->second.key);
+        continue;
+      }
+    }
+    try {
+      nlohmann::json bundle = s->service->call("GET", "/keys/" + urlEncode(name));
+      auto key = keyFromBundle(bundle);
+      if (!key) continue;
+      std::lock_guard<std::mutex> lock(mutex_);
+      keys_[{slotId, name}] = CachedKey{*key, updated};
+      keys.push_back(*key);
+    } catch (const ServiceError& error) {
+      if (error.status != 404) throw;  // deleted between the list and now
+    }
+  }
+  return keys;
+}
+
+CK_RV failure(const char* function, const std::string& subject) {
+  try {
+    throw;
+  } catch (const NetworkError& error) {
+    logLine(std::string(function) + ": " + subject + ": the HSM cannot be reached: " + error.what());
+    return CKR_DEVICE_ERROR;
+  } catch (const ServiceError& error) {
+    logLine(std::string(function) + ": " + subject + ": the HSM refused (" + std::to_string(error.status) + "): " + error.what());
+    if (error.status == 404) return CKR_OBJECT_HANDLE_INVALID;
+    return CKR_FUNCTION_FAILED;
+  } catch (const std::bad_alloc&) {
+    return CKR_HOST_MEMORY;
+  } catch (const std::exception& error) {
+    logLine(std::string(function) + ": " + subject + ": " + error.what());
+    return CKR_GENERAL_ERROR;
+  }
+}
+
+}  // namespace mhsm

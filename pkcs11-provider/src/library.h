@@ -1,0 +1,101 @@
+// The library's state between C_Initialize and C_Finalize: the configuration, one slot per HSM,
+// the sessions, and the object handles. A handle names (slot, key name, object class) and stays
+// the same for the life of the process; what the key is (its public half, key_ops, tags) is kept
+// from the last time the service was asked.
+#pragma once
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "config.h"
+#include "cryptoki.h"
+#include "key-objects.h"
+#include "mechanisms.h"
+#include "service.h"
+
+namespace mhsm {
+
+struct Slot {
+  CK_SLOT_ID id;
+  SlotConfig config;
+  std::unique_ptr<Service> service;
+  bool loggedIn = false;
+};
+
+/** A sign or verify operation between its Init and its end: the key as it was at Init. */
+struct SignOperation {
+  SignMechanism mechanism;
+  KeyInfo key;
+  Bytes data;
+};
+
+struct Session {
+  CK_SESSION_HANDLE handle;
+  CK_SLOT_ID slot;
+  CK_FLAGS flags;
+  std::mutex mutex;  // one call at a time on a session, as PKCS#11 asks of the application
+  bool finding = false;
+  std::vector<CK_OBJECT_HANDLE> found;
+  size_t nextFound = 0;
+  std::optional<SignOperation> sign;
+  std::optional<SignOperation> verify;
+};
+
+struct ObjectRef {
+  CK_SLOT_ID slot;
+  std::string name;
+  CK_OBJECT_CLASS objectClass;
+};
+
+class Library {
+ public:
+  explicit Library(Config config);
+
+  Slot* slot(CK_SLOT_ID id);
+  const std::vector<std::unique_ptr<Slot>>& slots() const { return slots_; }
+
+  std::shared_ptr<Session> openSession(CK_SLOT_ID slot, CK_FLAGS flags);
+  std::shared_ptr<Session> session(CK_SESSION_HANDLE handle);
+  bool closeSession(CK_SESSION_HANDLE handle);
+  void closeAllSessions(CK_SLOT_ID slot);
+  size_t sessionCount(CK_SLOT_ID slot);
+
+  CK_OBJECT_HANDLE handleFor(CK_SLOT_ID slot, const std::string& name, CK_OBJECT_CLASS objectClass);
+  std::optional<ObjectRef> object(CK_OBJECT_HANDLE handle);
+
+  /** The key as last seen; fetched from the service when never seen. Throws ServiceError, NetworkError. */
+  KeyInfo key(CK_SLOT_ID slot, const std::string& name);
+  void remember(CK_SLOT_ID slot, const KeyInfo& key);
+  void forget(CK_SLOT_ID slot, const std::string& name);
+  /** Every key of the HSM, fetched now (the list, then each key not seen at its current update). */
+  std::vector<KeyInfo> allKeys(CK_SLOT_ID slot);
+
+ private:
+  std::mutex mutex_;
+  Config config_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::map<CK_SESSION_HANDLE, std::shared_ptr<Session>> sessions_;
+  CK_SESSION_HANDLE nextSession_ = 1;
+  std::map<std::tuple<CK_SLOT_ID, std::string, CK_OBJECT_CLASS>, CK_OBJECT_HANDLE> handles_;
+  std::map<CK_OBJECT_HANDLE, ObjectRef> objects_;
+  CK_OBJECT_HANDLE nextObject_ = 1;
+  struct CachedKey {
+    KeyInfo key;
+    double updated;
+  };
+  std::map<std::pair<CK_SLOT_ID, std::string>, CachedKey> keys_;
+};
+
+/** The library while initialized; nullptr otherwise. */
+Library* library();
+CK_RV initializeLibrary();
+void finalizeLibrary();
+
+/** The CKR_* for a failure the service or the network reported, logged with its reason. */
+CK_RV failure(const char* function, const std::string& subject);
+
+}  // namespace mhsm

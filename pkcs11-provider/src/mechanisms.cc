@@ -1,0 +1,192 @@
+#include "mechanisms.h"
+
+#include <cstring>
+
+#include "local-crypto.h"
+
+namespace mhsm {
+namespace {
+
+constexpr CK_FLAGS SIGN = CKF_SIGN | CKF_VERIFY;
+constexpr CK_FLAGS EC_FLAGS = CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS;
+
+const std::vector<MechanismEntry> TABLE = {
+    {CKM_RSA_PKCS_KEY_PAIR_GEN, 2048, 4096, CKF_GENERATE_KEY_PAIR},
+    {CKM_RSA_PKCS, 2048, 4096, SIGN},
+    {CKM_SHA256_RSA_PKCS, 2048, 4096, SIGN},
+    {CKM_SHA384_RSA_PKCS, 2048, 4096, SIGN},
+    {CKM_SHA512_RSA_PKCS, 2048, 4096, SIGN},
+    {CKM_RSA_PKCS_PSS, 2048, 4096, SIGN},
+    {CKM_SHA256_RSA_PKCS_PSS, 2048, 4096, SIGN},
+    {CKM_SHA384_RSA_PKCS_PSS, 2048, 4096, SIGN},
+    {CKM_SHA512_RSA_PKCS_PSS, 2048, 4096, SIGN},
+    {CKM_EC_KEY_PAIR_GEN, 256, 521, CKF_GENERATE_KEY_PAIR | EC_FLAGS},
+    {CKM_ECDSA, 256, 521, SIGN | EC_FLAGS},
+    {CKM_ECDSA_SHA1, 256, 521, SIGN | EC_FLAGS},
+    {CKM_ECDSA_SHA256, 256, 521, SIGN | EC_FLAGS},
+    {CKM_ECDSA_SHA384, 256, 521, SIGN | EC_FLAGS},
+    {CKM_ECDSA_SHA512, 256, 521, SIGN | EC_FLAGS},
+    {CKM_AES_KEY_GEN, 16, 32, CKF_GENERATE},
+};
+
+struct DigestInfoPrefix {
+  const char* hash;
+  Bytes prefix;
+};
+const DigestInfoPrefix DIGEST_INFOS[] = {
+    {"SHA256", {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20}},
+    {"SHA384", {0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30}},
+    {"SHA512", {0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40}},
+};
+
+/** The hash a hash-and-sign mechanism applies here; nullptr for the mechanisms given a digest. */
+const char* hashOf(CK_MECHANISM_TYPE type) {
+  switch (type) {
+    case CKM_SHA256_RSA_PKCS:
+    case CKM_SHA256_RSA_PKCS_PSS:
+    case CKM_ECDSA_SHA256: return "SHA256";
+    case CKM_SHA384_RSA_PKCS:
+    case CKM_SHA384_RSA_PKCS_PSS:
+    case CKM_ECDSA_SHA384: return "SHA384";
+    case CKM_SHA512_RSA_PKCS:
+    case CKM_SHA512_RSA_PKCS_PSS:
+    case CKM_ECDSA_SHA512: return "SHA512";
+    case CKM_ECDSA_SHA1: return "SHA1";
+    default: return nullptr;
+  }
+}
+
+bool isRsaMechanism(CK_MECHANISM_TYPE type) {
+  switch (type) {
+    case CKM_RSA_PKCS:
+    case CKM_SHA256_RSA_PKCS:
+    case CKM_SHA384_RSA_PKCS:
+    case CKM_SHA512_RSA_PKCS:
+    case CKM_RSA_PKCS_PSS:
+    case CKM_SHA256_RSA_PKCS_PSS:
+    case CKM_SHA384_RSA_PKCS_PSS:
+    case CKM_SHA512_RSA_PKCS_PSS: return true;
+    default: return false;
+  }
+}
+
+bool isPss(CK_MECHANISM_TYPE type) {
+  return type == CKM_RSA_PKCS_PSS || type == CKM_SHA256_RSA_PKCS_PSS || type == CKM_SHA384_RSA_PKCS_PSS || type == CKM_SHA512_RSA_PKCS_PSS;
+}
+
+/** Managed HSM's PSxxx: MGF1 with the same hash, salt as long as the digest. */
+const char* pssHash(const CK_RSA_PKCS_PSS_PARAMS& pss) {
+  if (pss.hashAlg == CKM_SHA256 && pss.mgf == CKG_MGF1_SHA256 && pss.sLen == 32) return "SHA256";
+  if (pss.hashAlg == CKM_SHA384 && pss.mgf == CKG_MGF1_SHA384 && pss.sLen == 48) return "SHA384";
+  if (pss.hashAlg == CKM_SHA512 && pss.mgf == CKG_MGF1_SHA512 && pss.sLen == 64) return "SHA512";
+  return nullptr;
+}
+
+std::string suffixOf(const char* hash) { return std::string(hash).substr(3); }  // "SHA256" → "256"
+
+/** ES256, ES384, ES512 or ES256K, by the key's curve, with the digest fitted to its size. */
+CK_RV ecdsaRequest(const KeyInfo& key, Bytes digest, SignRequest& out) {
+  const std::string crv = key.curve->jwkName;
+  size_t size = crv == "P-521" ? 64 : key.curve->coordinateBytes;
+  if (digest.empty()) return CKR_DATA_LEN_RANGE;
+  if (digest.size() > size) {
+    // ECDSA uses the leftmost bits of a longer digest; P-521's 521 bits are not a whole number of bytes.
+    if (crv == "P-521") return CKR_DATA_LEN_RANGE;
+    digest.resize(size);
+  } else if (digest.size() < size) {
+    digest.insert(digest.begin(), size - digest.size(), 0);
+  }
+  out.alg = crv == "P-256" ? "ES256" : crv == "P-384" ? "ES384" : crv == "P-521" ? "ES512" : "ES256K";
+  out.digest = std::move(digest);
+  return CKR_OK;
+}
+
+}  // namespace
+
+const std::vector<MechanismEntry>& mechanismTable() { return TABLE; }
+
+const MechanismEntry* mechanismEntry(CK_MECHANISM_TYPE type) {
+  for (const MechanismEntry& entry : TABLE) {
+    if (entry.type == type) return &entry;
+  }
+  return nullptr;
+}
+
+CK_RV signMechanismFor(const CK_MECHANISM* mechanism, const KeyInfo& key, SignMechanism& out) {
+  const MechanismEntry* entry = mechanismEntry(mechanism->mechanism);
+  if (!entry || !(entry->flags & CKF_SIGN)) return CKR_MECHANISM_INVALID;
+  const bool rsa = isRsaMechanism(mechanism->mechanism);
+  if (rsa != (key.kty == "RSA") || (!rsa && key.kty != "EC")) return CKR_KEY_TYPE_INCONSISTENT;
+  out = SignMechanism{};
+  out.type = mechanism->mechanism;
+  if (isPss(mechanism->mechanism)) {
+    if (!mechanism->pParameter || mechanism->ulParameterLen != sizeof(CK_RSA_PKCS_PSS_PARAMS)) return CKR_MECHANISM_PARAM_INVALID;
+    std::memcpy(&out.pss, mechanism->pParameter, sizeof out.pss);
+    const char* hash = pssHash(out.pss);
+    if (!hash) return CKR_MECHANISM_PARAM_INVALID;
+    const char* fixed = hashOf(mechanism->mechanism);
+    if (fixed && std::strcmp(fixed, hash) != 0) return CKR_MECHANISM_PARAM_INVALID;
+  }
+  return CKR_OK;
+}
+
+CK_RV signRequestFor(const SignMechanism& mechanism, const KeyInfo& key, const Bytes& data, SignRequest& out) {
+  const char* hash = hashOf(mechanism.type);
+  if (mechanism.type == CKM_RSA_PKCS) {
+    for (const DigestInfoPrefix& info : DIGEST_INFOS) {
+      size_t digestBytes = info.prefix.back();
+      if (data.size() == info.prefix.size() + digestBytes && std::memcmp(data.data(), info.prefix.data(), info.prefix.size()) == 0) {
+        out.alg = "RS" + suffixOf(info.hash);
+        out.digest.assign(data.begin() + static_cast<long>(info.prefix.size()), data.end());
+        return CKR_OK;
+      }
+    }
+    // Managed HSM signs SHA-256, SHA-384 and SHA-512 digests only: nothing else can be signed raw.
+    return CKR_DATA_INVALID;
+  }
+  if (isPss(mechanism.type)) {
+    const char* pss = pssHash(mechanism.pss);
+    Bytes digest = hash ? digestOf(hash, data) : data;
+    if (digest.size() != static_cast<size_t>(mechanism.pss.sLen)) return CKR_DATA_LEN_RANGE;
+    out.alg = "PS" + suffixOf(pss);
+    out.digest = std::move(digest);
+    return CKR_OK;
+  }
+  if (hash && isRsaMechanism(mechanism.type)) {
+    out.alg = "RS" + suffixOf(hash);
+    out.digest = digestOf(hash, data);
+    return CKR_OK;
+  }
+  return ecdsaRequest(key, hash ? digestOf(hash, data) : data, out);
+}
+
+CK_ULONG signatureLength(const KeyInfo& key) {
+  if (key.kty == "RSA") return static_cast<CK_ULONG>((key.modulusBits() + 7) / 8);
+  return static_cast<CK_ULONG>(2 * key.curve->coordinateBytes);
+}
+
+CK_RV verifyLocally(const SignMechanism& mechanism, const KeyInfo& key, const Bytes& data, const Bytes& signature) {
+  if (signature.size() != signatureLength(key)) return CKR_SIGNATURE_LEN_RANGE;
+  SignRequest request;
+  CK_RV rv = signRequestFor(mechanism, key, data, request);
+  if (rv != CKR_OK) return rv;
+  bool valid = false;
+  if (key.kty == "RSA") {
+    const char* hash = request.alg == "RS256" || request.alg == "PS256" ? "SHA256" : request.alg == "RS384" || request.alg == "PS384" ? "SHA384" : "SHA512";
+    if (request.alg[0] == 'P') {
+      valid = verifyRsa(key, RsaPadding::Pss, hash, request.digest.size(), request.digest, signature);
+    } else {
+      for (const DigestInfoPrefix& info : DIGEST_INFOS) {
+        if (std::strcmp(info.hash, hash) != 0) continue;
+        Bytes encoded = info.prefix;
+        encoded.insert(encoded.end(), request.digest.begin(), request.digest.end());
+        valid = verifyRsa(key, RsaPadding::Pkcs1, hash, 0, encoded, signature);
+      }
+    }
+  } else {
+    valid = verifyEcdsa(key, request.digest, signature);
+  }
+  return valid ? CKR_OK : CKR_SIGNATURE_INVALID;
+}
+
+}  // namespace mhsm

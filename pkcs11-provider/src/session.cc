@@ -1,0 +1,211 @@
+#include "session.h"
+
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+
+#include "log.h"
+
+namespace mhsm {
+namespace {
+
+using nlohmann::json;
+
+/** CKA_LABEL of a template, when it has one: the key's name, so one GET instead of the list. */
+std::optional<std::string> labelOf(const CK_ATTRIBUTE* templ, CK_ULONG count) {
+  for (CK_ULONG i = 0; i < count; i++) {
+    if (templ[i].type == CKA_LABEL && templ[i].pValue) return std::string(static_cast<const char*>(templ[i].pValue), templ[i].ulValueLen);
+  }
+  return std::nullopt;
+}
+
+
+/** The key behind a handle, with the check that it is a private or secret key that may `op`. */
+CK_RV keyFor(Library& lib, Session& session, CK_OBJECT_HANDLE handle, CK_OBJECT_CLASS wanted, KeyInfo& out, const char* function) {
+  auto ref = lib.object(handle);
+  if (!ref || ref->slot != session.slot) return CKR_KEY_HANDLE_INVALID;
+  if (ref->objectClass != wanted && !(wanted == CKO_PRIVATE_KEY && ref->objectClass == CKO_SECRET_KEY)) return CKR_KEY_TYPE_INCONSISTENT;
+  try {
+    out = lib.key(ref->slot, ref->name);
+    return CKR_OK;
+  } catch (...) {
+    CK_RV rv = failure(function, "key " + ref->name);
+    return rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID : rv;
+  }
+}
+
+}  // namespace
+
+CK_RV findObjectsInit(Library& lib, Session& session, const CK_ATTRIBUTE* templ, CK_ULONG count) {
+  std::vector<KeyInfo> keys;
+  try {
+    auto label = labelOf(templ, count);
+    if (label && !isKeyName(*label)) {
+      keys = {};  // no key can have that name
+    } else if (label) {
+      try {
+        lib.forget(session.slot, *label);
+        keys.push_back(lib.key(session.slot, *label));
+      } catch (const ServiceError& error) {
+        if (error.status != 404) throw;
+      }
+    } else {
+      keys = lib.allKeys(session.slot);
+    }
+  } catch (...) {
+    return failure("C_FindObjectsInit", "listing keys");
+  }
+  session.found.clear();
+  for (const KeyInfo& key : keys) {
+    for (CK_OBJECT_CLASS cls : classesOf(key)) {
+      if (matches(KeyObject{cls, key}, templ, count)) session.found.push_back(lib.handleFor(session.slot, key.name, cls));
+    }
+  }
+  session.nextFound = 0;
+  session.finding = true;
+  return CKR_OK;
+}
+
+CK_RV getAttributeValue(Library& lib, Session& session, CK_OBJECT_HANDLE handle, CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
+  auto ref = lib.object(handle);
+  if (!ref || ref->slot != session.slot) return CKR_OBJECT_HANDLE_INVALID;
+  KeyInfo key;
+  try {
+    key = lib.key(ref->slot, ref->name);
+  } catch (...) {
+    return failure("C_GetAttributeValue", "key " + ref->name);
+  }
+  KeyObject object{ref->objectClass, key};
+  CK_RV rv = CKR_OK;
+  for (CK_ULONG i = 0; i < count; i++) {
+    AttributeValue value = attributeOf(object, templ[i].type);
+    if (value.state == AttributeState::Sensitive) {
+      templ[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+      rv = CKR_ATTRIBUTE_SENSITIVE;
+    } else if (value.state == AttributeState::Invalid) {
+      templ[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+      if (rv == CKR_OK) rv = CKR_ATTRIBUTE_TYPE_INVALID;
+    } else if (!templ[i].pValue) {
+      templ[i].ulValueLen = value.bytes.size();
+    } else if (templ[i].ulValueLen < value.bytes.size()) {
+      templ[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+      if (rv == CKR_OK) rv = CKR_BUFFER_TOO_SMALL;
+    } else {
+      if (!value.bytes.empty()) std::memcpy(templ[i].pValue, value.bytes.data(), value.bytes.size());
+      templ[i].ulValueLen = value.bytes.size();
+    }
+  }
+  return rv;
+}
+
+CK_RV signInit(Library& lib, Session& session, const CK_MECHANISM* mechanism, CK_OBJECT_HANDLE handle) {
+  KeyInfo key;
+  CK_RV rv = keyFor(lib, session, handle, CKO_PRIVATE_KEY, key, "C_SignInit");
+  if (rv != CKR_OK) return rv;
+  if (!key.allows("sign")) {
+    logLine("C_SignInit: key " + key.name + ": its key_ops do not include sign");
+    return CKR_KEY_FUNCTION_NOT_PERMITTED;
+  }
+  SignOperation operation{{}, key, {}};
+  rv = signMechanismFor(mechanism, key, operation.mechanism);
+  if (rv != CKR_OK) return rv;
+  session.sign = std::move(operation);
+  return CKR_OK;
+}
+
+CK_RV signFinish(Library& lib, Session& session, CK_BYTE_PTR out, CK_ULONG_PTR outLength) {
+  SignOperation& operation = *session.sign;
+  CK_ULONG length = signatureLength(operation.key);
+  if (!out) {
+    *outLength = length;
+    return CKR_OK;
+  }
+  if (*outLength < length) {
+    *outLength = length;
+    return CKR_BUFFER_TOO_SMALL;
+  }
+  SignRequest request;
+  CK_RV rv = signRequestFor(operation.mechanism, operation.key, operation.data, request);
+  if (rv != CKR_OK) {
+    if (rv == CKR_DATA_INVALID) logLine("C_Sign: key " + operation.key.name + ": CKM_RSA_PKCS signs a SHA-256, SHA-384 or SHA-512 DigestInfo only");
+    session.sign.reset();
+    return rv;
+  }
+  try {
+    Slot* slot = lib.slot(session.slot);
+    json answer = slot->service->call("POST", "/keys/" + urlEncode(operation.key.name) + "/sign", json{{"alg", request.alg}, {"value", base64url(request.digest)}});
+    auto signature = fromBase64url(answer.value("value", ""));
+    session.sign.reset();
+    if (!signature || signature->size() != length) {
+      logLine("C_Sign: key " + operation.key.name + ": the HSM answered a signature of the wrong length");
+      return CKR_DEVICE_ERROR;
+    }
+    std::memcpy(out, signature->data(), length);
+    *outLength = length;
+    return CKR_OK;
+  } catch (...) {
+    session.sign.reset();
+    return failure("C_Sign", "key " + operation.key.name);
+  }
+}
+
+CK_RV verifyInit(Library& lib, Session& session, const CK_MECHANISM* mechanism, CK_OBJECT_HANDLE handle) {
+  KeyInfo key;
+  CK_RV rv = keyFor(lib, session, handle, CKO_PUBLIC_KEY, key, "C_VerifyInit");
+  if (rv != CKR_OK) return rv;
+  SignOperation operation{{}, key, {}};
+  rv = signMechanismFor(mechanism, key, operation.mechanism);
+  if (rv != CKR_OK) return rv;
+  session.verify = std::move(operation);
+  return CKR_OK;
+}
+
+CK_RV verifyFinish(Session& session, const Bytes& signature) {
+  SignOperation operation = std::move(*session.verify);
+  session.verify.reset();
+  return verifyLocally(operation.mechanism, operation.key, operation.data, signature);
+}
+
+CK_RV generateRandom(Library& lib, Session& session, CK_BYTE_PTR out, CK_ULONG length) {
+  // The service gives at most 128 bytes a call.
+  constexpr CK_ULONG MAX_PER_CALL = 128;
+  try {
+    Slot* slot = lib.slot(session.slot);
+    for (CK_ULONG done = 0; done < length;) {
+      CK_ULONG count = std::min(MAX_PER_CALL, length - done);
+      json answer = slot->service->call("POST", "/rng", json{{"count", count}});
+      auto bytes = fromBase64url(answer.value("value", ""));
+      if (!bytes || bytes->size() != count) {
+        logLine("C_GenerateRandom: the HSM answered the wrong number of bytes");
+        return CKR_DEVICE_ERROR;
+      }
+      std::memcpy(out + done, bytes->data(), count);
+      OPENSSL_cleanse(bytes->data(), bytes->size());
+      done += count;
+    }
+    return CKR_OK;
+  } catch (...) {
+    return failure("C_GenerateRandom", "random bytes");
+  }
+}
+
+CK_RV destroyObject(Library& lib, Session& session, CK_OBJECT_HANDLE handle) {
+  auto ref = lib.object(handle);
+  if (!ref || ref->slot != session.slot) return CKR_OBJECT_HANDLE_INVALID;
+  if (!(session.flags & CKF_RW_SESSION)) return CKR_SESSION_READ_ONLY;
+  if (ref->objectClass == CKO_PUBLIC_KEY) {
+    logLine("C_DestroyObject: key " + ref->name + ": a public key goes with its private key; destroy the private key object");
+    return CKR_ACTION_PROHIBITED;
+  }
+  try {
+    lib.slot(session.slot)->service->call("DELETE", "/keys/" + urlEncode(ref->name));
+    lib.forget(ref->slot, ref->name);
+    return CKR_OK;
+  } catch (...) {
+    return failure("C_DestroyObject", "key " + ref->name);
+  }
+}
+
+}  // namespace mhsm

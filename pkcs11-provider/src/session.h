@@ -1,0 +1,25 @@
+// What the C_* functions do once their arguments are checked: finding objects, signing and
+// verifying, generating keys, random bytes, destroying. Each takes the library's state and
+// returns a CKR_*; a failure of the service is logged with its reason (library.h, failure()).
+#pragma once
+#include "library.h"
+
+namespace mhsm {
+
+CK_RV findObjectsInit(Library& lib, Session& session, const CK_ATTRIBUTE* templ, CK_ULONG count);
+
+CK_RV signInit(Library& lib, Session& session, const CK_MECHANISM* mechanism, CK_OBJECT_HANDLE key);
+/** One-part or final sign: the signature's length when `out` is null; CKR_BUFFER_TOO_SMALL keeps the operation. */
+CK_RV signFinish(Library& lib, Session& session, CK_BYTE_PTR out, CK_ULONG_PTR outLength);
+CK_RV verifyInit(Library& lib, Session& session, const CK_MECHANISM* mechanism, CK_OBJECT_HANDLE key);
+CK_RV verifyFinish(Session& session, const Bytes& signature);
+
+CK_RV generateKeyPair(Library& lib, Session& session, const CK_MECHANISM* mechanism, const CK_ATTRIBUTE* publicTemplate, CK_ULONG publicCount,
+                      const CK_ATTRIBUTE* privateTemplate, CK_ULONG privateCount, CK_OBJECT_HANDLE_PTR publicKey, CK_OBJECT_HANDLE_PTR privateKey);
+CK_RV generateKey(Library& lib, Session& session, const CK_MECHANISM* mechanism, const CK_ATTRIBUTE* templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR key);
+
+CK_RV generateRandom(Library& lib, Session& session, CK_BYTE_PTR out, CK_ULONG length);
+CK_RV destroyObject(Library& lib, Session& session, CK_OBJECT_HANDLE object);
+CK_RV getAttributeValue(Library& lib, Session& session, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_PTR templ, CK_ULONG count);
+
+}  // namespace mhsm
