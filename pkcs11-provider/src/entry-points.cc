@@ -390,6 +390,67 @@ EXPORT CK_RV C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, C
   });
 }
 
+/** The C_Encrypt* and C_Decrypt* functions, one body for both directions. */
+template <bool Encrypt>
+struct Cipher {
+  static constexpr const char* name(int step) {
+    const char* e[] = {"C_EncryptInit", "C_Encrypt", "C_EncryptUpdate", "C_EncryptFinal"};
+    const char* d[] = {"C_DecryptInit", "C_Decrypt", "C_DecryptUpdate", "C_DecryptFinal"};
+    return Encrypt ? e[step] : d[step];
+  }
+  static std::optional<CipherOperation>& op(Session& s) { return Encrypt ? s.encrypt : s.decrypt; }
+
+  static CK_RV init(CK_SESSION_HANDLE h, CK_MECHANISM_PTR mechanism, CK_OBJECT_HANDLE key) {
+    return withSession(name(0), h, [&](Library& lib, Session& session) -> CK_RV {
+      if (!mechanism) return CKR_ARGUMENTS_BAD;
+      if (op(session)) return CKR_OPERATION_ACTIVE;
+      return cipherInit(lib, session, mechanism, key, Encrypt);
+    });
+  }
+  static CK_RV once(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG inLength, CK_BYTE_PTR out, CK_ULONG_PTR outLength) {
+    return withSession(name(1), h, [&](Library& lib, Session& session) -> CK_RV {
+      if (!op(session)) return CKR_OPERATION_NOT_INITIALIZED;
+      if ((!in && inLength > 0) || !outLength) {
+        op(session).reset();
+        return CKR_ARGUMENTS_BAD;
+      }
+      if (!op(session)->result) op(session)->data.assign(in, in + inLength);
+      return cipherFinish(lib, session, Encrypt, out, outLength);
+    });
+  }
+  static CK_RV update(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG inLength, CK_BYTE_PTR out, CK_ULONG_PTR outLength) {
+    return withSession(name(2), h, [&](Library&, Session& session) -> CK_RV {
+      if (!op(session)) return CKR_OPERATION_NOT_INITIALIZED;
+      if ((!in && inLength > 0) || !outLength) {
+        op(session).reset();
+        return CKR_ARGUMENTS_BAD;
+      }
+      op(session)->data.insert(op(session)->data.end(), in, in + inLength);
+      *outLength = 0;  // the output comes at the final call
+      return CKR_OK;
+    });
+  }
+  static CK_RV final(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR outLength) {
+    return withSession(name(3), h, [&](Library& lib, Session& session) -> CK_RV {
+      if (!op(session)) return CKR_OPERATION_NOT_INITIALIZED;
+      if (!outLength) {
+        op(session).reset();
+        return CKR_ARGUMENTS_BAD;
+      }
+      return cipherFinish(lib, session, Encrypt, out, outLength);
+    });
+  }
+};
+
+EXPORT CK_RV C_EncryptInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k) { return Cipher<true>::init(h, m, k); }
+EXPORT CK_RV C_Encrypt(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG n, CK_BYTE_PTR out, CK_ULONG_PTR outN) { return Cipher<true>::once(h, in, n, out, outN); }
+EXPORT CK_RV C_EncryptUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG n, CK_BYTE_PTR out, CK_ULONG_PTR outN) { return Cipher<true>::update(h, in, n, out, outN); }
+EXPORT CK_RV C_EncryptFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR outN) { return Cipher<true>::final(h, out, outN); }
+EXPORT CK_RV C_DecryptInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k) { return Cipher<false>::init(h, m, k); }
+EXPORT CK_RV C_Decrypt(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG n, CK_BYTE_PTR out, CK_ULONG_PTR outN) { return Cipher<false>::once(h, in, n, out, outN); }
+EXPORT CK_RV C_DecryptUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG n, CK_BYTE_PTR out, CK_ULONG_PTR outN) { return Cipher<false>::update(h, in, n, out, outN); }
+EXPORT CK_RV C_DecryptFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR outN) { return Cipher<false>::final(h, out, outN); }
+
 EXPORT CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phKey) {
   return withSession("C_GenerateKey", hSession, [&](Library& lib, Session& session) -> CK_RV {
     if (!pMechanism || !phKey || (!pTemplate && ulCount > 0)) return CKR_ARGUMENTS_BAD;
@@ -433,14 +494,6 @@ NOT_SUPPORTED(C_SetOperationState, CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_
 NOT_SUPPORTED(C_CreateObject, CK_SESSION_HANDLE, CK_ATTRIBUTE_PTR, CK_ULONG, CK_OBJECT_HANDLE_PTR)
 NOT_SUPPORTED(C_CopyObject, CK_SESSION_HANDLE, CK_OBJECT_HANDLE, CK_ATTRIBUTE_PTR, CK_ULONG, CK_OBJECT_HANDLE_PTR)
 NOT_SUPPORTED(C_SetAttributeValue, CK_SESSION_HANDLE, CK_OBJECT_HANDLE, CK_ATTRIBUTE_PTR, CK_ULONG)
-NOT_SUPPORTED(C_EncryptInit, CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE)
-NOT_SUPPORTED(C_Encrypt, CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR)
-NOT_SUPPORTED(C_EncryptUpdate, CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR)
-NOT_SUPPORTED(C_EncryptFinal, CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG_PTR)
-NOT_SUPPORTED(C_DecryptInit, CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE)
-NOT_SUPPORTED(C_Decrypt, CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR)
-NOT_SUPPORTED(C_DecryptUpdate, CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR)
-NOT_SUPPORTED(C_DecryptFinal, CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG_PTR)
 NOT_SUPPORTED(C_DigestInit, CK_SESSION_HANDLE, CK_MECHANISM_PTR)
 NOT_SUPPORTED(C_Digest, CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR)
 NOT_SUPPORTED(C_DigestUpdate, CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG)

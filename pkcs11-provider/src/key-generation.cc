@@ -108,7 +108,6 @@ CK_RV nameAndTags(const KeyTemplate& t, std::string& name, json& tags, const cha
     name = "p11-" + hex(random);
   }
   tags = json::object();
-  tags[TAG_LOCAL] = "true";
   if (t.id && *t.id != Bytes(name.begin(), name.end())) tags[TAG_ID] = hex(*t.id);
   return CKR_OK;
 }
@@ -178,7 +177,7 @@ CK_RV generateKeyPair(Library& lib, Session& session, const CK_MECHANISM* mechan
   if (rv == CKR_OK) rv = nameIsFree(lib, session, name, function);
   if (rv != CKR_OK) return rv;
   if (!t.usages.empty()) body["key_ops"] = std::vector<std::string>(t.usages.begin(), t.usages.end());
-  body["tags"] = tags;
+  if (!tags.empty()) body["tags"] = tags;
   KeyInfo made;
   rv = create(lib, session, name, body, made, function);
   if (rv != CKR_OK) return rv;
@@ -203,8 +202,8 @@ CK_RV generateKey(Library& lib, Session& session, const CK_MECHANISM* mechanism,
   rv = nameAndTags(t, name, tags, function);
   if (rv == CKR_OK) rv = nameIsFree(lib, session, name, function);
   if (rv != CKR_OK) return rv;
-  tags[TAG_VALUE_LEN] = std::to_string(bytes);
-  json body = {{"kty", "oct-HSM"}, {"key_size", bytes * 8}, {"tags", tags}};
+  json body = {{"kty", "oct-HSM"}, {"key_size", bytes * 8}};
+  if (!tags.empty()) body["tags"] = tags;
   if (!t.usages.empty()) body["key_ops"] = std::vector<std::string>(t.usages.begin(), t.usages.end());
   KeyInfo made;
   rv = create(lib, session, name, body, made, function);

@@ -79,6 +79,58 @@ std::string nameOfKid(const std::string& kid) {
   return rest.substr(0, rest.find('/'));
 }
 
+std::string versionOfKid(const std::string& kid) {
+  size_t at = kid.find("/keys/");
+  if (at == std::string::npos) return "";
+  std::string rest = kid.substr(at + 6);
+  size_t slash = rest.find('/');
+  return slash == std::string::npos ? "" : rest.substr(slash + 1);
+}
+
+std::string restPath(const KeyInfo& key) {
+  std::string version = versionOfKid(key.kid);
+  std::string path = "/keys/";
+  for (char c : key.name) path += c;  // a key name is letters, digits and dashes: nothing to escape
+  return version.empty() ? path : path + "/" + version;
+}
+
+bool needsTokenFacts(CK_ATTRIBUTE_TYPE type) {
+  switch (type) {
+    case CKA_LOCAL:
+    case CKA_ALWAYS_SENSITIVE:
+    case CKA_EXTRACTABLE:
+    case CKA_NEVER_EXTRACTABLE:
+    case CKA_WRAP_WITH_TRUSTED:
+    case CKA_VALUE_LEN: return true;
+    default: return false;
+  }
+}
+
+std::optional<TokenFacts> factsOfAttestation(const json& bundle) {
+  if (!bundle.contains("attributes") || !bundle["attributes"].is_object()) return std::nullopt;
+  const json& attributes = bundle["attributes"];
+  if (!attributes.contains("attestation") || !attributes["attestation"].is_object()) return std::nullopt;
+  auto statement = fromBase64url(attributes["attestation"].value("privateKeyAttestation", ""));
+  if (!statement) return std::nullopt;
+  // A compact JWS; TLS to the emulator vouches for it here, so the payload is read, not verified.
+  std::string jws(statement->begin(), statement->end());
+  size_t first = jws.find('.'), second = jws.find('.', first + 1);
+  if (first == std::string::npos || second == std::string::npos) return std::nullopt;
+  auto payload = fromBase64url(jws.substr(first + 1, second - first - 1));
+  if (!payload) return std::nullopt;
+  json claims = json::parse(payload->begin(), payload->end(), nullptr, false);
+  if (!claims.is_object() || !claims.contains("attributes") || !claims["attributes"].is_object()) return std::nullopt;
+  const json& a = claims["attributes"];
+  TokenFacts facts;
+  facts.local = a.value("CKA_LOCAL", false);
+  facts.extractable = a.value("CKA_EXTRACTABLE", false);
+  facts.neverExtractable = a.value("CKA_NEVER_EXTRACTABLE", false);
+  facts.alwaysSensitive = a.value("CKA_ALWAYS_SENSITIVE", false);
+  facts.wrapWithTrusted = a.value("CKA_WRAP_WITH_TRUSTED", false);
+  facts.valueLen = a.contains("CKA_VALUE_LEN") && a["CKA_VALUE_LEN"].is_number_unsigned() ? a["CKA_VALUE_LEN"].get<CK_ULONG>() : 0;
+  return facts;
+}
+
 std::optional<KeyInfo> keyFromBundle(const json& bundle) {
   if (!bundle.is_object() || !bundle.contains("key") || !bundle["key"].is_object()) return std::nullopt;
   const json& jwk = bundle["key"];
@@ -139,7 +191,7 @@ AttributeValue attributeOf(const KeyObject& object, CK_ATTRIBUTE_TYPE type) {
     case CKA_DERIVE: return value(ofBool(false));
     // The REST API does not say whether a key was generated or imported: true only for the keys
     // this library generated, which it tags so.
-    case CKA_LOCAL: return value(ofBool(key.tags.count(TAG_LOCAL) > 0 && key.tags.at(TAG_LOCAL) == "true"));
+    case CKA_LOCAL: return key.facts ? value(ofBool(key.facts->local)) : invalid();
     case CKA_SIGN: return isPublic ? invalid() : value(ofBool(key.allows("sign")));
     case CKA_DECRYPT: return isPublic ? invalid() : value(ofBool(key.allows("decrypt")));
     case CKA_UNWRAP: return isPublic ? invalid() : value(ofBool(key.allows("unwrapKey")));
@@ -148,23 +200,19 @@ AttributeValue attributeOf(const KeyObject& object, CK_ATTRIBUTE_TYPE type) {
     case CKA_WRAP: return isPrivate ? invalid() : value(ofBool(key.allows("wrapKey")));
     case CKA_SIGN_RECOVER:
     case CKA_VERIFY_RECOVER: return value(ofBool(false));
-    case CKA_SENSITIVE:
-    case CKA_ALWAYS_SENSITIVE: return isPublic ? invalid() : value(ofBool(true));
-    case CKA_EXTRACTABLE: return isPublic ? invalid() : value(ofBool(key.exportable));
-    case CKA_NEVER_EXTRACTABLE: return isPublic ? invalid() : value(ofBool(!key.exportable));
+    case CKA_SENSITIVE: return isPublic ? invalid() : value(ofBool(true));
+    case CKA_ALWAYS_SENSITIVE: return isPublic || !key.facts ? invalid() : value(ofBool(key.facts->alwaysSensitive));
+    case CKA_EXTRACTABLE: return isPublic || !key.facts ? invalid() : value(ofBool(key.facts->extractable));
+    case CKA_NEVER_EXTRACTABLE: return isPublic || !key.facts ? invalid() : value(ofBool(key.facts->neverExtractable));
+    case CKA_WRAP_WITH_TRUSTED: return isPublic || !key.facts ? invalid() : value(ofBool(key.facts->wrapWithTrusted));
     case CKA_ALWAYS_AUTHENTICATE: return isPublic ? invalid() : value(ofBool(false));
-    case CKA_WRAP_WITH_TRUSTED: return isPublic ? invalid() : value(ofBool(false));
     case CKA_TRUSTED: return isPrivate ? invalid() : value(ofBool(false));
     case CKA_MODULUS: return key.kty == "RSA" && !isSecret ? value(key.n) : invalid();
     case CKA_PUBLIC_EXPONENT: return key.kty == "RSA" && !isSecret ? value(key.e) : invalid();
     case CKA_MODULUS_BITS: return key.kty == "RSA" && isPublic ? value(ofUlong(key.modulusBits())) : invalid();
     case CKA_EC_PARAMS: return key.kty == "EC" ? value(key.curve->params) : invalid();
     case CKA_EC_POINT: return key.kty == "EC" && isPublic ? value(ecPointOctetString(key.x, key.y)) : invalid();
-    case CKA_VALUE_LEN: {
-      auto tag = key.tags.find(TAG_VALUE_LEN);
-      if (!isSecret || tag == key.tags.end()) return invalid();
-      return value(ofUlong(std::strtoul(tag->second.c_str(), nullptr, 10)));
-    }
+    case CKA_VALUE_LEN: return isSecret && key.facts && key.facts->valueLen > 0 ? value(ofUlong(key.facts->valueLen)) : invalid();
     case CKA_VALUE:
     case CKA_PRIVATE_EXPONENT:
     case CKA_PRIME_1:

@@ -1,8 +1,9 @@
 // How an emulator key looks through PKCS#11. Each key is a private and a public key object (RSA
 // and EC) or one secret key object (oct). CKA_LABEL is the key's name; CKA_ID is the tag
-// `pkcs11-id` (hex) when the key has one, else the name's bytes. The PKCS#11 attributes that
-// Managed HSM has no field for are kept in tags (pkcs11-id, pkcs11-value-len, pkcs11-local); the rest come from
-// the key bundle: key_ops, attributes.exportable, the public JWK.
+// `pkcs11-id` (hex) when the key has one, else the name's bytes. Usages come from key_ops, the
+// public half from the JWK. What the key bundle does not say (CKA_LOCAL, CKA_EXTRACTABLE and the
+// other protection attributes, an AES key's CKA_VALUE_LEN) is read from the token itself, through
+// the key's attestation (GET /keys/NAME/VERSION/attestation), when an application asks for it.
 #pragma once
 #include <map>
 #include <nlohmann/json.hpp>
@@ -16,8 +17,16 @@
 namespace mhsm {
 
 constexpr const char* TAG_ID = "pkcs11-id";
-constexpr const char* TAG_VALUE_LEN = "pkcs11-value-len";
-constexpr const char* TAG_LOCAL = "pkcs11-local";
+
+/** The private or secret key object's attributes as the token states them in the key's attestation. */
+struct TokenFacts {
+  bool local = false;
+  bool extractable = false;
+  bool neverExtractable = false;
+  bool alwaysSensitive = false;
+  bool wrapWithTrusted = false;
+  CK_ULONG valueLen = 0;  // 0: the token did not say
+};
 
 struct KeyInfo {
   std::string name;
@@ -29,11 +38,20 @@ struct KeyInfo {
   bool exportable = false;
   bool enabled = true;
   std::map<std::string, std::string> tags;
+  std::optional<TokenFacts> facts;
 
   bool allows(const std::string& op) const;
   Bytes id() const;
   size_t modulusBits() const;
 };
+
+/** The facts of an attestation's private-key statement (its JWS payload); nullopt if it has none. */
+std::optional<TokenFacts> factsOfAttestation(const nlohmann::json& bundle);
+/** True for the attributes only the token's facts answer. */
+bool needsTokenFacts(CK_ATTRIBUTE_TYPE type);
+std::string versionOfKid(const std::string& kid);
+/** /keys/NAME/VERSION: the key version whose public half the library holds. */
+std::string restPath(const KeyInfo& key);
 
 /** A key bundle of the REST API as a KeyInfo; nullopt when it is not a key this library shows. */
 std::optional<KeyInfo> keyFromBundle(const nlohmann::json& bundle);

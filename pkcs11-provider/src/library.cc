@@ -141,6 +141,23 @@ KeyInfo Library::key(CK_SLOT_ID slotId, const std::string& name) {
   return *key;
 }
 
+KeyInfo Library::withFacts(CK_SLOT_ID slotId, const KeyInfo& key) {
+  if (key.facts) return key;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = keys_.find({slotId, key.name});
+    if (it != keys_.end() && it->second.key.kid == key.kid && it->second.key.facts) return it->second.key;
+  }
+  nlohmann::json bundle = slot(slotId)->service->call("GET", restPath(key) + "/attestation");
+  KeyInfo known = key;
+  known.facts = factsOfAttestation(bundle);
+  if (!known.facts) throw ServiceError(200, "NoAttestation", "key " + key.name + ": the attestation states no private key object");
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = keys_.find({slotId, key.name});
+  if (it != keys_.end() && it->second.key.kid == key.kid) it->second.key.facts = known.facts;
+  return known;
+}
+
 void Library::remember(CK_SLOT_ID slot, const KeyInfo& key) {
   std::lock_guard<std::mutex> lock(mutex_);
   keys_[{slot, key.name}] = CachedKey{key, -1};

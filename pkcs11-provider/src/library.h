@@ -14,6 +14,7 @@
 #include "config.h"
 #include "cryptoki.h"
 #include "key-objects.h"
+#include "ciphers.h"
 #include "mechanisms.h"
 #include "service.h"
 
@@ -33,6 +34,15 @@ struct SignOperation {
   Bytes data;
 };
 
+/** An encrypt or decrypt operation: the input gathered until its end, and a result too long for
+ *  the caller's buffer kept for the call that brings a longer one. */
+struct CipherOperation {
+  CipherMechanism mechanism;
+  KeyInfo key;
+  Bytes data;
+  std::optional<Bytes> result;
+};
+
 struct Session {
   CK_SESSION_HANDLE handle;
   CK_SLOT_ID slot;
@@ -43,6 +53,8 @@ struct Session {
   size_t nextFound = 0;
   std::optional<SignOperation> sign;
   std::optional<SignOperation> verify;
+  std::optional<CipherOperation> encrypt;
+  std::optional<CipherOperation> decrypt;
 };
 
 struct ObjectRef {
@@ -69,6 +81,8 @@ class Library {
 
   /** The key as last seen; fetched from the service when never seen. Throws ServiceError, NetworkError. */
   KeyInfo key(CK_SLOT_ID slot, const std::string& name);
+  /** The key with what its token object states (its attestation), fetched once per key version. */
+  KeyInfo withFacts(CK_SLOT_ID slot, const KeyInfo& key);
   void remember(CK_SLOT_ID slot, const KeyInfo& key);
   void forget(CK_SLOT_ID slot, const std::string& name);
   /** Every key of the HSM, fetched now (the list, then each key not seen at its current update). */

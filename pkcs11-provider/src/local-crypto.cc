@@ -80,6 +80,25 @@ bool verifyRsa(const KeyInfo& key, RsaPadding padding, const char* hash, size_t 
   return EVP_PKEY_verify(ctx.get(), signature.data(), signature.size(), input.data(), input.size()) == 1;
 }
 
+std::optional<Bytes> rsaEncrypt(const KeyInfo& key, const char* oaepHash, const Bytes& plaintext) {
+  Owned<EVP_PKEY> pkey = publicKeyOf(key);
+  if (!pkey) return std::nullopt;
+  Owned<EVP_PKEY_CTX> ctx(EVP_PKEY_CTX_new(pkey.get(), nullptr));
+  if (!ctx || EVP_PKEY_encrypt_init(ctx.get()) <= 0) return std::nullopt;
+  if (oaepHash) {
+    const EVP_MD* md = EVP_get_digestbyname(oaepHash);
+    if (!md || EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_OAEP_PADDING) <= 0 || EVP_PKEY_CTX_set_rsa_oaep_md(ctx.get(), md) <= 0 || EVP_PKEY_CTX_set_rsa_mgf1_md(ctx.get(), md) <= 0) return std::nullopt;
+  } else if (EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) <= 0) {
+    return std::nullopt;
+  }
+  size_t length = 0;
+  if (EVP_PKEY_encrypt(ctx.get(), nullptr, &length, plaintext.data(), plaintext.size()) <= 0) return std::nullopt;
+  Bytes out(length);
+  if (EVP_PKEY_encrypt(ctx.get(), out.data(), &length, plaintext.data(), plaintext.size()) <= 0) return std::nullopt;
+  out.resize(length);
+  return out;
+}
+
 bool verifyEcdsa(const KeyInfo& key, const Bytes& digest, const Bytes& signature) {
   size_t half = key.curve ? key.curve->coordinateBytes : 0;
   if (half == 0 || signature.size() != 2 * half) return false;

@@ -1,6 +1,7 @@
 // Public-key work done here with OpenSSL, as a PKCS#11 module may: digests for the hash-and-sign
 // mechanisms, and signature verification with the key's public half from its JWK.
 #pragma once
+#include <optional>
 #include <string>
 
 #include "der.h"
@@ -15,6 +16,8 @@ enum class RsaPadding { Pkcs1, Pss };
 
 /** RSA PKCS#1 v1.5 over DigestInfo || digest as given (the CKM_RSA_PKCS way), or PSS over a digest. */
 bool verifyRsa(const KeyInfo& key, RsaPadding padding, const char* hash, size_t saltLength, const Bytes& input, const Bytes& signature);
+/** RSA encryption with the public key: PKCS#1 v1.5 when `oaepHash` is null, else OAEP with MGF1 of that hash. */
+std::optional<Bytes> rsaEncrypt(const KeyInfo& key, const char* oaepHash, const Bytes& plaintext);
 /** ECDSA over a digest, the signature as r || s (CKM_ECDSA's form). */
 bool verifyEcdsa(const KeyInfo& key, const Bytes& digest, const Bytes& signature);
 

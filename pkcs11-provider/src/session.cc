@@ -57,8 +57,17 @@ CK_RV findObjectsInit(Library& lib, Session& session, const CK_ATTRIBUTE* templ,
   } catch (...) {
     return failure("C_FindObjectsInit", "listing keys");
   }
+  bool needsFacts = false;
+  for (CK_ULONG i = 0; i < count; i++) needsFacts = needsFacts || needsTokenFacts(templ[i].type);
   session.found.clear();
-  for (const KeyInfo& key : keys) {
+  for (KeyInfo key : keys) {
+    if (needsFacts) {
+      try {
+        key = lib.withFacts(session.slot, key);
+      } catch (...) {
+        return failure("C_FindObjectsInit", "key " + key.name);
+      }
+    }
     for (CK_OBJECT_CLASS cls : classesOf(key)) {
       if (matches(KeyObject{cls, key}, templ, count)) session.found.push_back(lib.handleFor(session.slot, key.name, cls));
     }
@@ -71,9 +80,12 @@ CK_RV findObjectsInit(Library& lib, Session& session, const CK_ATTRIBUTE* templ,
 CK_RV getAttributeValue(Library& lib, Session& session, CK_OBJECT_HANDLE handle, CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
   auto ref = lib.object(handle);
   if (!ref || ref->slot != session.slot) return CKR_OBJECT_HANDLE_INVALID;
+  bool needsFacts = false;
+  for (CK_ULONG i = 0; i < count; i++) needsFacts = needsFacts || needsTokenFacts(templ[i].type);
   KeyInfo key;
   try {
     key = lib.key(ref->slot, ref->name);
+    if (needsFacts) key = lib.withFacts(ref->slot, key);
   } catch (...) {
     return failure("C_GetAttributeValue", "key " + ref->name);
   }
@@ -135,7 +147,7 @@ CK_RV signFinish(Library& lib, Session& session, CK_BYTE_PTR out, CK_ULONG_PTR o
   }
   try {
     Slot* slot = lib.slot(session.slot);
-    json answer = slot->service->call("POST", "/keys/" + urlEncode(operation.key.name) + "/sign", json{{"alg", request.alg}, {"value", base64url(request.digest)}});
+    json answer = slot->service->call("POST", restPath(operation.key) + "/sign", json{{"alg", request.alg}, {"value", base64url(request.digest)}});
     auto signature = fromBase64url(answer.value("value", ""));
     session.sign.reset();
     if (!signature || signature->size() != length) {

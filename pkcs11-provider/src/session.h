@@ -14,6 +14,10 @@ CK_RV signFinish(Library& lib, Session& session, CK_BYTE_PTR out, CK_ULONG_PTR o
 CK_RV verifyInit(Library& lib, Session& session, const CK_MECHANISM* mechanism, CK_OBJECT_HANDLE key);
 CK_RV verifyFinish(Session& session, const Bytes& signature);
 
+CK_RV cipherInit(Library& lib, Session& session, const CK_MECHANISM* mechanism, CK_OBJECT_HANDLE key, bool encrypt);
+/** One-part or final encrypt or decrypt, with the same length rules as signFinish. */
+CK_RV cipherFinish(Library& lib, Session& session, bool encrypt, CK_BYTE_PTR out, CK_ULONG_PTR outLength);
+
 CK_RV generateKeyPair(Library& lib, Session& session, const CK_MECHANISM* mechanism, const CK_ATTRIBUTE* publicTemplate, CK_ULONG publicCount,
                       const CK_ATTRIBUTE* privateTemplate, CK_ULONG privateCount, CK_OBJECT_HANDLE_PTR publicKey, CK_OBJECT_HANDLE_PTR privateKey);
 CK_RV generateKey(Library& lib, Session& session, const CK_MECHANISM* mechanism, const CK_ATTRIBUTE* templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR key);

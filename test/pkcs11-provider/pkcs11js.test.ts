@@ -1,0 +1,218 @@
+// libmhsm-pkcs11.so through pkcs11js from Node, in this process: the calls a program makes
+// itself, with the return values checked. Attributes as the token states them; AES-GCM and
+// AES-CBC and RSA-OAEP against the REST API's own operations on the same keys; several threads
+// signing at once on sessions of their own; C_Initialize and C_Finalize again and again.
+import { constants, publicEncrypt, randomBytes, verify } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SHARE_ENV, Worker } from 'node:worker_threads';
+import pkcs11js from 'pkcs11js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EmulatorProcess, removeDataDir, seededDataDir, startEmulatorProcess } from '../helpers/emulator.js';
+import { PKCS11_LIBRARY, providerMissing, publicKeyOverRest, skipProvider, writeProviderConfig } from '../helpers/pkcs11-provider.js';
+import { accessToken, callJson } from '../helpers/rest.js';
+
+let emulator: EmulatorProcess;
+let scratch: string;
+let bearer: string;
+
+beforeAll(async () => {
+  if (providerMissing) throw new Error(providerMissing);
+  emulator = await startEmulatorProcess(seededDataDir());
+  scratch = mkdtempSync(path.join(os.tmpdir(), 'mhsm-p11js-'));
+  process.env.MHSM_PKCS11_CONF = await writeProviderConfig(emulator.dataDir, path.join(scratch, 'pkcs11.json'));
+  bearer = await accessToken(emulator.url, emulator.admin);
+  for (const [name, body] of [
+    ['js-aes', { kty: 'oct-HSM', key_size: 256 }],
+    ['js-aes128', { kty: 'oct-HSM', key_size: 128 }],
+    ['js-rsa', { kty: 'RSA-HSM', key_size: 2048 }],
+    ['js-ec', { kty: 'EC-HSM', crv: 'P-256' }],
+  ] as const) {
+    expect((await callJson(emulator.url, bearer, 'POST', `/keys/${name}/create`, body)).status).toBe(200);
+  }
+});
+
+afterAll(async () => {
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+  if (!emulator) return;
+  await emulator.stop();
+  removeDataDir(emulator.dataDir);
+});
+
+function open(): { p11: pkcs11js.PKCS11; session: Buffer; close: () => void } {
+  const p11 = new pkcs11js.PKCS11();
+  p11.load(PKCS11_LIBRARY);
+  p11.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+  const [slot] = p11.C_GetSlotList(true);
+  const session = p11.C_OpenSession(slot as Buffer, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+  return {
+    p11,
+    session,
+    close: () => {
+      p11.C_CloseSession(session);
+      p11.C_Finalize();
+    },
+  };
+}
+
+function find(p11: pkcs11js.PKCS11, session: Buffer, template: pkcs11js.Template): Buffer[] {
+  p11.C_FindObjectsInit(session, template);
+  const found = p11.C_FindObjects(session, 100);
+  p11.C_FindObjectsFinal(session);
+  return found;
+}
+
+const secretOf = (p11: pkcs11js.PKCS11, session: Buffer, label: string) => find(p11, session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }, { type: pkcs11js.CKA_LABEL, value: label }])[0] as Buffer;
+
+describe.skipIf(skipProvider)('pkcs11js with libmhsm-pkcs11.so', () => {
+  it('reports attributes as the token states them, and never a secret value', () => {
+    const { p11, session, close } = open();
+    try {
+      const aes = secretOf(p11, session, 'js-aes');
+      const [valueLen, sensitive, extractable, trusted, local] = p11.C_GetAttributeValue(session, aes, [
+        { type: pkcs11js.CKA_VALUE_LEN },
+        { type: pkcs11js.CKA_SENSITIVE },
+        { type: pkcs11js.CKA_EXTRACTABLE },
+        { type: pkcs11js.CKA_WRAP_WITH_TRUSTED },
+        { type: pkcs11js.CKA_LOCAL },
+      ]).map((a) => a.value as Buffer);
+      expect((valueLen as Buffer).readUInt32LE(0)).toBe(32);
+      expect([sensitive, extractable, trusted, local].map((b) => (b as Buffer)[0])).toEqual([1, 1, 1, 1]);
+      expect(() => p11.C_GetAttributeValue(session, aes, [{ type: pkcs11js.CKA_VALUE }])).toThrow(/CKR_ATTRIBUTE_SENSITIVE/);
+      const [rsaPrivate] = find(p11, session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }, { type: pkcs11js.CKA_LABEL, value: 'js-rsa' }]);
+      expect(() => p11.C_GetAttributeValue(session, rsaPrivate as Buffer, [{ type: pkcs11js.CKA_PRIVATE_EXPONENT }])).toThrow(/CKR_ATTRIBUTE_SENSITIVE/);
+      // A template by an attribute only the token states: the 128-bit key and not the 256-bit one.
+      const short = find(p11, session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }, { type: pkcs11js.CKA_VALUE_LEN, value: 16 }]);
+      expect(short).toHaveLength(1);
+      expect(p11.C_GetAttributeValue(session, short[0] as Buffer, [{ type: pkcs11js.CKA_LABEL }])[0]?.value?.toString()).toBe('js-aes128');
+    } finally {
+      close();
+    }
+  });
+
+  it('encrypts with AES-GCM in the HSM; the REST API decrypts it, and the other way round', async () => {
+    const { p11, session, close } = open();
+    try {
+      const aes = secretOf(p11, session, 'js-aes');
+      const plaintext = randomBytes(1000);
+      const iv = randomBytes(12);
+      const aad = Buffer.from('header');
+      const gcm = { mechanism: pkcs11js.CKM_AES_GCM, parameter: { type: pkcs11js.CK_PARAMS_AES_GCM, iv, aad, ivBits: 96, tagBits: 128 } as pkcs11js.AesGCM };
+      p11.C_EncryptInit(session, gcm, aes);
+      const sealed = p11.C_Encrypt(session, plaintext, Buffer.alloc(1100));
+      expect(sealed).toHaveLength(1016);
+      const opened = await callJson(emulator.url, bearer, 'POST', '/keys/js-aes/decrypt', { alg: 'A256GCM', value: sealed.subarray(0, 1000).toString('base64url'), iv: iv.toString('base64url'), tag: sealed.subarray(1000).toString('base64url'), aad: aad.toString('base64url') });
+      expect(Buffer.from(opened.body.value, 'base64url')).toEqual(plaintext);
+
+      const restSealed = await callJson(emulator.url, bearer, 'POST', '/keys/js-aes/encrypt', { alg: 'A256GCM', value: plaintext.toString('base64url'), aad: aad.toString('base64url') });
+      const restIv = Buffer.from(restSealed.body.iv, 'base64url');
+      const input = Buffer.concat([Buffer.from(restSealed.body.value, 'base64url'), Buffer.from(restSealed.body.tag, 'base64url')]);
+      p11.C_DecryptInit(session, { ...gcm, parameter: { ...gcm.parameter, iv: restIv } as pkcs11js.AesGCM }, aes);
+      expect(p11.C_Decrypt(session, input, Buffer.alloc(1100))).toEqual(plaintext);
+
+      // A tampered ciphertext does not authenticate: the caller's data is invalid, nothing crashes.
+      input[0] = (input[0] as number) ^ 1;
+      p11.C_DecryptInit(session, { ...gcm, parameter: { ...gcm.parameter, iv: restIv } as pkcs11js.AesGCM }, aes);
+      expect(() => p11.C_Decrypt(session, input, Buffer.alloc(1100))).toThrow(/CKR_ENCRYPTED_DATA_INVALID/);
+    } finally {
+      close();
+    }
+  });
+
+  it('encrypts with AES-CBC in the HSM, as any AES-CBC would', () => {
+    const { p11, session, close } = open();
+    try {
+      const aes = secretOf(p11, session, 'js-aes128');
+      const plaintext = randomBytes(64);
+      const iv = randomBytes(16);
+      p11.C_EncryptInit(session, { mechanism: pkcs11js.CKM_AES_CBC, parameter: iv }, aes);
+      const sealed = p11.C_Encrypt(session, plaintext, Buffer.alloc(64));
+      p11.C_DecryptInit(session, { mechanism: pkcs11js.CKM_AES_CBC, parameter: iv }, aes);
+      expect(p11.C_Decrypt(session, sealed, Buffer.alloc(64))).toEqual(plaintext);
+      // Its ciphertext chains as CBC does: the second block is the first's encryption under the key, XORed.
+      p11.C_EncryptInit(session, { mechanism: pkcs11js.CKM_AES_CBC, parameter: sealed.subarray(0, 16) }, aes);
+      expect(p11.C_Encrypt(session, plaintext.subarray(16, 32), Buffer.alloc(16))).toEqual(sealed.subarray(16, 32));
+    } finally {
+      close();
+    }
+  });
+
+  it('decrypts RSA-OAEP (SHA-1 and SHA-256) and PKCS#1 v1.5 made with the public key from REST', async () => {
+    const { key } = await publicKeyOverRest(emulator.url, emulator.admin, 'js-rsa');
+    const { p11, session, close } = open();
+    try {
+      const [rsa] = find(p11, session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }, { type: pkcs11js.CKA_LABEL, value: 'js-rsa' }]);
+      const secret = randomBytes(32);
+      const cases = [
+        { hash: 'sha1', params: { hashAlg: pkcs11js.CKM_SHA_1, mgf: pkcs11js.CKG_MGF1_SHA1 } },
+        { hash: 'sha256', params: { hashAlg: pkcs11js.CKM_SHA256, mgf: pkcs11js.CKG_MGF1_SHA256 } },
+      ];
+      for (const { hash, params } of cases) {
+        const sealed = publicEncrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash }, secret);
+        p11.C_DecryptInit(session, { mechanism: pkcs11js.CKM_RSA_PKCS_OAEP, parameter: { type: pkcs11js.CK_PARAMS_RSA_OAEP, ...params, source: 0 } as pkcs11js.RsaOAEP }, rsa as Buffer);
+        expect(p11.C_Decrypt(session, sealed, Buffer.alloc(256)), hash).toEqual(secret);
+      }
+      const pkcs1 = publicEncrypt({ key, padding: constants.RSA_PKCS1_PADDING }, secret);
+      p11.C_DecryptInit(session, { mechanism: pkcs11js.CKM_RSA_PKCS }, rsa as Buffer);
+      expect(p11.C_Decrypt(session, pkcs1, Buffer.alloc(256))).toEqual(secret);
+    } finally {
+      close();
+    }
+  });
+
+  it('signs from four threads at once, each on its own session', async () => {
+    const { key } = await publicKeyOverRest(emulator.url, emulator.admin, 'js-ec');
+    const { close } = open();
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const pkcs11js = require(workerData.pkcs11js);
+      const p11 = new pkcs11js.PKCS11();
+      p11.load(workerData.library);
+      try { p11.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK }); } catch (e) { if (!/ALREADY_INITIALIZED/.test(e.message)) throw e; }
+      const [slot] = p11.C_GetSlotList(true);
+      const session = p11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION);
+      p11.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }, { type: pkcs11js.CKA_LABEL, value: 'js-ec' }]);
+      const [key] = p11.C_FindObjects(session, 1);
+      p11.C_FindObjectsFinal(session);
+      const signatures = [];
+      for (let i = 0; i < 15; i++) {
+        const data = Buffer.from('thread ' + workerData.n + ' message ' + i);
+        p11.C_SignInit(session, { mechanism: pkcs11js.CKM_ECDSA_SHA256 }, key);
+        signatures.push([data.toString('hex'), p11.C_Sign(session, data, Buffer.alloc(64)).toString('hex')]);
+      }
+      p11.C_CloseSession(session);
+      parentPort.postMessage(signatures);
+    `;
+    try {
+      const runs = await Promise.all(
+        [0, 1, 2, 3].map(
+          (n) =>
+            new Promise<Array<[string, string]>>((resolve, reject) => {
+              const worker = new Worker(code, { eval: true, env: SHARE_ENV, workerData: { n, library: PKCS11_LIBRARY, pkcs11js: require.resolve('pkcs11js') } });
+              worker.once('message', resolve);
+              worker.once('error', reject);
+            }),
+        ),
+      );
+      const all = runs.flat();
+      expect(all).toHaveLength(60);
+      for (const [data, signature] of all) {
+        expect(verify('sha256', Buffer.from(data, 'hex'), { key, dsaEncoding: 'ieee-p1363' }, Buffer.from(signature, 'hex'))).toBe(true);
+      }
+    } finally {
+      close();
+    }
+  });
+
+  it('initializes and finalizes again and again in one process, working each time', () => {
+    for (let round = 0; round < 3; round++) {
+      const { p11, session, close } = open();
+      const random = p11.C_GenerateRandom(session, Buffer.alloc(16));
+      expect(random).toHaveLength(16);
+      expect(() => p11.C_Initialize()).toThrow(/CKR_CRYPTOKI_ALREADY_INITIALIZED/);
+      close();
+      expect(() => p11.C_GetSlotList(true)).toThrow(/CKR_CRYPTOKI_NOT_INITIALIZED/);
+    }
+  });
+});
