@@ -469,6 +469,28 @@ EXPORT CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMec
   });
 }
 
+EXPORT CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount, CK_OBJECT_HANDLE_PTR phObject) {
+  return withSession("C_CreateObject", hSession, [&](Library& lib, Session& session) -> CK_RV {
+    if (!phObject || (!pTemplate && ulCount > 0)) return CKR_ARGUMENTS_BAD;
+    return createObject(lib, session, pTemplate, ulCount, phObject);
+  });
+}
+
+EXPORT CK_RV C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hWrappingKey, CK_OBJECT_HANDLE hKey, CK_BYTE_PTR pWrappedKey, CK_ULONG_PTR pulWrappedKeyLen) {
+  return withSession("C_WrapKey", hSession, [&](Library& lib, Session& session) -> CK_RV {
+    if (!pMechanism || !pulWrappedKeyLen) return CKR_ARGUMENTS_BAD;
+    return wrapKey(lib, session, pMechanism, hWrappingKey, hKey, pWrappedKey, pulWrappedKeyLen);
+  });
+}
+
+EXPORT CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hUnwrappingKey, CK_BYTE_PTR pWrappedKey, CK_ULONG ulWrappedKeyLen, CK_ATTRIBUTE_PTR pTemplate,
+                         CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey) {
+  return withSession("C_UnwrapKey", hSession, [&](Library& lib, Session& session) -> CK_RV {
+    if (!pMechanism || !phKey || (!pWrappedKey && ulWrappedKeyLen > 0) || (!pTemplate && ulAttributeCount > 0)) return CKR_ARGUMENTS_BAD;
+    return unwrapKey(lib, session, pMechanism, hUnwrappingKey, Bytes(pWrappedKey, pWrappedKey + ulWrappedKeyLen), pTemplate, ulAttributeCount, phKey);
+  });
+}
+
 EXPORT CK_RV C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed, CK_ULONG ulSeedLen) {
   return withSession("C_SeedRandom", hSession, [&](Library&, Session&) { return CKR_RANDOM_SEED_NOT_SUPPORTED; });
 }
@@ -491,7 +513,6 @@ NOT_SUPPORTED(C_InitPIN, CK_SESSION_HANDLE, CK_UTF8CHAR_PTR, CK_ULONG)
 NOT_SUPPORTED(C_SetPIN, CK_SESSION_HANDLE, CK_UTF8CHAR_PTR, CK_ULONG, CK_UTF8CHAR_PTR, CK_ULONG)
 NOT_SUPPORTED(C_GetOperationState, CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG_PTR)
 NOT_SUPPORTED(C_SetOperationState, CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)
-NOT_SUPPORTED(C_CreateObject, CK_SESSION_HANDLE, CK_ATTRIBUTE_PTR, CK_ULONG, CK_OBJECT_HANDLE_PTR)
 NOT_SUPPORTED(C_CopyObject, CK_SESSION_HANDLE, CK_OBJECT_HANDLE, CK_ATTRIBUTE_PTR, CK_ULONG, CK_OBJECT_HANDLE_PTR)
 NOT_SUPPORTED(C_SetAttributeValue, CK_SESSION_HANDLE, CK_OBJECT_HANDLE, CK_ATTRIBUTE_PTR, CK_ULONG)
 NOT_SUPPORTED(C_DigestInit, CK_SESSION_HANDLE, CK_MECHANISM_PTR)
@@ -507,8 +528,6 @@ NOT_SUPPORTED(C_DigestEncryptUpdate, CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, C
 NOT_SUPPORTED(C_DecryptDigestUpdate, CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR)
 NOT_SUPPORTED(C_SignEncryptUpdate, CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR)
 NOT_SUPPORTED(C_DecryptVerifyUpdate, CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR)
-NOT_SUPPORTED(C_WrapKey, CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE, CK_OBJECT_HANDLE, CK_BYTE_PTR, CK_ULONG_PTR)
-NOT_SUPPORTED(C_UnwrapKey, CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_ATTRIBUTE_PTR, CK_ULONG, CK_OBJECT_HANDLE_PTR)
 NOT_SUPPORTED(C_DeriveKey, CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE, CK_ATTRIBUTE_PTR, CK_ULONG, CK_OBJECT_HANDLE_PTR)
 NOT_SUPPORTED(C_WaitForSlotEvent, CK_FLAGS, CK_SLOT_ID_PTR, CK_VOID_PTR)
 

@@ -227,14 +227,5 @@ AttributeValue attributeOf(const KeyObject& object, CK_ATTRIBUTE_TYPE type) {
   }
 }
 
-bool matches(const KeyObject& object, const CK_ATTRIBUTE* templ, CK_ULONG count) {
-  for (CK_ULONG i = 0; i < count; i++) {
-    AttributeValue have = attributeOf(object, templ[i].type);
-    if (have.state != AttributeState::Value) return false;
-    if (have.bytes.size() != templ[i].ulValueLen) return false;
-    if (templ[i].ulValueLen > 0 && std::memcmp(have.bytes.data(), templ[i].pValue, templ[i].ulValueLen) != 0) return false;
-  }
-  return true;
-}
 
 }  // namespace mhsm

@@ -5,6 +5,7 @@
 // other protection attributes, an AES key's CKA_VALUE_LEN) is read from the token itself, through
 // the key's attestation (GET /keys/NAME/VERSION/attestation), when an application asks for it.
 #pragma once
+#include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -72,8 +73,41 @@ struct AttributeValue {
 };
 
 AttributeValue attributeOf(const KeyObject& object, CK_ATTRIBUTE_TYPE type);
-/** True when every attribute of the template has the object's value. */
-bool matches(const KeyObject& object, const CK_ATTRIBUTE* templ, CK_ULONG count);
+/** True when every attribute of the template has the object's value, as `attributeOf` gives it. */
+template <typename AttributeOf>
+bool templateMatches(AttributeOf attributeOf, const CK_ATTRIBUTE* templ, CK_ULONG count) {
+  for (CK_ULONG i = 0; i < count; i++) {
+    AttributeValue have = attributeOf(templ[i].type);
+    if (have.state != AttributeState::Value || have.bytes.size() != templ[i].ulValueLen) return false;
+    if (templ[i].ulValueLen > 0 && std::memcmp(have.bytes.data(), templ[i].pValue, templ[i].ulValueLen) != 0) return false;
+  }
+  return true;
+}
+
+/** C_GetAttributeValue's rules over `attributeOf`: lengths, sensitive and unknown attributes. */
+template <typename AttributeOf>
+CK_RV fillAttributes(AttributeOf attributeOf, CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
+  CK_RV rv = CKR_OK;
+  for (CK_ULONG i = 0; i < count; i++) {
+    AttributeValue value = attributeOf(templ[i].type);
+    if (value.state == AttributeState::Sensitive) {
+      templ[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+      rv = CKR_ATTRIBUTE_SENSITIVE;
+    } else if (value.state == AttributeState::Invalid) {
+      templ[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+      if (rv == CKR_OK) rv = CKR_ATTRIBUTE_TYPE_INVALID;
+    } else if (!templ[i].pValue) {
+      templ[i].ulValueLen = value.bytes.size();
+    } else if (templ[i].ulValueLen < value.bytes.size()) {
+      templ[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+      if (rv == CKR_OK) rv = CKR_BUFFER_TOO_SMALL;
+    } else {
+      if (!value.bytes.empty()) std::memcpy(templ[i].pValue, value.bytes.data(), value.bytes.size());
+      templ[i].ulValueLen = value.bytes.size();
+    }
+  }
+  return rv;
+}
 /** The object classes a key shows as. */
 std::vector<CK_OBJECT_CLASS> classesOf(const KeyInfo& key);
 

@@ -86,6 +86,7 @@ bool Library::closeSession(CK_SESSION_HANDLE handle) {
   if (it == sessions_.end()) return false;
   CK_SLOT_ID slotId = it->second->slot;
   sessions_.erase(it);
+  dropSessionObjectsOf(handle);
   bool any = false;
   for (auto& [h, s] : sessions_) any = any || s->slot == slotId;
   if (!any) {
@@ -97,7 +98,12 @@ bool Library::closeSession(CK_SESSION_HANDLE handle) {
 void Library::closeAllSessions(CK_SLOT_ID slotId) {
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto it = sessions_.begin(); it != sessions_.end();) {
-    it = it->second->slot == slotId ? sessions_.erase(it) : std::next(it);
+    if (it->second->slot == slotId) {
+      dropSessionObjectsOf(it->first);
+      it = sessions_.erase(it);
+    } else {
+      it = std::next(it);
+    }
   }
   if (Slot* s = slot(slotId)) s->loggedIn = false;
 }
@@ -125,6 +131,38 @@ std::optional<ObjectRef> Library::object(CK_OBJECT_HANDLE handle) {
   auto it = objects_.find(handle);
   if (it == objects_.end()) return std::nullopt;
   return it->second;
+}
+
+void Library::dropSessionObjectsOf(CK_SESSION_HANDLE owner) {
+  for (auto it = sessionObjects_.begin(); it != sessionObjects_.end();) it = it->second.owner == owner ? sessionObjects_.erase(it) : std::next(it);
+}
+
+CK_OBJECT_HANDLE Library::addSessionObject(SessionObject object) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  CK_OBJECT_HANDLE handle = nextObject_++;
+  sessionObjects_.emplace(handle, std::move(object));
+  return handle;
+}
+
+std::optional<SessionObject> Library::sessionObject(CK_OBJECT_HANDLE handle) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = sessionObjects_.find(handle);
+  if (it == sessionObjects_.end()) return std::nullopt;
+  return it->second;
+}
+
+bool Library::destroySessionObject(CK_OBJECT_HANDLE handle) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return sessionObjects_.erase(handle) > 0;
+}
+
+std::vector<CK_OBJECT_HANDLE> Library::sessionObjectsMatching(CK_SLOT_ID slot, const CK_ATTRIBUTE* templ, CK_ULONG count) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<CK_OBJECT_HANDLE> found;
+  for (const auto& [handle, object] : sessionObjects_) {
+    if (object.slot == slot && templateMatches([&](CK_ATTRIBUTE_TYPE t) { return sessionAttributeOf(object, t); }, templ, count)) found.push_back(handle);
+  }
+  return found;
 }
 
 KeyInfo Library::key(CK_SLOT_ID slotId, const std::string& name) {

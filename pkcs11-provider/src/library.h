@@ -17,6 +17,7 @@
 #include "ciphers.h"
 #include "mechanisms.h"
 #include "service.h"
+#include "session-objects.h"
 
 namespace mhsm {
 
@@ -79,6 +80,12 @@ class Library {
   CK_OBJECT_HANDLE handleFor(CK_SLOT_ID slot, const std::string& name, CK_OBJECT_CLASS objectClass);
   std::optional<ObjectRef> object(CK_OBJECT_HANDLE handle);
 
+  /** Session objects: made by a session, gone with it (and zeroed). */
+  CK_OBJECT_HANDLE addSessionObject(SessionObject object);
+  std::optional<SessionObject> sessionObject(CK_OBJECT_HANDLE handle);
+  bool destroySessionObject(CK_OBJECT_HANDLE handle);
+  std::vector<CK_OBJECT_HANDLE> sessionObjectsMatching(CK_SLOT_ID slot, const CK_ATTRIBUTE* templ, CK_ULONG count);
+
   /** The key as last seen; fetched from the service when never seen. Throws ServiceError, NetworkError. */
   KeyInfo key(CK_SLOT_ID slot, const std::string& name);
   /** The key with what its token object states (its attestation), fetched once per key version. */
@@ -96,6 +103,8 @@ class Library {
   CK_SESSION_HANDLE nextSession_ = 1;
   std::map<std::tuple<CK_SLOT_ID, std::string, CK_OBJECT_CLASS>, CK_OBJECT_HANDLE> handles_;
   std::map<CK_OBJECT_HANDLE, ObjectRef> objects_;
+  std::map<CK_OBJECT_HANDLE, SessionObject> sessionObjects_;
+  void dropSessionObjectsOf(CK_SESSION_HANDLE owner);
   CK_OBJECT_HANDLE nextObject_ = 1;
   struct CachedKey {
     KeyInfo key;

@@ -40,10 +40,14 @@ CK_RV keyFor(Library& lib, Session& session, CK_OBJECT_HANDLE handle, CK_OBJECT_
 
 CK_RV findObjectsInit(Library& lib, Session& session, const CK_ATTRIBUTE* templ, CK_ULONG count) {
   std::vector<KeyInfo> keys;
+  bool sessionOnly = false;
+  for (CK_ULONG i = 0; i < count; i++) {
+    if (templ[i].type == CKA_TOKEN && templ[i].pValue && templ[i].ulValueLen == 1 && *static_cast<CK_BBOOL*>(templ[i].pValue) == CK_FALSE) sessionOnly = true;
+  }
   try {
     auto label = labelOf(templ, count);
-    if (label && !isKeyName(*label)) {
-      keys = {};  // no key can have that name
+    if (sessionOnly || (label && !isKeyName(*label))) {
+      // Every key in the HSM is a token object, and has a key name for its label.
     } else if (label) {
       try {
         lib.forget(session.slot, *label);
@@ -59,7 +63,7 @@ CK_RV findObjectsInit(Library& lib, Session& session, const CK_ATTRIBUTE* templ,
   }
   bool needsFacts = false;
   for (CK_ULONG i = 0; i < count; i++) needsFacts = needsFacts || needsTokenFacts(templ[i].type);
-  session.found.clear();
+  session.found = lib.sessionObjectsMatching(session.slot, templ, count);
   for (KeyInfo key : keys) {
     if (needsFacts) {
       try {
@@ -69,7 +73,8 @@ CK_RV findObjectsInit(Library& lib, Session& session, const CK_ATTRIBUTE* templ,
       }
     }
     for (CK_OBJECT_CLASS cls : classesOf(key)) {
-      if (matches(KeyObject{cls, key}, templ, count)) session.found.push_back(lib.handleFor(session.slot, key.name, cls));
+      KeyObject object{cls, key};
+      if (templateMatches([&](CK_ATTRIBUTE_TYPE t) { return attributeOf(object, t); }, templ, count)) session.found.push_back(lib.handleFor(session.slot, key.name, cls));
     }
   }
   session.nextFound = 0;
@@ -78,6 +83,9 @@ CK_RV findObjectsInit(Library& lib, Session& session, const CK_ATTRIBUTE* templ,
 }
 
 CK_RV getAttributeValue(Library& lib, Session& session, CK_OBJECT_HANDLE handle, CK_ATTRIBUTE_PTR templ, CK_ULONG count) {
+  if (auto object = lib.sessionObject(handle)) {
+    return fillAttributes([&](CK_ATTRIBUTE_TYPE t) { return sessionAttributeOf(*object, t); }, templ, count);
+  }
   auto ref = lib.object(handle);
   if (!ref || ref->slot != session.slot) return CKR_OBJECT_HANDLE_INVALID;
   bool needsFacts = false;
@@ -90,26 +98,7 @@ CK_RV getAttributeValue(Library& lib, Session& session, CK_OBJECT_HANDLE handle,
     return failure("C_GetAttributeValue", "key " + ref->name);
   }
   KeyObject object{ref->objectClass, key};
-  CK_RV rv = CKR_OK;
-  for (CK_ULONG i = 0; i < count; i++) {
-    AttributeValue value = attributeOf(object, templ[i].type);
-    if (value.state == AttributeState::Sensitive) {
-      templ[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
-      rv = CKR_ATTRIBUTE_SENSITIVE;
-    } else if (value.state == AttributeState::Invalid) {
-      templ[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
-      if (rv == CKR_OK) rv = CKR_ATTRIBUTE_TYPE_INVALID;
-    } else if (!templ[i].pValue) {
-      templ[i].ulValueLen = value.bytes.size();
-    } else if (templ[i].ulValueLen < value.bytes.size()) {
-      templ[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
-      if (rv == CKR_OK) rv = CKR_BUFFER_TOO_SMALL;
-    } else {
-      if (!value.bytes.empty()) std::memcpy(templ[i].pValue, value.bytes.data(), value.bytes.size());
-      templ[i].ulValueLen = value.bytes.size();
-    }
-  }
-  return rv;
+  return fillAttributes([&](CK_ATTRIBUTE_TYPE t) { return attributeOf(object, t); }, templ, count);
 }
 
 CK_RV signInit(Library& lib, Session& session, const CK_MECHANISM* mechanism, CK_OBJECT_HANDLE handle) {
@@ -204,6 +193,7 @@ CK_RV generateRandom(Library& lib, Session& session, CK_BYTE_PTR out, CK_ULONG l
 }
 
 CK_RV destroyObject(Library& lib, Session& session, CK_OBJECT_HANDLE handle) {
+  if (lib.destroySessionObject(handle)) return CKR_OK;
   auto ref = lib.object(handle);
   if (!ref || ref->slot != session.slot) return CKR_OBJECT_HANDLE_INVALID;
   if (!(session.flags & CKF_RW_SESSION)) return CKR_SESSION_READ_ONLY;

@@ -22,6 +22,11 @@ CK_RV generateKeyPair(Library& lib, Session& session, const CK_MECHANISM* mechan
                       const CK_ATTRIBUTE* privateTemplate, CK_ULONG privateCount, CK_OBJECT_HANDLE_PTR publicKey, CK_OBJECT_HANDLE_PTR privateKey);
 CK_RV generateKey(Library& lib, Session& session, const CK_MECHANISM* mechanism, const CK_ATTRIBUTE* templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR key);
 
+CK_RV createObject(Library& lib, Session& session, const CK_ATTRIBUTE* templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR object);
+CK_RV wrapKey(Library& lib, Session& session, const CK_MECHANISM* mechanism, CK_OBJECT_HANDLE wrapping, CK_OBJECT_HANDLE key, CK_BYTE_PTR out, CK_ULONG_PTR outLength);
+CK_RV unwrapKey(Library& lib, Session& session, const CK_MECHANISM* mechanism, CK_OBJECT_HANDLE unwrapping, const Bytes& wrapped, const CK_ATTRIBUTE* templ, CK_ULONG count,
+                CK_OBJECT_HANDLE_PTR object);
+
 CK_RV generateRandom(Library& lib, Session& session, CK_BYTE_PTR out, CK_ULONG length);
 CK_RV destroyObject(Library& lib, Session& session, CK_OBJECT_HANDLE object);
 CK_RV getAttributeValue(Library& lib, Session& session, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_PTR templ, CK_ULONG count);

@@ -161,6 +161,76 @@ describe.skipIf(skipProvider)('pkcs11js with libmhsm-pkcs11.so', () => {
     }
   });
 
+  it('wraps a session key under an AES key in the HSM (RFC 3394 and 5649); the REST API unwraps it, and the other way round', async () => {
+    const { p11, session, close } = open();
+    try {
+      const kek = secretOf(p11, session, 'js-aes');
+      const cek = randomBytes(32);
+      const subject = p11.C_CreateObject(session, [
+        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+        { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
+        { type: pkcs11js.CKA_TOKEN, value: false },
+        { type: pkcs11js.CKA_VALUE, value: cek },
+        { type: pkcs11js.CKA_EXTRACTABLE, value: true },
+      ]);
+      for (const [mechanism, alg] of [[pkcs11js.CKM_AES_KEY_WRAP, 'CKM_AES_KEY_WRAP'], [pkcs11js.CKM_AES_KEY_WRAP_PAD, 'CKM_AES_KEY_WRAP_PAD']] as const) {
+        const wrapped = p11.C_WrapKey(session, { mechanism }, kek, subject, Buffer.alloc(64));
+        expect(wrapped).toHaveLength(40);
+        const opened = await callJson(emulator.url, bearer, 'POST', '/keys/js-aes/unwrapkey', { alg, value: wrapped.toString('base64url') });
+        expect(Buffer.from(opened.body.value, 'base64url'), alg).toEqual(cek);
+      }
+      // A key the REST API wrapped comes back as a session object: its value readable only when the template says so.
+      const other = randomBytes(20);
+      const restWrapped = Buffer.from((await callJson(emulator.url, bearer, 'POST', '/keys/js-aes/wrapkey', { alg: 'CKM_AES_KEY_WRAP_PAD', value: other.toString('base64url') })).body.value, 'base64url');
+      const readable = p11.C_UnwrapKey(session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD }, kek, restWrapped, [
+        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+        { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_GENERIC_SECRET },
+        { type: pkcs11js.CKA_SENSITIVE, value: false },
+      ]);
+      expect(p11.C_GetAttributeValue(session, readable, [{ type: pkcs11js.CKA_VALUE }])[0]?.value).toEqual(other);
+      const sealed = p11.C_UnwrapKey(session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD }, kek, restWrapped, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }]);
+      expect(() => p11.C_GetAttributeValue(session, sealed, [{ type: pkcs11js.CKA_VALUE }])).toThrow(/CKR_ATTRIBUTE_SENSITIVE/);
+      expect(p11.C_GetAttributeValue(session, sealed, [{ type: pkcs11js.CKA_VALUE_LEN }])[0]?.value?.readUInt32LE(0)).toBe(20);
+      // A blob that does not unwrap under the key is the caller's error, and makes no object.
+      restWrapped[3] = (restWrapped[3] as number) ^ 1;
+      expect(() => p11.C_UnwrapKey(session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD }, kek, restWrapped, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }])).toThrow(/CKR_WRAPPED_KEY_INVALID/);
+      expect(find(p11, session, [{ type: pkcs11js.CKA_TOKEN, value: false }])).toHaveLength(3);
+      // A key in the HSM is never the subject of C_WrapKey.
+      expect(() => p11.C_WrapKey(session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP }, kek, secretOf(p11, session, 'js-aes128'), Buffer.alloc(64))).toThrow(/CKR_KEY_UNEXTRACTABLE/);
+    } finally {
+      close();
+    }
+    // Session objects go with their session.
+    const again = open();
+    try {
+      expect(find(again.p11, again.session, [{ type: pkcs11js.CKA_TOKEN, value: false }])).toHaveLength(0);
+    } finally {
+      again.close();
+    }
+  });
+
+  it('wraps with the RSA public key and unwraps RSA-OAEP in the HSM', async () => {
+    const { key } = await publicKeyOverRest(emulator.url, emulator.admin, 'js-rsa');
+    const { p11, session, close } = open();
+    try {
+      const [publicKey] = find(p11, session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY }, { type: pkcs11js.CKA_LABEL, value: 'js-rsa' }]);
+      const [privateKey] = find(p11, session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }, { type: pkcs11js.CKA_LABEL, value: 'js-rsa' }]);
+      const oaep = { mechanism: pkcs11js.CKM_RSA_PKCS_OAEP, parameter: { type: pkcs11js.CK_PARAMS_RSA_OAEP, hashAlg: pkcs11js.CKM_SHA256, mgf: pkcs11js.CKG_MGF1_SHA256, source: 0 } as pkcs11js.RsaOAEP };
+      const cek = randomBytes(32);
+      const subject = p11.C_CreateObject(session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }, { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES }, { type: pkcs11js.CKA_VALUE, value: cek }]);
+      const wrapped = p11.C_WrapKey(session, oaep, publicKey as Buffer, subject, Buffer.alloc(256));
+      const opened = await callJson(emulator.url, bearer, 'POST', '/keys/js-rsa/unwrapkey', { alg: 'RSA-OAEP-256', value: wrapped.toString('base64url') });
+      expect(Buffer.from(opened.body.value, 'base64url')).toEqual(cek);
+
+      const other = randomBytes(24);
+      const blob = publicEncrypt({ key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, other);
+      const unwrapped = p11.C_UnwrapKey(session, oaep, privateKey as Buffer, blob, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }, { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES }, { type: pkcs11js.CKA_SENSITIVE, value: false }]);
+      expect(p11.C_GetAttributeValue(session, unwrapped, [{ type: pkcs11js.CKA_VALUE }])[0]?.value).toEqual(other);
+    } finally {
+      close();
+    }
+  });
+
   it('signs from four threads at once, each on its own session', async () => {
     const { key } = await publicKeyOverRest(emulator.url, emulator.admin, 'js-ec');
     const { close } = open();
