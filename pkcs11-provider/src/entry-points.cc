@@ -3,6 +3,7 @@
 // offer answer CKR_FUNCTION_NOT_SUPPORTED. No exception leaves a C_* function.
 #include <cstring>
 #include <mutex>
+#include <optional>
 
 #include "log.h"
 #include "session.h"
@@ -64,6 +65,32 @@ std::string serialOf(const std::string& url) {
   return text;
 }
 
+/** A list into the caller's array, by PKCS#11's rules: its length alone when `out` is null. */
+template <typename T, typename Items, typename Item>
+CK_RV listOut(const Items& items, Item item, T* out, CK_ULONG_PTR count) {
+  if (out) {
+    if (*count < items.size()) {
+      *count = items.size();
+      return CKR_BUFFER_TOO_SMALL;
+    }
+    for (size_t i = 0; i < items.size(); i++) out[i] = item(items[i]);
+  }
+  *count = items.size();
+  return CKR_OK;
+}
+
+/** C_*Update: the part joins the operation's input; the REST call is made at the end. */
+template <typename Operation>
+CK_RV appendPart(std::optional<Operation>& op, CK_BYTE_PTR part, CK_ULONG length) {
+  if (!op) return CKR_OPERATION_NOT_INITIALIZED;
+  if (!part && length > 0) {
+    op.reset();
+    return CKR_ARGUMENTS_BAD;
+  }
+  op->data.insert(op->data.end(), part, part + length);
+  return CKR_OK;
+}
+
 extern CK_FUNCTION_LIST functionList;
 
 }  // namespace
@@ -112,16 +139,7 @@ EXPORT CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_U
   Library* lib = library();
   if (!lib) return CKR_CRYPTOKI_NOT_INITIALIZED;
   if (!pulCount) return CKR_ARGUMENTS_BAD;
-  const auto& slots = lib->slots();
-  if (pSlotList) {
-    if (*pulCount < slots.size()) {
-      *pulCount = slots.size();
-      return CKR_BUFFER_TOO_SMALL;
-    }
-    for (size_t i = 0; i < slots.size(); i++) pSlotList[i] = slots[i]->id;
-  }
-  *pulCount = slots.size();
-  return CKR_OK;
+  return listOut(lib->slots(), [](const std::unique_ptr<Slot>& slot) { return slot->id; }, pSlotList, pulCount);
 }
 
 EXPORT CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo) {
@@ -167,16 +185,7 @@ EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechan
   Slot* slot = nullptr;
   if (CK_RV rv = checkSlot(slotID, slot); rv != CKR_OK) return rv;
   if (!pulCount) return CKR_ARGUMENTS_BAD;
-  const auto& table = mechanismTable();
-  if (pMechanismList) {
-    if (*pulCount < table.size()) {
-      *pulCount = table.size();
-      return CKR_BUFFER_TOO_SMALL;
-    }
-    for (size_t i = 0; i < table.size(); i++) pMechanismList[i] = table[i].type;
-  }
-  *pulCount = table.size();
-  return CKR_OK;
+  return listOut(mechanismTable(), [](const MechanismEntry& entry) { return entry.type; }, pMechanismList, pulCount);
 }
 
 EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR pInfo) {
@@ -325,15 +334,7 @@ EXPORT CK_RV C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDa
 }
 
 EXPORT CK_RV C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen) {
-  return withSession("C_SignUpdate", hSession, [&](Library&, Session& session) -> CK_RV {
-    if (!session.sign) return CKR_OPERATION_NOT_INITIALIZED;
-    if (!pPart && ulPartLen > 0) {
-      session.sign.reset();
-      return CKR_ARGUMENTS_BAD;
-    }
-    session.sign->data.insert(session.sign->data.end(), pPart, pPart + ulPartLen);
-    return CKR_OK;
-  });
+  return withSession("C_SignUpdate", hSession, [&](Library&, Session& session) { return appendPart(session.sign, pPart, ulPartLen); });
 }
 
 EXPORT CK_RV C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen) {
@@ -368,15 +369,7 @@ EXPORT CK_RV C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ul
 }
 
 EXPORT CK_RV C_VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen) {
-  return withSession("C_VerifyUpdate", hSession, [&](Library&, Session& session) -> CK_RV {
-    if (!session.verify) return CKR_OPERATION_NOT_INITIALIZED;
-    if (!pPart && ulPartLen > 0) {
-      session.verify.reset();
-      return CKR_ARGUMENTS_BAD;
-    }
-    session.verify->data.insert(session.verify->data.end(), pPart, pPart + ulPartLen);
-    return CKR_OK;
-  });
+  return withSession("C_VerifyUpdate", hSession, [&](Library&, Session& session) { return appendPart(session.verify, pPart, ulPartLen); });
 }
 
 EXPORT CK_RV C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen) {
@@ -420,14 +413,13 @@ struct Cipher {
   }
   static CK_RV update(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG inLength, CK_BYTE_PTR out, CK_ULONG_PTR outLength) {
     return withSession(name(2), h, [&](Library&, Session& session) -> CK_RV {
-      if (!op(session)) return CKR_OPERATION_NOT_INITIALIZED;
-      if ((!in && inLength > 0) || !outLength) {
+      if (op(session) && !outLength) {
         op(session).reset();
         return CKR_ARGUMENTS_BAD;
       }
-      op(session)->data.insert(op(session)->data.end(), in, in + inLength);
-      *outLength = 0;  // the output comes at the final call
-      return CKR_OK;
+      CK_RV rv = appendPart(op(session), in, inLength);
+      if (rv == CKR_OK) *outLength = 0;  // the output comes at the final call
+      return rv;
     });
   }
   static CK_RV final(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR outLength) {

@@ -54,6 +54,17 @@ CK_RV hsmKeyFor(Library& lib, Session& session, CK_OBJECT_HANDLE handle, CK_OBJE
   return CKR_OK;
 }
 
+/** The wrapping (or unwrapping) key and the mechanism checked against it, with the return values
+ *  PKCS#11 gives for those keys. */
+CK_RV wrappingKeyFor(Library& lib, Session& session, const CK_MECHANISM* mechanism, CK_OBJECT_HANDLE handle, bool unwrap, KeyInfo& key, CipherMechanism& cipher, std::string& alg) {
+  const char* function = unwrap ? "C_UnwrapKey" : "C_WrapKey";
+  CK_RV rv = hsmKeyFor(lib, session, handle, unwrap ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY, unwrap ? "unwrapKey" : "wrapKey", key, function);
+  if (rv == CKR_OK) rv = wrapMechanismFor(mechanism, key, cipher, alg);
+  if (rv == CKR_KEY_HANDLE_INVALID) return unwrap ? CKR_UNWRAPPING_KEY_HANDLE_INVALID : CKR_WRAPPING_KEY_HANDLE_INVALID;
+  if (rv == CKR_KEY_TYPE_INCONSISTENT || rv == CKR_WRAPPING_KEY_TYPE_INCONSISTENT) return unwrap ? CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT : CKR_WRAPPING_KEY_TYPE_INCONSISTENT;
+  return rv;
+}
+
 }  // namespace
 
 CK_RV createObject(Library& lib, Session& session, const CK_ATTRIBUTE* templ, CK_ULONG count, CK_OBJECT_HANDLE_PTR object) {
@@ -76,11 +87,9 @@ CK_RV wrapKey(Library& lib, Session& session, const CK_MECHANISM* mechanism, CK_
   }
   if (!key->extractable) return CKR_KEY_UNEXTRACTABLE;
   KeyInfo wrapper;
-  CK_RV rv = hsmKeyFor(lib, session, wrapping, CKO_PUBLIC_KEY, "wrapKey", wrapper, function);
-  if (rv != CKR_OK) return rv == CKR_KEY_HANDLE_INVALID ? CKR_WRAPPING_KEY_HANDLE_INVALID : rv == CKR_KEY_TYPE_INCONSISTENT ? CKR_WRAPPING_KEY_TYPE_INCONSISTENT : rv;
   CipherMechanism cipher;
   std::string alg;
-  rv = wrapMechanismFor(mechanism, wrapper, cipher, alg);
+  CK_RV rv = wrappingKeyFor(lib, session, mechanism, wrapping, false, wrapper, cipher, alg);
   if (rv != CKR_OK) return rv;
   const size_t n = key->value.size();
   CK_ULONG bound = wrapper.kty == "RSA" ? static_cast<CK_ULONG>((wrapper.modulusBits() + 7) / 8) : static_cast<CK_ULONG>(cipher.type == CKM_AES_KEY_WRAP ? n + 8 : (n + 7) / 8 * 8 + 8);
@@ -117,12 +126,9 @@ CK_RV unwrapKey(Library& lib, Session& session, const CK_MECHANISM* mechanism, C
                 CK_OBJECT_HANDLE_PTR object) {
   const char* function = "C_UnwrapKey";
   KeyInfo unwrapper;
-  CK_RV rv = hsmKeyFor(lib, session, unwrapping, CKO_PRIVATE_KEY, "unwrapKey", unwrapper, function);
-  if (rv != CKR_OK) return rv == CKR_KEY_HANDLE_INVALID ? CKR_UNWRAPPING_KEY_HANDLE_INVALID : rv == CKR_KEY_TYPE_INCONSISTENT ? CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT : rv;
   CipherMechanism cipher;
   std::string alg;
-  rv = wrapMechanismFor(mechanism, unwrapper, cipher, alg);
-  if (rv == CKR_WRAPPING_KEY_TYPE_INCONSISTENT) rv = CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT;
+  CK_RV rv = wrappingKeyFor(lib, session, mechanism, unwrapping, true, unwrapper, cipher, alg);
   if (rv != CKR_OK) return rv;
   // The template is checked before the HSM is asked: a refused template costs no unwrap.
   SessionObject made;
