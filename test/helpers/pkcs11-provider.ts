@@ -103,6 +103,7 @@ export async function publicKeyOverRest(url: string, admin: Credentials, name: s
   if (response.status !== 200) throw new Error(`GET /keys/${name}: ${response.status} ${JSON.stringify(response.body)}`);
   const jwk = response.body.key;
   const kty = String(jwk.kty).replace(/-HSM$/, '');
-  const fields = kty === 'RSA' ? { kty, n: jwk.n, e: jwk.e } : { kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
+  // Node names the curve Managed HSM calls P-256K by its SEC 2 name.
+  const fields = kty === 'RSA' ? { kty, n: jwk.n, e: jwk.e } : { kty, crv: jwk.crv === 'P-256K' ? 'secp256k1' : jwk.crv, x: jwk.x, y: jwk.y };
   return { jwk, key: createPublicKey({ key: fields, format: 'jwk' }) };
 }

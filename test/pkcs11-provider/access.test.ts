@@ -3,14 +3,14 @@
 // that principal, and every misconfiguration fails C_Initialize or C_OpenSession with its reason
 // logged, no secret in the log, and no crash of the calling process.
 import { randomBytes, verify } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { closedPort } from '../helpers/closed-port.js';
 import { type EmulatorProcess, removeDataDir, seededDataDir, startEmulatorProcess } from '../helpers/emulator.js';
-import { pkcs11Tool, providerMissing, publicKeyOverRest, run, skipProvider, writeProviderConfig } from '../helpers/pkcs11-provider.js';
+import { pkcs11Tool, inCi, providerMissing, publicKeyOverRest, run, skipProvider, writeProviderConfig } from '../helpers/pkcs11-provider.js';
 import { accessToken, callJson } from '../helpers/rest.js';
 
 let emulator: EmulatorProcess;
@@ -20,7 +20,7 @@ let signer: { clientId: string; clientSecret: string; objectId: string };
 const SIGNER_ROLE = 'PKCS11 Signer';
 
 beforeAll(async () => {
-  if (providerMissing) throw new Error(providerMissing);
+  if (providerMissing && inCi) throw new Error(providerMissing);
   emulator = await startEmulatorProcess(seededDataDir());
   scratch = mkdtempSync(path.join(os.tmpdir(), 'mhsm-p11-access-'));
   const mhsm = async (...args: string[]) => {
@@ -49,6 +49,39 @@ function secretFile(name: string, secret: string, mode = 0o600): string {
   chmodSync(file, mode);
   return file;
 }
+
+describe('mhsm pkcs11 config', () => {
+  it("writes a working configuration for the running emulator, the administrator's secret in a 0600 file, and prints the library", async () => {
+    const out = path.join(scratch, 'cli.json');
+    const result = await runCli(['pkcs11', 'config', '--data-dir', emulator.dataDir, '--out', out, '--label', 'ci-hsm']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain(`wrote ${out}`);
+    expect(result.stdout).toMatch(/library: \/.*\/pkcs11-provider\/build\/libmhsm-pkcs11\.so/);
+    expect(result.stdout).toContain(`export MHSM_PKCS11_CONF='${out}'`);
+    const written = JSON.parse(readFileSync(out, 'utf8'));
+    expect(written.slots).toEqual([{ label: 'ci-hsm', url: emulator.url, tenantId: emulator.admin.tenantId, clientId: emulator.admin.clientId, clientSecretFile: `${out}.secret`, caFile: path.join(emulator.dataDir, 'ca.pem') }]);
+    expect(statSync(`${out}.secret`).mode & 0o777).toBe(0o600);
+    expect(readFileSync(`${out}.secret`, 'utf8').trim()).toBe(emulator.admin.clientSecret);
+    expect(result.stdout).not.toContain(emulator.admin.clientSecret);
+  });
+
+  it('refuses a secret file others can read, a lone --client-id, and a data directory with no emulator running', async () => {
+    const loose = secretFile('cli-loose.secret', 'x', 0o644);
+    const refusals: Array<[string[], RegExp]> = [
+      [['--client-id', signer.clientId, '--client-secret-file', loose], /--client-secret-file .*: must be readable by its owner only \(chmod 600\)/],
+      [['--client-id', signer.clientId], /--client-id and --client-secret-file go together/],
+    ];
+    for (const [extra, reason] of refusals) {
+      const result = await runCli(['pkcs11', 'config', '--data-dir', emulator.dataDir, '--out', path.join(scratch, 'refused.json'), ...extra]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(reason);
+    }
+    const idle = await runCli(['pkcs11', 'config', '--data-dir', scratch, '--out', path.join(scratch, 'refused.json')]);
+    expect(idle.code).toBe(1);
+    expect(idle.stderr).toMatch(/no emulator is running on/);
+    expect(existsSync(path.join(scratch, 'refused.json'))).toBe(false);
+  });
+});
 
 describe.skipIf(skipProvider)('a principal through the library', () => {
   it('signs with a role that allows signing, is refused key creation, and the audit log names it', async () => {
