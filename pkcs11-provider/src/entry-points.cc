@@ -483,6 +483,41 @@ EXPORT CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism
   });
 }
 
+EXPORT CK_RV C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism) {
+  return withSession("C_DigestInit", hSession, [&](Library&, Session& session) -> CK_RV {
+    if (!pMechanism) return CKR_ARGUMENTS_BAD;
+    if (session.digest) return CKR_OPERATION_ACTIVE;
+    return digestInit(session, pMechanism);
+  });
+}
+
+EXPORT CK_RV C_Digest(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen) {
+  return withSession("C_Digest", hSession, [&](Library&, Session& session) -> CK_RV {
+    if (!session.digest) return CKR_OPERATION_NOT_INITIALIZED;
+    if ((!pData && ulDataLen > 0) || !pulDigestLen) {
+      session.digest.reset();
+      return CKR_ARGUMENTS_BAD;
+    }
+    session.digest->data.assign(pData, pData + ulDataLen);
+    return digestFinish(session, pDigest, pulDigestLen);
+  });
+}
+
+EXPORT CK_RV C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen) {
+  return withSession("C_DigestUpdate", hSession, [&](Library&, Session& session) { return appendPart(session.digest, pPart, ulPartLen); });
+}
+
+EXPORT CK_RV C_DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen) {
+  return withSession("C_DigestFinal", hSession, [&](Library&, Session& session) -> CK_RV {
+    if (!session.digest) return CKR_OPERATION_NOT_INITIALIZED;
+    if (!pulDigestLen) {
+      session.digest.reset();
+      return CKR_ARGUMENTS_BAD;
+    }
+    return digestFinish(session, pDigest, pulDigestLen);
+  });
+}
+
 EXPORT CK_RV C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed, CK_ULONG ulSeedLen) {
   return withSession("C_SeedRandom", hSession, [&](Library&, Session&) { return CKR_RANDOM_SEED_NOT_SUPPORTED; });
 }
@@ -507,11 +542,7 @@ NOT_SUPPORTED(C_GetOperationState, CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG_PTR)
 NOT_SUPPORTED(C_SetOperationState, CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_OBJECT_HANDLE, CK_OBJECT_HANDLE)
 NOT_SUPPORTED(C_CopyObject, CK_SESSION_HANDLE, CK_OBJECT_HANDLE, CK_ATTRIBUTE_PTR, CK_ULONG, CK_OBJECT_HANDLE_PTR)
 NOT_SUPPORTED(C_SetAttributeValue, CK_SESSION_HANDLE, CK_OBJECT_HANDLE, CK_ATTRIBUTE_PTR, CK_ULONG)
-NOT_SUPPORTED(C_DigestInit, CK_SESSION_HANDLE, CK_MECHANISM_PTR)
-NOT_SUPPORTED(C_Digest, CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR)
-NOT_SUPPORTED(C_DigestUpdate, CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG)
 NOT_SUPPORTED(C_DigestKey, CK_SESSION_HANDLE, CK_OBJECT_HANDLE)
-NOT_SUPPORTED(C_DigestFinal, CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG_PTR)
 NOT_SUPPORTED(C_SignRecoverInit, CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE)
 NOT_SUPPORTED(C_SignRecover, CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_BYTE_PTR, CK_ULONG_PTR)
 NOT_SUPPORTED(C_VerifyRecoverInit, CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE)

@@ -23,6 +23,8 @@ struct KeyTemplate {
   std::optional<Bytes> ecParams;
   std::optional<CK_ULONG> valueLen;
   std::set<std::string> usages;  // key_ops named by CKA_SIGN, CKA_VERIFY, ... set true
+  bool extractable = false;
+  bool wrapWithTrusted = false;
 };
 
 const std::set<CK_ATTRIBUTE_TYPE> IGNORED = {CKA_CLASS, CKA_KEY_TYPE, CKA_PRIVATE, CKA_MODIFIABLE, CKA_COPYABLE, CKA_DESTROYABLE, CKA_SUBJECT, CKA_START_DATE, CKA_END_DATE, CKA_DERIVE};
@@ -65,18 +67,20 @@ CK_RV readTemplate(const CK_ATTRIBUTE* templ, CK_ULONG count, KeyTemplate& out, 
           return CKR_TEMPLATE_INCONSISTENT;
         }
         break;
-      case CKA_EXTRACTABLE:
-        if (boolOf(a)) {
-          logLine(std::string(function) + ": CKA_EXTRACTABLE true: a key leaves Managed HSM only by key release, under a release policy set over REST");
-          return CKR_TEMPLATE_INCONSISTENT;
-        }
-        break;
+      case CKA_EXTRACTABLE: out.extractable = boolOf(a); break;
+      case CKA_WRAP_WITH_TRUSTED: out.wrapWithTrusted = boolOf(a); break;
       default:
         if (IGNORED.count(a.type) == 0) {
           logLine(std::string(function) + ": attribute 0x" + [](CK_ULONG t) { char b[20]; std::snprintf(b, sizeof b, "%lx", t); return std::string(b); }(a.type) + " is not one a key of the HSM can be made with");
           return CKR_ATTRIBUTE_TYPE_INVALID;
         }
     }
+  }
+  // Every key of the HSM is extractable only wrapped under the security domain's trusted key (for
+  // backups): a template may ask for that, not for a key any key could wrap.
+  if (out.extractable && !out.wrapWithTrusted) {
+    logLine(std::string(function) + ": CKA_EXTRACTABLE true without CKA_WRAP_WITH_TRUSTED: a key leaves Managed HSM only wrapped under its security domain's key, or by key release under a policy set over REST");
+    return CKR_TEMPLATE_INCONSISTENT;
   }
   return CKR_OK;
 }
@@ -181,6 +185,7 @@ CK_RV generateKeyPair(Library& lib, Session& session, const CK_MECHANISM* mechan
   KeyInfo made;
   rv = create(lib, session, name, body, made, function);
   if (rv != CKR_OK) return rv;
+  lib.hidePublic(session.slot, made.name, false);
   *publicKey = lib.handleFor(session.slot, made.name, CKO_PUBLIC_KEY);
   *privateKey = lib.handleFor(session.slot, made.name, CKO_PRIVATE_KEY);
   return CKR_OK;

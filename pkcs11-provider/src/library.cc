@@ -130,7 +130,22 @@ std::optional<ObjectRef> Library::object(CK_OBJECT_HANDLE handle) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = objects_.find(handle);
   if (it == objects_.end()) return std::nullopt;
+  if (it->second.objectClass == CKO_PUBLIC_KEY && hiddenPublic_.count({it->second.slot, it->second.name}) > 0) return std::nullopt;
   return it->second;
+}
+
+void Library::hidePublic(CK_SLOT_ID slot, const std::string& name, bool hidden) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (hidden) {
+    hiddenPublic_.insert({slot, name});
+  } else {
+    hiddenPublic_.erase({slot, name});
+  }
+}
+
+bool Library::publicHidden(CK_SLOT_ID slot, const std::string& name) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return hiddenPublic_.count({slot, name}) > 0;
 }
 
 void Library::dropSessionObjectsOf(CK_SESSION_HANDLE owner) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -44,6 +45,12 @@ struct CipherOperation {
   std::optional<Bytes> result;
 };
 
+/** A digest, computed here: the input gathered until the end. */
+struct DigestOperation {
+  const char* hash;
+  Bytes data;
+};
+
 struct Session {
   CK_SESSION_HANDLE handle;
   CK_SLOT_ID slot;
@@ -56,6 +63,7 @@ struct Session {
   std::optional<SignOperation> verify;
   std::optional<CipherOperation> encrypt;
   std::optional<CipherOperation> decrypt;
+  std::optional<DigestOperation> digest;
 };
 
 struct ObjectRef {
@@ -79,6 +87,13 @@ class Library {
 
   CK_OBJECT_HANDLE handleFor(CK_SLOT_ID slot, const std::string& name, CK_OBJECT_CLASS objectClass);
   std::optional<ObjectRef> object(CK_OBJECT_HANDLE handle);
+
+  /**
+   * A public key object destroyed on its own: over REST the public key goes with its private key,
+   * so this process stops showing it, and the key goes when its private key object does.
+   */
+  void hidePublic(CK_SLOT_ID slot, const std::string& name, bool hidden);
+  bool publicHidden(CK_SLOT_ID slot, const std::string& name);
 
   /** Session objects: made by a session, gone with it (and zeroed). */
   CK_OBJECT_HANDLE addSessionObject(SessionObject object);
@@ -104,6 +119,7 @@ class Library {
   std::map<std::tuple<CK_SLOT_ID, std::string, CK_OBJECT_CLASS>, CK_OBJECT_HANDLE> handles_;
   std::map<CK_OBJECT_HANDLE, ObjectRef> objects_;
   std::map<CK_OBJECT_HANDLE, SessionObject> sessionObjects_;
+  std::set<std::pair<CK_SLOT_ID, std::string>> hiddenPublic_;
   void dropSessionObjectsOf(CK_SESSION_HANDLE owner);
   CK_OBJECT_HANDLE nextObject_ = 1;
   struct CachedKey {

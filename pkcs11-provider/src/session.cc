@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstring>
 
+#include "local-crypto.h"
 #include "log.h"
 
 namespace mhsm {
@@ -73,6 +74,7 @@ CK_RV findObjectsInit(Library& lib, Session& session, const CK_ATTRIBUTE* templ,
       }
     }
     for (CK_OBJECT_CLASS cls : classesOf(key)) {
+      if (cls == CKO_PUBLIC_KEY && lib.publicHidden(session.slot, key.name)) continue;
       KeyObject object{cls, key};
       if (templateMatches([&](CK_ATTRIBUTE_TYPE t) { return attributeOf(object, t); }, templ, count)) session.found.push_back(lib.handleFor(session.slot, key.name, cls));
     }
@@ -169,6 +171,36 @@ CK_RV verifyFinish(Session& session, const Bytes& signature) {
   return verifyLocally(operation.mechanism, operation.key, operation.data, signature);
 }
 
+CK_RV digestInit(Session& session, const CK_MECHANISM* mechanism) {
+  const char* hash = nullptr;
+  switch (mechanism->mechanism) {
+    case CKM_SHA_1: hash = "SHA1"; break;
+    case CKM_SHA224: hash = "SHA224"; break;
+    case CKM_SHA256: hash = "SHA256"; break;
+    case CKM_SHA384: hash = "SHA384"; break;
+    case CKM_SHA512: hash = "SHA512"; break;
+    default: return CKR_MECHANISM_INVALID;
+  }
+  session.digest = DigestOperation{hash, {}};
+  return CKR_OK;
+}
+
+CK_RV digestFinish(Session& session, CK_BYTE_PTR out, CK_ULONG_PTR outLength) {
+  Bytes digest = digestOf(session.digest->hash, session.digest->data);
+  if (!out) {
+    *outLength = static_cast<CK_ULONG>(digest.size());
+    return CKR_OK;
+  }
+  if (*outLength < digest.size()) {
+    *outLength = static_cast<CK_ULONG>(digest.size());
+    return CKR_BUFFER_TOO_SMALL;
+  }
+  std::memcpy(out, digest.data(), digest.size());
+  *outLength = static_cast<CK_ULONG>(digest.size());
+  session.digest.reset();
+  return CKR_OK;
+}
+
 CK_RV generateRandom(Library& lib, Session& session, CK_BYTE_PTR out, CK_ULONG length) {
   // The service gives at most 128 bytes a call.
   constexpr CK_ULONG MAX_PER_CALL = 128;
@@ -198,12 +230,13 @@ CK_RV destroyObject(Library& lib, Session& session, CK_OBJECT_HANDLE handle) {
   if (!ref || ref->slot != session.slot) return CKR_OBJECT_HANDLE_INVALID;
   if (!(session.flags & CKF_RW_SESSION)) return CKR_SESSION_READ_ONLY;
   if (ref->objectClass == CKO_PUBLIC_KEY) {
-    logLine("C_DestroyObject: key " + ref->name + ": a public key goes with its private key; destroy the private key object");
-    return CKR_ACTION_PROHIBITED;
+    lib.hidePublic(ref->slot, ref->name, true);
+    return CKR_OK;
   }
   try {
     lib.slot(session.slot)->service->call("DELETE", "/keys/" + urlEncode(ref->name));
     lib.forget(ref->slot, ref->name);
+    lib.hidePublic(ref->slot, ref->name, false);
     return CKR_OK;
   } catch (...) {
     return failure("C_DestroyObject", "key " + ref->name);

@@ -27,6 +27,10 @@ CK_RV wrapKey(Library& lib, Session& session, const CK_MECHANISM* mechanism, CK_
 CK_RV unwrapKey(Library& lib, Session& session, const CK_MECHANISM* mechanism, CK_OBJECT_HANDLE unwrapping, const Bytes& wrapped, const CK_ATTRIBUTE* templ, CK_ULONG count,
                 CK_OBJECT_HANDLE_PTR object);
 
+/** Digests run here (OpenSSL): nothing secret goes in, and the REST API has no digest. */
+CK_RV digestInit(Session& session, const CK_MECHANISM* mechanism);
+CK_RV digestFinish(Session& session, CK_BYTE_PTR out, CK_ULONG_PTR outLength);
+
 CK_RV generateRandom(Library& lib, Session& session, CK_BYTE_PTR out, CK_ULONG length);
 CK_RV destroyObject(Library& lib, Session& session, CK_OBJECT_HANDLE object);
 CK_RV getAttributeValue(Library& lib, Session& session, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_PTR templ, CK_ULONG count);

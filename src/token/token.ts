@@ -128,6 +128,13 @@ function templateOptionsOf(spec: KeySpec, options: GenerateKeyOptions): KeyTempl
   };
 }
 
+/** What a module answers when it will not make a session key, or copy one into a token object. */
+const COPY_PATH_REFUSALS = new Set(['CKR_FUNCTION_NOT_SUPPORTED', 'CKR_TEMPLATE_INCONSISTENT', 'CKR_ATTRIBUTE_VALUE_INVALID', 'CKR_ACTION_PROHIBITED']);
+function refusesCopyPath(error: unknown): boolean {
+  const code = tokenFailureCode(error);
+  return code !== undefined && COPY_PATH_REFUSALS.has(code);
+}
+
 function defaultSessionCount(): number {
   const configured = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10);
   return Number.isInteger(configured) && configured > 0 ? configured : 4;
@@ -253,6 +260,9 @@ export class Token {
 
   // ---- keys -------------------------------------------------------------------------------
 
+  /** Set once the module refused the session-object-and-copy path and in-place generation worked. */
+  #generatesInPlace = false;
+
   /**
    * Generates a key. A stored key is generated as session objects first, concurrently with other
    * work on a pooled session (an RSA-4096 pair takes seconds), and only then copied into token
@@ -308,6 +318,24 @@ export class Token {
    * weaken a protection, and lets any session of the application copy a session object.
    */
   async #generateTokenObjects(spec: KeySpec, options: KeyTemplateOptions, generation: number, copies: MadeObject[]): Promise<void> {
+    if (!this.#generatesInPlace) {
+      try {
+        await this.#generateAndCopy(spec, options, generation, copies);
+        return;
+      } catch (error) {
+        if (!refusesCopyPath(error)) throw error;
+      }
+    }
+    // A module that makes no session key of this kind, or cannot copy one into a token object (a
+    // vendor HSM's policy; libmhsm-pkcs11.so, whose keys all live in the HSM): the token objects
+    // are generated in place, as a write. Kept for the next key once it has worked.
+    await this.#writing(true, async () => {
+      copies.push(...(await this.#generateObjects(spec, options, 'heavy')));
+    });
+    this.#generatesInPlace = true;
+  }
+
+  async #generateAndCopy(spec: KeySpec, options: KeyTemplateOptions, generation: number, copies: MadeObject[]): Promise<void> {
     const made = await this.#generateObjects(spec, { ...options, ephemeral: true }, 'heavy');
     await this.#writing(true, async () => {
       try {

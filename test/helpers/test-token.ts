@@ -26,7 +26,23 @@ function clearSharedTokenDirectory(): void {
   for (const entry of readdirSync(shared)) rmSync(path.join(shared, entry), { recursive: true, force: true });
 }
 
+/**
+ * The token suites can run against another module than a fresh SoftHSM2 token: MHSM_TEST_TOKEN_MODULE,
+ * _LABEL and _PIN name it (test/pkcs11-provider/token-layer.test.ts runs test/token/token.test.ts
+ * so against libmhsm-pkcs11.so). Nothing is provisioned then, and nothing removed but the scratch directory.
+ */
+function namedTestToken(): TestToken | undefined {
+  const modulePath = process.env.MHSM_TEST_TOKEN_MODULE;
+  if (!modulePath) return undefined;
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'mhsm-test-'));
+  const label = process.env.MHSM_TEST_TOKEN_LABEL ?? '';
+  const pin = process.env.MHSM_TEST_TOKEN_PIN ?? '';
+  return { modulePath, label, pin, soPin: pin, configPath: '', tokenDir: '', pinsPath: '', dataDir, remove: () => rmSync(dataDir, { recursive: true, force: true }) };
+}
+
 export async function createTestToken(): Promise<TestToken> {
+  const named = namedTestToken();
+  if (named) return named;
   clearSharedTokenDirectory();
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'mhsm-test-'));
   try {
