@@ -11,6 +11,7 @@ import pkcs11js from 'pkcs11js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type EmulatorProcess, removeDataDir, seededDataDir, startEmulatorProcess } from '../helpers/emulator.js';
 import { PKCS11_LIBRARY, inCi, providerMissing, publicKeyOverRest, skipProvider, writeProviderConfig } from '../helpers/pkcs11-provider.js';
+import { runCli } from '../helpers/cli.js';
 import { accessToken, callJson } from '../helpers/rest.js';
 
 let emulator: EmulatorProcess;
@@ -310,6 +311,27 @@ describe.skipIf(skipProvider)('pkcs11js with libmhsm-pkcs11.so', () => {
     } finally {
       close();
     }
+  });
+
+  it("gets a new access token when the emulator's clock has run past the one it holds", async () => {
+    const { p11, session, close } = open();
+    try {
+      const [ec] = find(p11, session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }, { type: pkcs11js.CKA_LABEL, value: 'js-ec' }]);
+      const sign = () => {
+        p11.C_SignInit(session, { mechanism: pkcs11js.CKM_ECDSA_SHA256 }, ec as Buffer);
+        return p11.C_Sign(session, Buffer.from('before and after'), Buffer.alloc(64));
+      };
+      expect(sign()).toHaveLength(64);
+      // Two hours on: the token the library holds (an hour's) has expired for the emulator.
+      const shifted = await runCli(['clock', 'shift', '--seconds', '7200', '--data-dir', emulator.dataDir]);
+      expect(shifted.code, shifted.stderr).toBe(0);
+      const stale = await callJson(emulator.url, bearer, 'GET', '/keys/js-ec');
+      expect(stale.status).toBe(401);
+      expect(sign()).toHaveLength(64);
+    } finally {
+      close();
+    }
+    bearer = await accessToken(emulator.url, emulator.admin);
   });
 
   it('initializes and finalizes again and again in one process, working each time', () => {
