@@ -40,12 +40,18 @@ CK_RV compute(Library& lib, Session& session, CipherOperation& op, bool encrypt)
     body["tag"] = base64url(tag);
   }
   body["value"] = base64url(input);
+  OPENSSL_cleanse(input.data(), input.size());
   if (!op.mechanism.iv.empty()) body["iv"] = base64url(op.mechanism.iv);
   if (!op.mechanism.aad.empty()) body["aad"] = base64url(op.mechanism.aad);
   try {
     json answer = lib.slot(session.slot)->service->call("POST", restPath(op.key) + (encrypt ? "/encrypt" : "/decrypt"), body);
     auto value = fromBase64url(answer.value("value", ""));
     if (!value) return CKR_DEVICE_ERROR;
+    // The caller's IV is what the ciphertext was made with, or it could never be opened.
+    if (encrypt && answer.contains("iv") && fromBase64url(answer.value("iv", "")) != std::optional<Bytes>(op.mechanism.iv)) {
+      logLine(std::string(function) + ": key " + op.key.name + ": the HSM encrypted with another IV than the one given");
+      return CKR_DEVICE_ERROR;
+    }
     if (encrypt && op.mechanism.type == CKM_AES_GCM) {
       auto tag = fromBase64url(answer.value("tag", ""));
       if (!tag || tag->size() != GCM_TAG_BYTES) return CKR_DEVICE_ERROR;
@@ -79,8 +85,7 @@ CK_RV cipherInit(Library& lib, Session& session, const CK_MECHANISM* mechanism, 
     op.key = lib.key(ref->slot, ref->name);
     if (op.key.kty == "oct") op.key = lib.withFacts(ref->slot, op.key);
   } catch (...) {
-    CK_RV rv = failure(function, "key " + ref->name);
-    return rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID : rv;
+    return failure(function, "key " + ref->name, CKR_KEY_HANDLE_INVALID);
   }
   if (!op.key.allows(encrypt ? "encrypt" : "decrypt")) {
     logLine(std::string(function) + ": key " + op.key.name + ": its key_ops do not include " + (encrypt ? "encrypt" : "decrypt"));

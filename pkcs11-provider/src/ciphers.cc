@@ -19,7 +19,7 @@ CK_RV cipherMechanismFor(const CK_MECHANISM* mechanism, const KeyInfo& key, bool
       CK_RSA_PKCS_OAEP_PARAMS params;
       std::memcpy(&params, mechanism->pParameter, sizeof params);
       // Managed HSM's RSA-OAEP and RSA-OAEP-256: MGF1 with the same hash, no label.
-      if (params.source != 0 && params.ulSourceDataLen != 0) return CKR_MECHANISM_PARAM_INVALID;
+      if (params.ulSourceDataLen != 0) return CKR_MECHANISM_PARAM_INVALID;
       if (params.hashAlg == CKM_SHA_1 && params.mgf == CKG_MGF1_SHA1) {
         out.oaepHash = "SHA1";
       } else if (params.hashAlg == CKM_SHA256 && params.mgf == CKG_MGF1_SHA256) {

@@ -1,6 +1,11 @@
 #include "config.h"
 
+#include <fcntl.h>
+#include <openssl/crypto.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <cstdlib>
 #include <fstream>
@@ -30,12 +35,28 @@ std::string stringField(const json& slot, const std::string& name, size_t index,
   return it->get<std::string>();
 }
 
-/** The client secret, from a file only its owner can read: the library refuses a looser one. */
+/**
+ * The client secret, from a regular file of this user's that only its owner can read: the library
+ * refuses a looser one. Checked on the descriptor it reads (no symbolic link, no race).
+ */
 std::string readSecret(const std::string& path, size_t index) {
+  const std::string field = "slots[" + std::to_string(index) + "].clientSecretFile " + path;
+  int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) throw ConfigError(field + (errno == ENOENT ? ": does not exist" : errno == ELOOP ? ": is a symbolic link; name the file itself" : ": cannot be read"));
   struct stat info {};
-  if (stat(path.c_str(), &info) != 0) throw ConfigError("slots[" + std::to_string(index) + "].clientSecretFile " + path + ": does not exist");
-  if ((info.st_mode & 077) != 0) throw ConfigError("slots[" + std::to_string(index) + "].clientSecretFile " + path + ": must be readable by its owner only (chmod 600)");
-  std::string secret = readFile(path, "clientSecretFile");
+  if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    close(fd);
+    throw ConfigError(field + ": must be a regular file");
+  }
+  if (info.st_uid != geteuid() || (info.st_mode & 077) != 0) {
+    close(fd);
+    throw ConfigError(field + ": must be readable by its owner only (chmod 600), and that owner this user");
+  }
+  std::string secret;
+  char buffer[512];
+  for (ssize_t n; (n = read(fd, buffer, sizeof buffer)) > 0;) secret.append(buffer, static_cast<size_t>(n));
+  OPENSSL_cleanse(buffer, sizeof buffer);
+  close(fd);
   while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r' || secret.back() == ' ')) secret.pop_back();
   if (secret.empty()) throw ConfigError("slots[" + std::to_string(index) + "].clientSecretFile " + path + ": is empty");
   return secret;

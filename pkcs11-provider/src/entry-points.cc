@@ -3,6 +3,7 @@
 // offer answer CKR_FUNCTION_NOT_SUPPORTED. No exception leaves a C_* function.
 #include <cstring>
 #include <mutex>
+#include <shared_mutex>
 #include <optional>
 
 #include "log.h"
@@ -14,7 +15,10 @@ using namespace mhsm;
 
 namespace {
 
-std::mutex lifecycle;  // C_Initialize and C_Finalize, against each other and the calls between
+// C_Initialize and C_Finalize hold it exclusively; every other call holds it shared for as long
+// as it runs, so that C_Finalize waits for the calls under way before it frees what they use.
+std::shared_mutex lifecycle;
+using Held = std::shared_lock<std::shared_mutex>;
 
 const char MANUFACTURER[] = "managed-hsm-emulator";
 
@@ -40,6 +44,7 @@ CK_RV guarded(const char* function, Work work) {
 /** Runs `work` with the session locked: CKR_CRYPTOKI_NOT_INITIALIZED, CKR_SESSION_HANDLE_INVALID. */
 template <typename Work>
 CK_RV withSession(const char* function, CK_SESSION_HANDLE handle, Work work) {
+  Held held(lifecycle);
   return guarded(function, [&]() -> CK_RV {
     Library* lib = library();
     if (!lib) return CKR_CRYPTOKI_NOT_INITIALIZED;
@@ -96,7 +101,7 @@ extern CK_FUNCTION_LIST functionList;
 }  // namespace
 
 EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs) {
-  std::lock_guard<std::mutex> lock(lifecycle);
+  std::unique_lock<std::shared_mutex> lock(lifecycle);
   if (library()) return CKR_CRYPTOKI_ALREADY_INITIALIZED;
   if (pInitArgs) {
     auto* args = static_cast<CK_C_INITIALIZE_ARGS*>(pInitArgs);
@@ -111,7 +116,7 @@ EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs) {
 }
 
 EXPORT CK_RV C_Finalize(CK_VOID_PTR pReserved) {
-  std::lock_guard<std::mutex> lock(lifecycle);
+  std::unique_lock<std::shared_mutex> lock(lifecycle);
   if (pReserved) return CKR_ARGUMENTS_BAD;
   if (!library()) return CKR_CRYPTOKI_NOT_INITIALIZED;
   finalizeLibrary();
@@ -119,6 +124,7 @@ EXPORT CK_RV C_Finalize(CK_VOID_PTR pReserved) {
 }
 
 EXPORT CK_RV C_GetInfo(CK_INFO_PTR pInfo) {
+  Held held(lifecycle);
   if (!library()) return CKR_CRYPTOKI_NOT_INITIALIZED;
   if (!pInfo) return CKR_ARGUMENTS_BAD;
   std::memset(pInfo, 0, sizeof *pInfo);
@@ -136,6 +142,7 @@ EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList) {
 }
 
 EXPORT CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount) {
+  Held held(lifecycle);
   Library* lib = library();
   if (!lib) return CKR_CRYPTOKI_NOT_INITIALIZED;
   if (!pulCount) return CKR_ARGUMENTS_BAD;
@@ -143,6 +150,7 @@ EXPORT CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_U
 }
 
 EXPORT CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo) {
+  Held held(lifecycle);
   Slot* slot = nullptr;
   if (CK_RV rv = checkSlot(slotID, slot); rv != CKR_OK) return rv;
   if (!pInfo) return CKR_ARGUMENTS_BAD;
@@ -156,6 +164,7 @@ EXPORT CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo) {
 }
 
 EXPORT CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo) {
+  Held held(lifecycle);
   Slot* slot = nullptr;
   if (CK_RV rv = checkSlot(slotID, slot); rv != CKR_OK) return rv;
   if (!pInfo) return CKR_ARGUMENTS_BAD;
@@ -182,6 +191,7 @@ EXPORT CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo) {
 }
 
 EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList, CK_ULONG_PTR pulCount) {
+  Held held(lifecycle);
   Slot* slot = nullptr;
   if (CK_RV rv = checkSlot(slotID, slot); rv != CKR_OK) return rv;
   if (!pulCount) return CKR_ARGUMENTS_BAD;
@@ -189,6 +199,7 @@ EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechan
 }
 
 EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR pInfo) {
+  Held held(lifecycle);
   Slot* slot = nullptr;
   if (CK_RV rv = checkSlot(slotID, slot); rv != CKR_OK) return rv;
   if (!pInfo) return CKR_ARGUMENTS_BAD;
@@ -201,6 +212,7 @@ EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_ME
 }
 
 EXPORT CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication, CK_NOTIFY Notify, CK_SESSION_HANDLE_PTR phSession) {
+  Held held(lifecycle);
   return guarded("C_OpenSession", [&]() -> CK_RV {
     Slot* slot = nullptr;
     if (CK_RV rv = checkSlot(slotID, slot); rv != CKR_OK) return rv;
@@ -218,12 +230,14 @@ EXPORT CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pAppli
 }
 
 EXPORT CK_RV C_CloseSession(CK_SESSION_HANDLE hSession) {
+  Held held(lifecycle);
   Library* lib = library();
   if (!lib) return CKR_CRYPTOKI_NOT_INITIALIZED;
   return lib->closeSession(hSession) ? CKR_OK : CKR_SESSION_HANDLE_INVALID;
 }
 
 EXPORT CK_RV C_CloseAllSessions(CK_SLOT_ID slotID) {
+  Held held(lifecycle);
   Slot* slot = nullptr;
   if (CK_RV rv = checkSlot(slotID, slot); rv != CKR_OK) return rv;
   library()->closeAllSessions(slotID);
@@ -248,19 +262,15 @@ EXPORT CK_RV C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pI
 EXPORT CK_RV C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen) {
   return withSession("C_Login", hSession, [&](Library& lib, Session& session) -> CK_RV {
     if (userType != CKU_USER) return CKR_USER_TYPE_INVALID;
-    Slot* slot = lib.slot(session.slot);
-    if (slot->loggedIn) return CKR_USER_ALREADY_LOGGED_IN;
-    slot->loggedIn = true;
-    return CKR_OK;
+    bool expected = false;
+    return lib.slot(session.slot)->loggedIn.compare_exchange_strong(expected, true) ? CKR_OK : CKR_USER_ALREADY_LOGGED_IN;
   });
 }
 
 EXPORT CK_RV C_Logout(CK_SESSION_HANDLE hSession) {
   return withSession("C_Logout", hSession, [&](Library& lib, Session& session) -> CK_RV {
-    Slot* slot = lib.slot(session.slot);
-    if (!slot->loggedIn) return CKR_USER_NOT_LOGGED_IN;
-    slot->loggedIn = false;
-    return CKR_OK;
+    bool expected = true;
+    return lib.slot(session.slot)->loggedIn.compare_exchange_strong(expected, false) ? CKR_OK : CKR_USER_NOT_LOGGED_IN;
   });
 }
 
@@ -272,7 +282,7 @@ EXPORT CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObjec
   return withSession("C_GetObjectSize", hSession, [&](Library& lib, Session& session) -> CK_RV {
     if (!pulSize) return CKR_ARGUMENTS_BAD;
     auto ref = lib.object(hObject);
-    if (!ref || ref->slot != session.slot) return CKR_OBJECT_HANDLE_INVALID;
+    if ((!ref || ref->slot != session.slot) && !lib.sessionObject(hObject)) return CKR_OBJECT_HANDLE_INVALID;
     *pulSize = CK_UNAVAILABLE_INFORMATION;
     return CKR_OK;
   });
@@ -289,6 +299,9 @@ EXPORT CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTem
   return withSession("C_FindObjectsInit", hSession, [&](Library& lib, Session& session) -> CK_RV {
     if (!pTemplate && ulCount > 0) return CKR_ARGUMENTS_BAD;
     if (session.finding) return CKR_OPERATION_ACTIVE;
+    for (CK_ULONG i = 0; i < ulCount; i++) {
+      if (pTemplate[i].ulValueLen > 0 && !pTemplate[i].pValue) return CKR_ATTRIBUTE_VALUE_INVALID;
+    }
     return findObjectsInit(lib, session, pTemplate, ulCount);
   });
 }
@@ -417,8 +430,14 @@ struct Cipher {
         op(session).reset();
         return CKR_ARGUMENTS_BAD;
       }
+      // The output comes at the final call: a part's output is always 0 bytes long, and a call
+      // that only asks for that length (out null) adds nothing to the input.
+      if (!out && op(session)) {
+        *outLength = 0;
+        return CKR_OK;
+      }
       CK_RV rv = appendPart(op(session), in, inLength);
-      if (rv == CKR_OK) *outLength = 0;  // the output comes at the final call
+      if (rv == CKR_OK) *outLength = 0;
       return rv;
     });
   }
@@ -529,8 +548,14 @@ EXPORT CK_RV C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR RandomData
   });
 }
 
-EXPORT CK_RV C_GetFunctionStatus(CK_SESSION_HANDLE hSession) { return library() ? CKR_FUNCTION_NOT_PARALLEL : CKR_CRYPTOKI_NOT_INITIALIZED; }
-EXPORT CK_RV C_CancelFunction(CK_SESSION_HANDLE hSession) { return library() ? CKR_FUNCTION_NOT_PARALLEL : CKR_CRYPTOKI_NOT_INITIALIZED; }
+EXPORT CK_RV C_GetFunctionStatus(CK_SESSION_HANDLE hSession) {
+  Held held(lifecycle);
+  return library() ? CKR_FUNCTION_NOT_PARALLEL : CKR_CRYPTOKI_NOT_INITIALIZED;
+}
+EXPORT CK_RV C_CancelFunction(CK_SESSION_HANDLE hSession) {
+  Held held(lifecycle);
+  return library() ? CKR_FUNCTION_NOT_PARALLEL : CKR_CRYPTOKI_NOT_INITIALIZED;
+}
 
 // Not offered (yet): each answers CKR_FUNCTION_NOT_SUPPORTED.
 #define NOT_SUPPORTED(name, ...) \

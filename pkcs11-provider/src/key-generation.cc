@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "session.h"
+#include "template-values.h"
 
 namespace mhsm {
 namespace {
@@ -29,25 +30,25 @@ struct KeyTemplate {
 
 const std::set<CK_ATTRIBUTE_TYPE> IGNORED = {CKA_CLASS, CKA_KEY_TYPE, CKA_PRIVATE, CKA_MODIFIABLE, CKA_COPYABLE, CKA_DESTROYABLE, CKA_SUBJECT, CKA_START_DATE, CKA_END_DATE, CKA_DERIVE};
 
-bool boolOf(const CK_ATTRIBUTE& a) { return a.pValue && a.ulValueLen == sizeof(CK_BBOOL) && *static_cast<CK_BBOOL*>(a.pValue) == CK_TRUE; }
 
 CK_RV readTemplate(const CK_ATTRIBUTE* templ, CK_ULONG count, KeyTemplate& out, const char* function) {
   for (CK_ULONG i = 0; i < count; i++) {
     const CK_ATTRIBUTE& a = templ[i];
-    if (a.ulValueLen > 0 && !a.pValue) return CKR_ATTRIBUTE_VALUE_INVALID;
+    if (!wellFormed(a)) return CKR_ATTRIBUTE_VALUE_INVALID;
     const auto* bytes = static_cast<const uint8_t*>(a.pValue);
+    CK_ULONG number = 0;
     switch (a.type) {
       case CKA_LABEL: out.label = std::string(reinterpret_cast<const char*>(bytes), a.ulValueLen); break;
       case CKA_ID: out.id = Bytes(bytes, bytes + a.ulValueLen); break;
       case CKA_MODULUS_BITS:
-        if (a.ulValueLen != sizeof(CK_ULONG)) return CKR_ATTRIBUTE_VALUE_INVALID;
-        out.modulusBits = *static_cast<const CK_ULONG*>(a.pValue);
+        if (!ulongOf(a, number)) return CKR_ATTRIBUTE_VALUE_INVALID;
+        out.modulusBits = number;
         break;
       case CKA_PUBLIC_EXPONENT: out.publicExponent = Bytes(bytes, bytes + a.ulValueLen); break;
       case CKA_EC_PARAMS: out.ecParams = Bytes(bytes, bytes + a.ulValueLen); break;
       case CKA_VALUE_LEN:
-        if (a.ulValueLen != sizeof(CK_ULONG)) return CKR_ATTRIBUTE_VALUE_INVALID;
-        out.valueLen = *static_cast<const CK_ULONG*>(a.pValue);
+        if (!ulongOf(a, number)) return CKR_ATTRIBUTE_VALUE_INVALID;
+        out.valueLen = number;
         break;
       case CKA_SIGN: if (boolOf(a)) out.usages.insert("sign"); break;
       case CKA_VERIFY: if (boolOf(a)) out.usages.insert("verify"); break;

@@ -1,6 +1,7 @@
 #include "library.h"
 
 #include <curl/curl.h>
+#include <unistd.h>
 #include <openssl/crypto.h>
 
 #include "log.h"
@@ -9,17 +10,37 @@ namespace mhsm {
 namespace {
 
 std::unique_ptr<Library> current;
+pid_t currentPid = 0;  // the process that initialized it: a forked child starts again
 constexpr CK_SLOT_ID FIRST_SLOT = 1;
 
+/** The path and query of a nextLink without its api-version (Service::call adds its own). */
 std::string pathOfNextLink(const std::string& link) {
   size_t scheme = link.find("://");
-  size_t path = scheme == std::string::npos ? std::string::npos : link.find('/', scheme + 3);
-  return path == std::string::npos ? "" : link.substr(path);
+  size_t start = scheme == std::string::npos ? std::string::npos : link.find('/', scheme + 3);
+  if (start == std::string::npos) return "";
+  std::string rest = link.substr(start);
+  size_t mark = rest.find('?');
+  if (mark == std::string::npos) return rest;
+  std::string path = rest.substr(0, mark), query;
+  std::string all = rest.substr(mark + 1);
+  for (size_t from = 0; from <= all.size();) {
+    size_t end = all.find('&', from);
+    std::string part = all.substr(from, end == std::string::npos ? std::string::npos : end - from);
+    if (!part.empty() && part.rfind("api-version=", 0) != 0) query += (query.empty() ? "" : "&") + part;
+    if (end == std::string::npos) break;
+    from = end + 1;
+  }
+  return query.empty() ? path : path + "?" + query;
 }
 
 }  // namespace
 
-Library* library() { return current.get(); }
+CipherOperation::~CipherOperation() {
+  OPENSSL_cleanse(data.data(), data.size());
+  if (result) OPENSSL_cleanse(result->data(), result->size());
+}
+
+Library* library() { return current && currentPid == getpid() ? current.get() : nullptr; }
 
 CK_RV initializeLibrary() {
   std::string path = configPath();
@@ -30,7 +51,11 @@ CK_RV initializeLibrary() {
       logLine("C_Initialize: libcurl could not be initialised");
       return CKR_FUNCTION_FAILED;
     }
+    // A forked child's copy of its parent's state shares the parent's connections: it is left
+    // as it is (not freed: freeing would close what the parent still uses), and made anew.
+    if (current && currentPid != getpid()) (void)current.release();
     current = std::make_unique<Library>(std::move(config));
+    currentPid = getpid();
     return CKR_OK;
   } catch (const ConfigError& error) {
     logLine(std::string("C_Initialize: ") + error.what() + " (configuration: " + path + ", named by MHSM_PKCS11_CONF)");
@@ -189,7 +214,7 @@ KeyInfo Library::key(CK_SLOT_ID slotId, const std::string& name) {
   Slot* s = slot(slotId);
   nlohmann::json bundle = s->service->call("GET", "/keys/" + urlEncode(name));
   auto key = keyFromBundle(bundle);
-  if (!key) throw ServiceError(200, "UnsupportedKey", "key " + name + " is of a type this library does not show");
+  if (!key) throw ServiceError(200, UNSUPPORTED_KEY, "key " + name + " is of a type this library does not show");
   remember(slotId, *key);
   return *key;
 }
@@ -209,6 +234,15 @@ KeyInfo Library::withFacts(CK_SLOT_ID slotId, const KeyInfo& key) {
   auto it = keys_.find({slotId, key.name});
   if (it != keys_.end() && it->second.key.kid == key.kid) it->second.key.facts = known.facts;
   return known;
+}
+
+KeyInfo Library::withFactsIfAny(CK_SLOT_ID slotId, const KeyInfo& key) {
+  try {
+    return withFacts(slotId, key);
+  } catch (...) {
+    (void)failure("C_GetAttributeValue", "key " + key.name + " (its token attributes, from its attestation)");
+    return key;
+  }
 }
 
 void Library::remember(CK_SLOT_ID slot, const KeyInfo& key) {
@@ -236,11 +270,6 @@ std::vector<KeyInfo> Library::allKeys(CK_SLOT_ID slotId) {
     }
     std::string next = page.contains("nextLink") && page["nextLink"].is_string() ? page["nextLink"].get<std::string>() : "";
     path = pathOfNextLink(next);
-    // Service::call adds the api-version; the link carries one already.
-    if (size_t at = path.find("api-version="); at != std::string::npos) {
-      size_t end = path.find('&', at);
-      path.erase(at == 0 ? 0 : at - 1, end == std::string::npos ? std::string::npos : end - at + 1);
-    }
   }
   std::vector<KeyInfo> keys;
   for (const auto& [name, updated] : listed) {
@@ -266,7 +295,7 @@ std::vector<KeyInfo> Library::allKeys(CK_SLOT_ID slotId) {
   return keys;
 }
 
-CK_RV failure(const char* function, const std::string& subject) {
+CK_RV failure(const char* function, const std::string& subject, CK_RV notFound) {
   try {
     throw;
   } catch (const NetworkError& error) {
@@ -274,7 +303,7 @@ CK_RV failure(const char* function, const std::string& subject) {
     return CKR_DEVICE_ERROR;
   } catch (const ServiceError& error) {
     logLine(std::string(function) + ": " + subject + ": the HSM refused (" + std::to_string(error.status) + "): " + error.what());
-    if (error.status == 404) return CKR_OBJECT_HANDLE_INVALID;
+    if (error.status == 404) return notFound;
     return CKR_FUNCTION_FAILED;
   } catch (const std::bad_alloc&) {
     return CKR_HOST_MEMORY;

@@ -3,6 +3,7 @@
 // the same for the life of the process; what the key is (its public half, key_ops, tags) is kept
 // from the last time the service was asked.
 #pragma once
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,11 +23,14 @@
 
 namespace mhsm {
 
+/** ServiceError's code for a key of a type this library does not show. */
+constexpr const char* UNSUPPORTED_KEY = "UnsupportedKey";
+
 struct Slot {
   CK_SLOT_ID id;
   SlotConfig config;
   std::unique_ptr<Service> service;
-  bool loggedIn = false;
+  std::atomic<bool> loggedIn{false};
 };
 
 /** A sign or verify operation between its Init and its end: the key as it was at Init. */
@@ -43,6 +47,11 @@ struct CipherOperation {
   KeyInfo key;
   Bytes data;
   std::optional<Bytes> result;
+
+  CipherOperation() = default;
+  CipherOperation(const CipherOperation&) = default;
+  CipherOperation& operator=(const CipherOperation&) = default;
+  ~CipherOperation();  // zeroes the input and the result: a plaintext either way
 };
 
 /** A digest, computed here: the input gathered until the end. */
@@ -105,6 +114,8 @@ class Library {
   KeyInfo key(CK_SLOT_ID slot, const std::string& name);
   /** The key with what its token object states (its attestation), fetched once per key version. */
   KeyInfo withFacts(CK_SLOT_ID slot, const KeyInfo& key);
+  /** The same, or the key as it is (those attributes then unavailable) when no attestation can be had; logged. */
+  KeyInfo withFactsIfAny(CK_SLOT_ID slot, const KeyInfo& key);
   void remember(CK_SLOT_ID slot, const KeyInfo& key);
   void forget(CK_SLOT_ID slot, const std::string& name);
   /** Every key of the HSM, fetched now (the list, then each key not seen at its current update). */
@@ -134,7 +145,11 @@ Library* library();
 CK_RV initializeLibrary();
 void finalizeLibrary();
 
-/** The CKR_* for a failure the service or the network reported, logged with its reason. */
-CK_RV failure(const char* function, const std::string& subject);
+/**
+ * The CKR_* for a failure the service or the network reported, logged with its reason. A key the
+ * service no longer has is `notFound`: the handle's code at an Init, CKR_FUNCTION_FAILED after it
+ * (the codes C_Sign, C_Decrypt and the like may return have no handle among them).
+ */
+CK_RV failure(const char* function, const std::string& subject, CK_RV notFound = CKR_FUNCTION_FAILED);
 
 }  // namespace mhsm

@@ -64,7 +64,9 @@ std::string Service::token(bool renew) {
   std::lock_guard<std::mutex> lock(tokenMutex_);
   auto now = std::chrono::steady_clock::now();
   if (!renew && !token_.empty() && now < renewAt_) return token_;
-  std::string form = "grant_type=client_credentials&client_id=" + urlEncode(config_.clientId) + "&client_secret=" + urlEncode(config_.clientSecret) + "&scope=" + urlEncode(config_.scope);
+  std::string secret = urlEncode(config_.clientSecret);
+  std::string form = "grant_type=client_credentials&client_id=" + urlEncode(config_.clientId) + "&client_secret=" + secret + "&scope=" + urlEncode(config_.scope);
+  OPENSSL_cleanse(secret.data(), secret.size());
   HttpResponse response = http_.send("POST", config_.url + "/" + urlEncode(config_.tenantId) + "/oauth2/v2.0/token", {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json"}, form);
   OPENSSL_cleanse(form.data(), form.size());
   if (response.status != 200) {
@@ -86,11 +88,12 @@ json Service::call(const std::string& method, const std::string& path, const std
   std::string url = config_.url + path + (path.find('?') == std::string::npos ? "?" : "&") + "api-version=" + API_VERSION;
   std::string payload = body ? body->dump() : "";
   for (int attempt = 0;; attempt++) {
-    std::string bearer = "Authorization: Bearer " + token(attempt > 0);
-    std::vector<std::string> headers = {bearer, "Accept: application/json"};
+    std::string held = token(attempt > 0);
+    std::vector<std::string> headers = {"Authorization: Bearer " + held, "Accept: application/json"};
+    OPENSSL_cleanse(held.data(), held.size());
     if (body) headers.push_back("Content-Type: application/json");
     HttpResponse response = http_.send(method, url, headers, payload);
-    OPENSSL_cleanse(bearer.data(), bearer.size());
+    OPENSSL_cleanse(headers[0].data(), headers[0].size());
     // A token the service no longer takes (expired early, or the HSM restarted): one fresh try.
     if (response.status == 401 && attempt == 0) continue;
     if (response.status < 200 || response.status >= 300) throw errorOf(response);

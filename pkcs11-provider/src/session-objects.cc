@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "log.h"
+#include "template-values.h"
 
 namespace mhsm {
 namespace {
@@ -14,12 +15,6 @@ Bytes ofUlong(CK_ULONG value) {
   Bytes out(sizeof(CK_ULONG));
   std::memcpy(out.data(), &value, sizeof value);
   return out;
-}
-bool boolOf(const CK_ATTRIBUTE& a) { return a.pValue && a.ulValueLen == sizeof(CK_BBOOL) && *static_cast<CK_BBOOL*>(a.pValue) == CK_TRUE; }
-bool ulongOf(const CK_ATTRIBUTE& a, CK_ULONG& out) {
-  if (!a.pValue || a.ulValueLen != sizeof(CK_ULONG)) return false;
-  std::memcpy(&out, a.pValue, sizeof out);
-  return true;
 }
 
 }  // namespace
@@ -31,7 +26,7 @@ CK_RV sessionObjectFrom(const CK_ATTRIBUTE* templ, CK_ULONG count, bool valueGiv
   CK_ULONG valueLen = 0;
   for (CK_ULONG i = 0; i < count; i++) {
     const CK_ATTRIBUTE& a = templ[i];
-    if (a.ulValueLen > 0 && !a.pValue) return CKR_ATTRIBUTE_VALUE_INVALID;
+    if (!wellFormed(a)) return CKR_ATTRIBUTE_VALUE_INVALID;
     const auto* bytes = static_cast<const uint8_t*>(a.pValue);
     CK_ULONG number = 0;
     switch (a.type) {

@@ -32,8 +32,7 @@ CK_RV keyFor(Library& lib, Session& session, CK_OBJECT_HANDLE handle, CK_OBJECT_
     out = lib.key(ref->slot, ref->name);
     return CKR_OK;
   } catch (...) {
-    CK_RV rv = failure(function, "key " + ref->name);
-    return rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID : rv;
+    return failure(function, "key " + ref->name, CKR_KEY_HANDLE_INVALID);
   }
 }
 
@@ -54,7 +53,7 @@ CK_RV findObjectsInit(Library& lib, Session& session, const CK_ATTRIBUTE* templ,
         lib.forget(session.slot, *label);
         keys.push_back(lib.key(session.slot, *label));
       } catch (const ServiceError& error) {
-        if (error.status != 404) throw;
+        if (error.status != 404 && error.code != UNSUPPORTED_KEY) throw;
       }
     } else {
       keys = lib.allKeys(session.slot);
@@ -66,13 +65,7 @@ CK_RV findObjectsInit(Library& lib, Session& session, const CK_ATTRIBUTE* templ,
   for (CK_ULONG i = 0; i < count; i++) needsFacts = needsFacts || needsTokenFacts(templ[i].type);
   session.found = lib.sessionObjectsMatching(session.slot, templ, count);
   for (KeyInfo key : keys) {
-    if (needsFacts) {
-      try {
-        key = lib.withFacts(session.slot, key);
-      } catch (...) {
-        return failure("C_FindObjectsInit", "key " + key.name);
-      }
-    }
+    if (needsFacts) key = lib.withFactsIfAny(session.slot, key);
     for (CK_OBJECT_CLASS cls : classesOf(key)) {
       if (cls == CKO_PUBLIC_KEY && lib.publicHidden(session.slot, key.name)) continue;
       KeyObject object{cls, key};
@@ -95,9 +88,9 @@ CK_RV getAttributeValue(Library& lib, Session& session, CK_OBJECT_HANDLE handle,
   KeyInfo key;
   try {
     key = lib.key(ref->slot, ref->name);
-    if (needsFacts) key = lib.withFacts(ref->slot, key);
+    if (needsFacts) key = lib.withFactsIfAny(ref->slot, key);
   } catch (...) {
-    return failure("C_GetAttributeValue", "key " + ref->name);
+    return failure("C_GetAttributeValue", "key " + ref->name, CKR_OBJECT_HANDLE_INVALID);
   }
   KeyObject object{ref->objectClass, key};
   return fillAttributes([&](CK_ATTRIBUTE_TYPE t) { return attributeOf(object, t); }, templ, count);
@@ -158,6 +151,11 @@ CK_RV verifyInit(Library& lib, Session& session, const CK_MECHANISM* mechanism, 
   KeyInfo key;
   CK_RV rv = keyFor(lib, session, handle, CKO_PUBLIC_KEY, key, "C_VerifyInit");
   if (rv != CKR_OK) return rv;
+  // CKA_VERIFY is the key's verify operation: a key whose key_ops leave it out verifies nothing here either.
+  if (!key.allows("verify")) {
+    logLine("C_VerifyInit: key " + key.name + ": its key_ops do not include verify");
+    return CKR_KEY_FUNCTION_NOT_PERMITTED;
+  }
   SignOperation operation{{}, key, {}};
   rv = signMechanismFor(mechanism, key, operation.mechanism);
   if (rv != CKR_OK) return rv;
@@ -239,7 +237,7 @@ CK_RV destroyObject(Library& lib, Session& session, CK_OBJECT_HANDLE handle) {
     lib.hidePublic(ref->slot, ref->name, false);
     return CKR_OK;
   } catch (...) {
-    return failure("C_DestroyObject", "key " + ref->name);
+    return failure("C_DestroyObject", "key " + ref->name, CKR_OBJECT_HANDLE_INVALID);
   }
 }
 

@@ -44,8 +44,7 @@ CK_RV hsmKeyFor(Library& lib, Session& session, CK_OBJECT_HANDLE handle, CK_OBJE
   try {
     out = lib.key(ref->slot, ref->name);
   } catch (...) {
-    CK_RV rv = failure(function, "key " + ref->name);
-    return rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID : rv;
+    return failure(function, "key " + ref->name, CKR_KEY_HANDLE_INVALID);
   }
   if (!out.allows(op)) {
     logLine(std::string(function) + ": key " + out.name + ": its key_ops do not include " + op);

@@ -112,6 +112,26 @@ describe.skipIf(skipProvider)('a principal through the library', () => {
   });
 });
 
+describe.skipIf(skipProvider)('the built-in Crypto User through the library', () => {
+  it('signs and creates keys, as the role does on the service (it holds keys/create/action)', async () => {
+    const mhsm = async (...args: string[]) => {
+      const result = await runCli([...args, '--data-dir', emulator.dataDir]);
+      expect(result.code, `${args.join(' ')}: ${result.stderr}`).toBe(0);
+      return result.stdout;
+    };
+    const user = JSON.parse(await mhsm('principal', 'create', '--name', 'p11-crypto-user', '--json'));
+    await mhsm('role', 'assignment', 'create', '--role', 'Managed HSM Crypto User', '--assignee', 'p11-crypto-user', '--scope', '/');
+    const conf = await writeProviderConfig(emulator.dataDir, path.join(scratch, 'crypto-user.json'), ['--client-id', user.clientId, '--client-secret-file', secretFile('crypto-user.secret', user.clientSecret)]);
+    const made = await pkcs11Tool(conf, ['--keypairgen', '--key-type', 'EC:prime256v1', '--label', 'crypto-user-made', '--id', 'c0']);
+    expect(made.code, made.stderr).toBe(0);
+    writeFileSync(path.join(scratch, 'cu-data'), 'by the crypto user');
+    const signed = await pkcs11Tool(conf, ['--sign', '--id', 'c0', '--mechanism', 'ECDSA-SHA256', '--input-file', path.join(scratch, 'cu-data'), '--output-file', path.join(scratch, 'cu-sig')]);
+    expect(signed.code, signed.stderr).toBe(0);
+    const { key } = await publicKeyOverRest(emulator.url, emulator.admin, 'crypto-user-made');
+    expect(verify('sha256', Buffer.from('by the crypto user'), { key, dsaEncoding: 'ieee-p1363' }, readFileSync(path.join(scratch, 'cu-sig')))).toBe(true);
+  });
+});
+
 describe.skipIf(skipProvider)('a bad configuration', () => {
   const goodSlot = () => ({ label: 'mhsm', url: emulator.url, tenantId: emulator.admin.tenantId, clientId: emulator.admin.clientId, clientSecretFile: secretFile('admin.secret', emulator.admin.clientSecret), caFile: path.join(emulator.dataDir, 'ca.pem') });
   function config(name: string, slot: Record<string, unknown>): string {

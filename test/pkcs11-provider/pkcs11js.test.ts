@@ -129,6 +129,19 @@ describe.skipIf(skipProvider)('pkcs11js with libmhsm-pkcs11.so', () => {
     }
   });
 
+  it('finds every key, past the first page of the key list', async () => {
+    for (let i = 0; i < 30; i++) {
+      expect((await callJson(emulator.url, bearer, 'POST', `/keys/page-${i}/create`, { kty: 'oct-HSM', key_size: 128 })).status).toBe(200);
+    }
+    const { p11, session, close } = open();
+    try {
+      const labels = find(p11, session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }]).map((h) => p11.C_GetAttributeValue(session, h, [{ type: pkcs11js.CKA_LABEL }])[0]?.value?.toString());
+      expect(labels.filter((label) => label?.startsWith('page-')).sort()).toEqual(Array.from({ length: 30 }, (_, i) => `page-${i}`).sort());
+    } finally {
+      close();
+    }
+  });
+
   it('encrypts with AES-GCM in the HSM; the REST API decrypts it, and the other way round', async () => {
     const { p11, session, close } = open();
     try {
@@ -233,6 +246,8 @@ describe.skipIf(skipProvider)('pkcs11js with libmhsm-pkcs11.so', () => {
       restWrapped[3] = (restWrapped[3] as number) ^ 1;
       expect(() => p11.C_UnwrapKey(session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD }, kek, restWrapped, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }])).toThrow(/CKR_WRAPPED_KEY_INVALID/);
       expect(find(p11, session, [{ type: pkcs11js.CKA_TOKEN, value: false }])).toHaveLength(3);
+      // A boolean that is not one CK_BBOOL is refused, not read as false (which would make the key readable).
+      expect(() => p11.C_CreateObject(session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }, { type: pkcs11js.CKA_VALUE, value: cek }, { type: pkcs11js.CKA_SENSITIVE, value: Buffer.from([1, 0, 0, 0]) }])).toThrow(/CKR_ATTRIBUTE_VALUE_INVALID/);
       // A key in the HSM is never the subject of C_WrapKey.
       expect(() => p11.C_WrapKey(session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP }, kek, secretOf(p11, session, 'js-aes128'), Buffer.alloc(64))).toThrow(/CKR_KEY_UNEXTRACTABLE/);
     } finally {
