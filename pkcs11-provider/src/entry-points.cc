@@ -84,6 +84,20 @@ CK_RV listOut(const Items& items, Item item, T* out, CK_ULONG_PTR count) {
   return CKR_OK;
 }
 
+/**
+ * The start of a one-part or final call: CKR_OPERATION_NOT_INITIALIZED without an operation;
+ * bad arguments end the operation (as PKCS#11 has it for every error but a short buffer).
+ */
+template <typename Operation>
+CK_RV checkFinal(std::optional<Operation>& op, bool argumentsGood) {
+  if (!op) return CKR_OPERATION_NOT_INITIALIZED;
+  if (!argumentsGood) {
+    op.reset();
+    return CKR_ARGUMENTS_BAD;
+  }
+  return CKR_OK;
+}
+
 /** C_*Update: the part joins the operation's input; the REST call is made at the end. */
 template <typename Operation>
 CK_RV appendPart(std::optional<Operation>& op, CK_BYTE_PTR part, CK_ULONG length) {
@@ -336,11 +350,7 @@ EXPORT CK_RV C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 
 EXPORT CK_RV C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen) {
   return withSession("C_Sign", hSession, [&](Library& lib, Session& session) -> CK_RV {
-    if (!session.sign) return CKR_OPERATION_NOT_INITIALIZED;
-    if ((!pData && ulDataLen > 0) || !pulSignatureLen) {
-      session.sign.reset();
-      return CKR_ARGUMENTS_BAD;
-    }
+    if (CK_RV rv = checkFinal(session.sign, !((!pData && ulDataLen > 0) || !pulSignatureLen)); rv != CKR_OK) return rv;
     session.sign->data.assign(pData, pData + ulDataLen);
     return signFinish(lib, session, pSignature, pulSignatureLen);
   });
@@ -352,11 +362,7 @@ EXPORT CK_RV C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULON
 
 EXPORT CK_RV C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen) {
   return withSession("C_SignFinal", hSession, [&](Library& lib, Session& session) -> CK_RV {
-    if (!session.sign) return CKR_OPERATION_NOT_INITIALIZED;
-    if (!pulSignatureLen) {
-      session.sign.reset();
-      return CKR_ARGUMENTS_BAD;
-    }
+    if (CK_RV rv = checkFinal(session.sign, pulSignatureLen != nullptr); rv != CKR_OK) return rv;
     return signFinish(lib, session, pSignature, pulSignatureLen);
   });
 }
@@ -371,11 +377,7 @@ EXPORT CK_RV C_VerifyInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanis
 
 EXPORT CK_RV C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen) {
   return withSession("C_Verify", hSession, [&](Library&, Session& session) -> CK_RV {
-    if (!session.verify) return CKR_OPERATION_NOT_INITIALIZED;
-    if ((!pData && ulDataLen > 0) || !pSignature) {
-      session.verify.reset();
-      return CKR_ARGUMENTS_BAD;
-    }
+    if (CK_RV rv = checkFinal(session.verify, !((!pData && ulDataLen > 0) || !pSignature)); rv != CKR_OK) return rv;
     session.verify->data.assign(pData, pData + ulDataLen);
     return verifyFinish(session, Bytes(pSignature, pSignature + ulSignatureLen));
   });
@@ -387,11 +389,7 @@ EXPORT CK_RV C_VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_UL
 
 EXPORT CK_RV C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen) {
   return withSession("C_VerifyFinal", hSession, [&](Library&, Session& session) -> CK_RV {
-    if (!session.verify) return CKR_OPERATION_NOT_INITIALIZED;
-    if (!pSignature) {
-      session.verify.reset();
-      return CKR_ARGUMENTS_BAD;
-    }
+    if (CK_RV rv = checkFinal(session.verify, pSignature != nullptr); rv != CKR_OK) return rv;
     return verifyFinish(session, Bytes(pSignature, pSignature + ulSignatureLen));
   });
 }
@@ -415,11 +413,7 @@ struct Cipher {
   }
   static CK_RV once(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG inLength, CK_BYTE_PTR out, CK_ULONG_PTR outLength) {
     return withSession(name(1), h, [&](Library& lib, Session& session) -> CK_RV {
-      if (!op(session)) return CKR_OPERATION_NOT_INITIALIZED;
-      if ((!in && inLength > 0) || !outLength) {
-        op(session).reset();
-        return CKR_ARGUMENTS_BAD;
-      }
+      if (CK_RV rv = checkFinal(op(session), !((!in && inLength > 0) || !outLength)); rv != CKR_OK) return rv;
       if (!op(session)->result) op(session)->data.assign(in, in + inLength);
       return cipherFinish(lib, session, Encrypt, out, outLength);
     });
@@ -443,11 +437,7 @@ struct Cipher {
   }
   static CK_RV final(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR outLength) {
     return withSession(name(3), h, [&](Library& lib, Session& session) -> CK_RV {
-      if (!op(session)) return CKR_OPERATION_NOT_INITIALIZED;
-      if (!outLength) {
-        op(session).reset();
-        return CKR_ARGUMENTS_BAD;
-      }
+      if (CK_RV rv = checkFinal(op(session), outLength != nullptr); rv != CKR_OK) return rv;
       return cipherFinish(lib, session, Encrypt, out, outLength);
     });
   }
@@ -512,11 +502,7 @@ EXPORT CK_RV C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanis
 
 EXPORT CK_RV C_Digest(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen) {
   return withSession("C_Digest", hSession, [&](Library&, Session& session) -> CK_RV {
-    if (!session.digest) return CKR_OPERATION_NOT_INITIALIZED;
-    if ((!pData && ulDataLen > 0) || !pulDigestLen) {
-      session.digest.reset();
-      return CKR_ARGUMENTS_BAD;
-    }
+    if (CK_RV rv = checkFinal(session.digest, !((!pData && ulDataLen > 0) || !pulDigestLen)); rv != CKR_OK) return rv;
     session.digest->data.assign(pData, pData + ulDataLen);
     return digestFinish(session, pDigest, pulDigestLen);
   });
@@ -528,11 +514,7 @@ EXPORT CK_RV C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_UL
 
 EXPORT CK_RV C_DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen) {
   return withSession("C_DigestFinal", hSession, [&](Library&, Session& session) -> CK_RV {
-    if (!session.digest) return CKR_OPERATION_NOT_INITIALIZED;
-    if (!pulDigestLen) {
-      session.digest.reset();
-      return CKR_ARGUMENTS_BAD;
-    }
+    if (CK_RV rv = checkFinal(session.digest, pulDigestLen != nullptr); rv != CKR_OK) return rv;
     return digestFinish(session, pDigest, pulDigestLen);
   });
 }
