@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "local-crypto.h"
 #include "log.h"
 #include "session.h"
 
@@ -18,6 +19,15 @@ std::optional<CipherOperation>& operationOf(Session& session, bool encrypt) { re
 /** The operation's output, computed once: over REST, or here for RSA encryption. */
 CK_RV compute(Library& lib, Session& session, CipherOperation& op, bool encrypt) {
   const char* function = encrypt ? "C_Encrypt" : "C_Decrypt";
+  if (op.sessionKey) {
+    auto output = aesLocally(op.mechanism.type, *op.sessionKey, op.mechanism.iv, op.mechanism.aad, encrypt, op.data);
+    if (!output) {
+      if (encrypt) return CKR_DATA_LEN_RANGE;
+      return op.mechanism.type == CKM_AES_CBC ? CKR_ENCRYPTED_DATA_LEN_RANGE : CKR_ENCRYPTED_DATA_INVALID;
+    }
+    op.result = std::move(*output);
+    return CKR_OK;
+  }
   const bool rsa = op.key.kty == "RSA";
   if (encrypt && rsa) {
     auto sealed = rsaEncryptLocally(op.mechanism, op.key, op.data);
@@ -75,6 +85,21 @@ CK_RV compute(Library& lib, Session& session, CipherOperation& op, bool encrypt)
 
 CK_RV cipherInit(Library& lib, Session& session, const CK_MECHANISM* mechanism, CK_OBJECT_HANDLE handle, bool encrypt) {
   const char* function = encrypt ? "C_EncryptInit" : "C_DecryptInit";
+  // A session key (an unwrapped content key, say) encrypts here, as any client of the service
+  // does with the key its unwrapKey returned.
+  if (auto object = lib.sessionObject(handle)) {
+    if (object->keyType != CKK_AES) return CKR_KEY_TYPE_INCONSISTENT;
+    if (object->usages.count(encrypt ? CKA_ENCRYPT : CKA_DECRYPT) == 0) return CKR_KEY_FUNCTION_NOT_PERMITTED;
+    CipherOperation op;
+    op.key.kty = "oct";
+    op.key.name = "(session key)";
+    op.sessionKey = object->value;
+    CK_RV rv = cipherMechanismFor(mechanism, op.key, encrypt, op.mechanism);
+    if (rv != CKR_OK) return rv;
+    if (op.mechanism.type != CKM_AES_GCM && op.mechanism.type != CKM_AES_CBC && op.mechanism.type != CKM_AES_CBC_PAD) return CKR_MECHANISM_INVALID;
+    operationOf(session, encrypt) = std::move(op);
+    return CKR_OK;
+  }
   auto ref = lib.object(handle);
   if (!ref || ref->slot != session.slot) return CKR_KEY_HANDLE_INVALID;
   // Encryption with an RSA key takes its public key object; decryption its private key object.

@@ -38,6 +38,7 @@ std::string pathOfNextLink(const std::string& link) {
 CipherOperation::~CipherOperation() {
   OPENSSL_cleanse(data.data(), data.size());
   if (result) OPENSSL_cleanse(result->data(), result->size());
+  if (sessionKey) OPENSSL_cleanse(sessionKey->data(), sessionKey->size());
 }
 
 Library* library() { return current && currentPid == getpid() ? current.get() : nullptr; }

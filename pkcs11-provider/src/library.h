@@ -47,6 +47,8 @@ struct CipherOperation {
   KeyInfo key;
   Bytes data;
   std::optional<Bytes> result;
+  /** A session object's value, when the key is one: the operation then runs here. */
+  std::optional<Bytes> sessionKey;
 
   CipherOperation() = default;
   CipherOperation(const CipherOperation&) = default;

@@ -20,6 +20,7 @@ struct Freer {
   void operator()(BIGNUM* p) const { BN_free(p); }
   void operator()(ECDSA_SIG* p) const { ECDSA_SIG_free(p); }
   void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
+  void operator()(EVP_CIPHER_CTX* p) const { EVP_CIPHER_CTX_free(p); }
 };
 template <typename T>
 using Owned = std::unique_ptr<T, Freer>;
@@ -96,6 +97,46 @@ std::optional<Bytes> rsaEncrypt(const KeyInfo& key, const char* oaepHash, const 
   Bytes out(length);
   if (EVP_PKEY_encrypt(ctx.get(), out.data(), &length, plaintext.data(), plaintext.size()) <= 0) return std::nullopt;
   out.resize(length);
+  return out;
+}
+
+std::optional<Bytes> aesLocally(CK_MECHANISM_TYPE mode, const Bytes& key, const Bytes& iv, const Bytes& aad, bool encrypt, const Bytes& input) {
+  const bool gcm = mode == CKM_AES_GCM;
+  const char* size = key.size() == 16 ? "128" : key.size() == 24 ? "192" : key.size() == 32 ? "256" : nullptr;
+  if (!size) return std::nullopt;
+  const EVP_CIPHER* cipher = EVP_get_cipherbyname((std::string("aes-") + size + (gcm ? "-gcm" : "-cbc")).c_str());
+  Owned<EVP_CIPHER_CTX> ctx(EVP_CIPHER_CTX_new());
+  constexpr size_t TAG = 16;
+  Bytes body = input;
+  Bytes tag;
+  if (gcm && !encrypt) {
+    if (body.size() < TAG) return std::nullopt;
+    tag.assign(body.end() - TAG, body.end());
+    body.resize(body.size() - TAG);
+  }
+  if (!cipher || !ctx || EVP_CipherInit_ex(ctx.get(), cipher, nullptr, nullptr, nullptr, encrypt ? 1 : 0) != 1) return std::nullopt;
+  if (gcm && EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(iv.size()), nullptr) != 1) return std::nullopt;
+  if (EVP_CipherInit_ex(ctx.get(), nullptr, nullptr, key.data(), iv.data(), -1) != 1) return std::nullopt;
+  if (!gcm) EVP_CIPHER_CTX_set_padding(ctx.get(), mode == CKM_AES_CBC_PAD ? 1 : 0);
+  int n = 0;
+  if (gcm && !aad.empty() && EVP_CipherUpdate(ctx.get(), nullptr, &n, aad.data(), static_cast<int>(aad.size())) != 1) return std::nullopt;
+  Bytes out(body.size() + 32);
+  int written = 0;
+  if (EVP_CipherUpdate(ctx.get(), out.data(), &n, body.data(), static_cast<int>(body.size())) != 1) return std::nullopt;
+  written = n;
+  if (gcm && !encrypt && EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, static_cast<int>(TAG), tag.data()) != 1) return std::nullopt;
+  if (EVP_CipherFinal_ex(ctx.get(), out.data() + written, &n) != 1) {
+    OPENSSL_cleanse(out.data(), out.size());
+    return std::nullopt;
+  }
+  written += n;
+  out.resize(static_cast<size_t>(written));
+  if (gcm && encrypt) {
+    tag.resize(TAG);
+    if (EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, static_cast<int>(TAG), tag.data()) != 1) return std::nullopt;
+    out.insert(out.end(), tag.begin(), tag.end());
+  }
+  OPENSSL_cleanse(body.data(), body.size());
   return out;
 }
 

@@ -2,7 +2,7 @@
 // itself, with the return values checked. Attributes as the token states them; AES-GCM and
 // AES-CBC and RSA-OAEP against the REST API's own operations on the same keys; several threads
 // signing at once on sessions of their own; C_Initialize and C_Finalize again and again.
-import { constants, publicEncrypt, randomBytes, verify } from 'node:crypto';
+import { constants, createCipheriv, createDecipheriv, publicEncrypt, randomBytes, verify } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -259,6 +259,46 @@ describe.skipIf(skipProvider)('pkcs11js with libmhsm-pkcs11.so', () => {
       expect(find(again.p11, again.session, [{ type: pkcs11js.CKA_TOKEN, value: false }])).toHaveLength(0);
     } finally {
       again.close();
+    }
+  });
+
+  it('encrypts here with a content key the HSM unwrapped, as any client of unwrapKey does; node:crypto agrees', async () => {
+    const { p11, session, close } = open();
+    try {
+      const cek = randomBytes(32);
+      const blob = Buffer.from((await callJson(emulator.url, bearer, 'POST', '/keys/js-aes/wrapkey', { alg: 'CKM_AES_KEY_WRAP', value: cek.toString('base64url') })).body.value, 'base64url');
+      const template = [
+        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+        { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
+        { type: pkcs11js.CKA_ENCRYPT, value: true },
+        { type: pkcs11js.CKA_DECRYPT, value: true },
+      ];
+      const dek = p11.C_UnwrapKey(session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP }, secretOf(p11, session, 'js-aes'), blob, template);
+      const plaintext = randomBytes(300);
+      const iv = randomBytes(12);
+      const aad = Buffer.from('row 17');
+      const gcm = { mechanism: pkcs11js.CKM_AES_GCM, parameter: { type: pkcs11js.CK_PARAMS_AES_GCM, iv, aad, ivBits: 96, tagBits: 128 } as pkcs11js.AesGCM };
+      p11.C_EncryptInit(session, gcm, dek);
+      const sealed = p11.C_Encrypt(session, plaintext, Buffer.alloc(400));
+      const decipher = createDecipheriv('aes-256-gcm', cek, iv).setAAD(aad).setAuthTag(sealed.subarray(-16));
+      expect(Buffer.concat([decipher.update(sealed.subarray(0, -16)), decipher.final()])).toEqual(plaintext);
+      p11.C_DecryptInit(session, gcm, dek);
+      expect(p11.C_Decrypt(session, sealed, Buffer.alloc(400))).toEqual(plaintext);
+
+      const cbcIv = randomBytes(16);
+      const nodeCbc = createCipheriv('aes-256-cbc', cek, cbcIv);
+      const padded = Buffer.concat([nodeCbc.update(plaintext), nodeCbc.final()]);
+      p11.C_DecryptInit(session, { mechanism: pkcs11js.CKM_AES_CBC_PAD, parameter: cbcIv }, dek);
+      expect(p11.C_Decrypt(session, padded, Buffer.alloc(400))).toEqual(plaintext);
+      // A tampered tag does not authenticate.
+      sealed[sealed.length - 1] = (sealed[sealed.length - 1] as number) ^ 1;
+      p11.C_DecryptInit(session, gcm, dek);
+      expect(() => p11.C_Decrypt(session, sealed, Buffer.alloc(400))).toThrow(/CKR_ENCRYPTED_DATA_INVALID/);
+      // A session key made without CKA_ENCRYPT does not encrypt.
+      const bare = p11.C_CreateObject(session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }, { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES }, { type: pkcs11js.CKA_VALUE, value: cek }]);
+      expect(() => p11.C_EncryptInit(session, gcm, bare)).toThrow(/CKR_KEY_FUNCTION_NOT_PERMITTED/);
+    } finally {
+      close();
     }
   });
 
