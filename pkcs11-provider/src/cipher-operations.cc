@@ -100,23 +100,17 @@ CK_RV cipherInit(Library& lib, Session& session, const CK_MECHANISM* mechanism, 
     operationOf(session, encrypt) = std::move(op);
     return CKR_OK;
   }
-  auto ref = lib.object(handle);
-  if (!ref || ref->slot != session.slot) return CKR_KEY_HANDLE_INVALID;
-  // Encryption with an RSA key takes its public key object; decryption its private key object.
-  CK_OBJECT_CLASS wanted = encrypt ? CKO_PUBLIC_KEY : CKO_PRIVATE_KEY;
-  if (ref->objectClass != wanted && ref->objectClass != CKO_SECRET_KEY) return CKR_KEY_TYPE_INCONSISTENT;
   CipherOperation op;
+  // Encryption with an RSA key takes its public key object; decryption its private key object.
+  CK_RV rv = hsmKeyFor(lib, session, handle, encrypt ? CKO_PUBLIC_KEY : CKO_PRIVATE_KEY, true, encrypt ? "encrypt" : "decrypt", op.key, function);
+  if (rv != CKR_OK) return rv;
   try {
-    op.key = lib.key(ref->slot, ref->name);
-    if (op.key.kty == "oct") op.key = lib.withFacts(ref->slot, op.key);
+    // An AES key's size, for the algorithm's name, is the token's to say.
+    if (op.key.kty == "oct") op.key = lib.withFacts(session.slot, op.key);
   } catch (...) {
-    return failure(function, "key " + ref->name, CKR_KEY_HANDLE_INVALID);
+    return failure(function, "key " + op.key.name, CKR_KEY_HANDLE_INVALID);
   }
-  if (!op.key.allows(encrypt ? "encrypt" : "decrypt")) {
-    logLine(std::string(function) + ": key " + op.key.name + ": its key_ops do not include " + (encrypt ? "encrypt" : "decrypt"));
-    return CKR_KEY_FUNCTION_NOT_PERMITTED;
-  }
-  CK_RV rv = cipherMechanismFor(mechanism, op.key, encrypt, op.mechanism);
+  rv = cipherMechanismFor(mechanism, op.key, encrypt, op.mechanism);
   if (rv != CKR_OK) return rv;
   operationOf(session, encrypt) = std::move(op);
   return CKR_OK;

@@ -23,20 +23,35 @@ std::optional<std::string> labelOf(const CK_ATTRIBUTE* templ, CK_ULONG count) {
 }
 
 
-/** The key behind a handle, with the check that it is a private or secret key that may `op`. */
-CK_RV keyFor(Library& lib, Session& session, CK_OBJECT_HANDLE handle, CK_OBJECT_CLASS wanted, KeyInfo& out, const char* function) {
-  auto ref = lib.object(handle);
-  if (!ref || ref->slot != session.slot) return CKR_KEY_HANDLE_INVALID;
-  if (ref->objectClass != wanted && !(wanted == CKO_PRIVATE_KEY && ref->objectClass == CKO_SECRET_KEY)) return CKR_KEY_TYPE_INCONSISTENT;
-  try {
-    out = lib.key(ref->slot, ref->name);
-    return CKR_OK;
-  } catch (...) {
-    return failure(function, "key " + ref->name, CKR_KEY_HANDLE_INVALID);
-  }
+/** C_SignInit and C_VerifyInit: the key that may sign (or verify), and the mechanism checked against it. */
+CK_RV signatureInit(Library& lib, Session& session, const CK_MECHANISM* mechanism, CK_OBJECT_HANDLE handle, bool sign) {
+  SignOperation operation;
+  // CKA_VERIFY is the key's verify operation: a key whose key_ops leave it out verifies nothing here either.
+  CK_RV rv = sign ? hsmKeyFor(lib, session, handle, CKO_PRIVATE_KEY, true, "sign", operation.key, "C_SignInit")
+                  : hsmKeyFor(lib, session, handle, CKO_PUBLIC_KEY, false, "verify", operation.key, "C_VerifyInit");
+  if (rv == CKR_OK) rv = signMechanismFor(mechanism, operation.key, operation.mechanism);
+  if (rv != CKR_OK) return rv;
+  (sign ? session.sign : session.verify) = std::move(operation);
+  return CKR_OK;
 }
 
 }  // namespace
+
+CK_RV hsmKeyFor(Library& lib, Session& session, CK_OBJECT_HANDLE handle, CK_OBJECT_CLASS wanted, bool secretToo, const char* op, KeyInfo& out, const char* function) {
+  auto ref = lib.object(handle);
+  if (!ref || ref->slot != session.slot) return lib.sessionObject(handle) ? CKR_KEY_TYPE_INCONSISTENT : CKR_KEY_HANDLE_INVALID;
+  if (ref->objectClass != wanted && !(secretToo && ref->objectClass == CKO_SECRET_KEY)) return CKR_KEY_TYPE_INCONSISTENT;
+  try {
+    out = lib.key(ref->slot, ref->name);
+  } catch (...) {
+    return failure(function, "key " + ref->name, CKR_KEY_HANDLE_INVALID);
+  }
+  if (!out.allows(op)) {
+    logLine(std::string(function) + ": key " + out.name + ": its key_ops do not include " + op);
+    return CKR_KEY_FUNCTION_NOT_PERMITTED;
+  }
+  return CKR_OK;
+}
 
 CK_RV findObjectsInit(Library& lib, Session& session, const CK_ATTRIBUTE* templ, CK_ULONG count) {
   std::vector<KeyInfo> keys;
@@ -96,23 +111,11 @@ CK_RV getAttributeValue(Library& lib, Session& session, CK_OBJECT_HANDLE handle,
   return fillAttributes([&](CK_ATTRIBUTE_TYPE t) { return attributeOf(object, t); }, templ, count);
 }
 
-CK_RV signInit(Library& lib, Session& session, const CK_MECHANISM* mechanism, CK_OBJECT_HANDLE handle) {
-  KeyInfo key;
-  CK_RV rv = keyFor(lib, session, handle, CKO_PRIVATE_KEY, key, "C_SignInit");
-  if (rv != CKR_OK) return rv;
-  if (!key.allows("sign")) {
-    logLine("C_SignInit: key " + key.name + ": its key_ops do not include sign");
-    return CKR_KEY_FUNCTION_NOT_PERMITTED;
-  }
-  SignOperation operation{{}, key, {}};
-  rv = signMechanismFor(mechanism, key, operation.mechanism);
-  if (rv != CKR_OK) return rv;
-  session.sign = std::move(operation);
-  return CKR_OK;
-}
+CK_RV signInit(Library& lib, Session& session, const CK_MECHANISM* mechanism, CK_OBJECT_HANDLE handle) { return signatureInit(lib, session, mechanism, handle, true); }
 
 CK_RV signFinish(Library& lib, Session& session, CK_BYTE_PTR out, CK_ULONG_PTR outLength) {
-  SignOperation& operation = *session.sign;
+  // Taken out of the session at the first step that ends it; the ones before leave it there.
+  const SignOperation& operation = *session.sign;
   CK_ULONG length = signatureLength(operation.key);
   if (!out) {
     *outLength = length;
@@ -129,39 +132,26 @@ CK_RV signFinish(Library& lib, Session& session, CK_BYTE_PTR out, CK_ULONG_PTR o
     session.sign.reset();
     return rv;
   }
+  // The operation ends here, whatever the HSM answers.
+  const SignOperation ended = std::move(*session.sign);
+  session.sign.reset();
   try {
     Slot* slot = lib.slot(session.slot);
-    json answer = slot->service->call("POST", restPath(operation.key) + "/sign", json{{"alg", request.alg}, {"value", base64url(request.digest)}});
+    json answer = slot->service->call("POST", restPath(ended.key) + "/sign", json{{"alg", request.alg}, {"value", base64url(request.digest)}});
     auto signature = fromBase64url(answer.value("value", ""));
-    session.sign.reset();
     if (!signature || signature->size() != length) {
-      logLine("C_Sign: key " + operation.key.name + ": the HSM answered a signature of the wrong length");
+      logLine("C_Sign: key " + ended.key.name + ": the HSM answered a signature of the wrong length");
       return CKR_DEVICE_ERROR;
     }
     std::memcpy(out, signature->data(), length);
     *outLength = length;
     return CKR_OK;
   } catch (...) {
-    session.sign.reset();
-    return failure("C_Sign", "key " + operation.key.name);
+    return failure("C_Sign", "key " + ended.key.name);
   }
 }
 
-CK_RV verifyInit(Library& lib, Session& session, const CK_MECHANISM* mechanism, CK_OBJECT_HANDLE handle) {
-  KeyInfo key;
-  CK_RV rv = keyFor(lib, session, handle, CKO_PUBLIC_KEY, key, "C_VerifyInit");
-  if (rv != CKR_OK) return rv;
-  // CKA_VERIFY is the key's verify operation: a key whose key_ops leave it out verifies nothing here either.
-  if (!key.allows("verify")) {
-    logLine("C_VerifyInit: key " + key.name + ": its key_ops do not include verify");
-    return CKR_KEY_FUNCTION_NOT_PERMITTED;
-  }
-  SignOperation operation{{}, key, {}};
-  rv = signMechanismFor(mechanism, key, operation.mechanism);
-  if (rv != CKR_OK) return rv;
-  session.verify = std::move(operation);
-  return CKR_OK;
-}
+CK_RV verifyInit(Library& lib, Session& session, const CK_MECHANISM* mechanism, CK_OBJECT_HANDLE handle) { return signatureInit(lib, session, mechanism, handle, false); }
 
 CK_RV verifyFinish(Session& session, const Bytes& signature) {
   SignOperation operation = std::move(*session.verify);

@@ -6,6 +6,12 @@
 
 namespace mhsm {
 
+/**
+ * The HSM key behind a handle: an object of class `wanted` (or a secret key, if `secretToo`) whose
+ * key_ops include `op`. A session object here is CKR_KEY_TYPE_INCONSISTENT: it is no HSM key.
+ */
+CK_RV hsmKeyFor(Library& lib, Session& session, CK_OBJECT_HANDLE handle, CK_OBJECT_CLASS wanted, bool secretToo, const char* op, KeyInfo& out, const char* function);
+
 CK_RV findObjectsInit(Library& lib, Session& session, const CK_ATTRIBUTE* templ, CK_ULONG count);
 
 CK_RV signInit(Library& lib, Session& session, const CK_MECHANISM* mechanism, CK_OBJECT_HANDLE key);

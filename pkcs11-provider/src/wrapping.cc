@@ -36,28 +36,11 @@ CK_RV wrapMechanismFor(const CK_MECHANISM* mechanism, const KeyInfo& key, Cipher
   return CKR_OK;
 }
 
-/** The HSM key behind a handle, of the class `wanted` (or secret), that may `op`. */
-CK_RV hsmKeyFor(Library& lib, Session& session, CK_OBJECT_HANDLE handle, CK_OBJECT_CLASS wanted, const char* op, KeyInfo& out, const char* function) {
-  auto ref = lib.object(handle);
-  if (!ref || ref->slot != session.slot) return lib.sessionObject(handle) ? CKR_KEY_TYPE_INCONSISTENT : CKR_KEY_HANDLE_INVALID;
-  if (ref->objectClass != wanted && ref->objectClass != CKO_SECRET_KEY) return CKR_KEY_TYPE_INCONSISTENT;
-  try {
-    out = lib.key(ref->slot, ref->name);
-  } catch (...) {
-    return failure(function, "key " + ref->name, CKR_KEY_HANDLE_INVALID);
-  }
-  if (!out.allows(op)) {
-    logLine(std::string(function) + ": key " + out.name + ": its key_ops do not include " + op);
-    return CKR_KEY_FUNCTION_NOT_PERMITTED;
-  }
-  return CKR_OK;
-}
-
 /** The wrapping (or unwrapping) key and the mechanism checked against it, with the return values
  *  PKCS#11 gives for those keys. */
 CK_RV wrappingKeyFor(Library& lib, Session& session, const CK_MECHANISM* mechanism, CK_OBJECT_HANDLE handle, bool unwrap, KeyInfo& key, CipherMechanism& cipher, std::string& alg) {
   const char* function = unwrap ? "C_UnwrapKey" : "C_WrapKey";
-  CK_RV rv = hsmKeyFor(lib, session, handle, unwrap ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY, unwrap ? "unwrapKey" : "wrapKey", key, function);
+  CK_RV rv = hsmKeyFor(lib, session, handle, unwrap ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY, true, unwrap ? "unwrapKey" : "wrapKey", key, function);
   if (rv == CKR_OK) rv = wrapMechanismFor(mechanism, key, cipher, alg);
   if (rv == CKR_KEY_HANDLE_INVALID) return unwrap ? CKR_UNWRAPPING_KEY_HANDLE_INVALID : CKR_WRAPPING_KEY_HANDLE_INVALID;
   if (rv == CKR_KEY_TYPE_INCONSISTENT || rv == CKR_WRAPPING_KEY_TYPE_INCONSISTENT) return unwrap ? CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT : CKR_WRAPPING_KEY_TYPE_INCONSISTENT;
