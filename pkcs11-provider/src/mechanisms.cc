@@ -1,6 +1,8 @@
 #include "mechanisms.h"
 
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 
 #include "local-crypto.h"
 
@@ -50,39 +52,42 @@ const DigestInfoPrefix DIGEST_INFOS[] = {
     {"SHA512", {0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40}},
 };
 
-/** The hash a hash-and-sign mechanism applies here; nullptr for the mechanisms given a digest. */
-const char* hashOf(CK_MECHANISM_TYPE type) {
-  switch (type) {
-    case CKM_SHA256_RSA_PKCS:
-    case CKM_SHA256_RSA_PKCS_PSS:
-    case CKM_ECDSA_SHA256: return "SHA256";
-    case CKM_SHA384_RSA_PKCS:
-    case CKM_SHA384_RSA_PKCS_PSS:
-    case CKM_ECDSA_SHA384: return "SHA384";
-    case CKM_SHA512_RSA_PKCS:
-    case CKM_SHA512_RSA_PKCS_PSS:
-    case CKM_ECDSA_SHA512: return "SHA512";
-    case CKM_ECDSA_SHA1: return "SHA1";
-    default: return nullptr;
+enum class Scheme { Pkcs1, Pss, Ecdsa };
+
+/** Each signature mechanism: its scheme, and the hash it applies here (null: it is given a digest). */
+struct SignatureMechanism {
+  CK_MECHANISM_TYPE type;
+  Scheme scheme;
+  const char* hash;
+};
+const SignatureMechanism SIGNATURES[] = {
+    {CKM_RSA_PKCS, Scheme::Pkcs1, nullptr},
+    {CKM_SHA256_RSA_PKCS, Scheme::Pkcs1, "SHA256"},
+    {CKM_SHA384_RSA_PKCS, Scheme::Pkcs1, "SHA384"},
+    {CKM_SHA512_RSA_PKCS, Scheme::Pkcs1, "SHA512"},
+    {CKM_RSA_PKCS_PSS, Scheme::Pss, nullptr},
+    {CKM_SHA256_RSA_PKCS_PSS, Scheme::Pss, "SHA256"},
+    {CKM_SHA384_RSA_PKCS_PSS, Scheme::Pss, "SHA384"},
+    {CKM_SHA512_RSA_PKCS_PSS, Scheme::Pss, "SHA512"},
+    {CKM_ECDSA, Scheme::Ecdsa, nullptr},
+    {CKM_ECDSA_SHA1, Scheme::Ecdsa, "SHA1"},
+    {CKM_ECDSA_SHA256, Scheme::Ecdsa, "SHA256"},
+    {CKM_ECDSA_SHA384, Scheme::Ecdsa, "SHA384"},
+    {CKM_ECDSA_SHA512, Scheme::Ecdsa, "SHA512"},
+};
+
+const SignatureMechanism* signatureOf(CK_MECHANISM_TYPE type) {
+  for (const SignatureMechanism& signature : SIGNATURES) {
+    if (signature.type == type) return &signature;
   }
+  return nullptr;
 }
 
-bool isRsaMechanism(CK_MECHANISM_TYPE type) {
-  switch (type) {
-    case CKM_RSA_PKCS:
-    case CKM_SHA256_RSA_PKCS:
-    case CKM_SHA384_RSA_PKCS:
-    case CKM_SHA512_RSA_PKCS:
-    case CKM_RSA_PKCS_PSS:
-    case CKM_SHA256_RSA_PKCS_PSS:
-    case CKM_SHA384_RSA_PKCS_PSS:
-    case CKM_SHA512_RSA_PKCS_PSS: return true;
-    default: return false;
+const DigestInfoPrefix* digestInfoOf(const char* hash) {
+  for (const DigestInfoPrefix& info : DIGEST_INFOS) {
+    if (std::strcmp(info.hash, hash) == 0) return &info;
   }
-}
-
-bool isPss(CK_MECHANISM_TYPE type) {
-  return type == CKM_RSA_PKCS_PSS || type == CKM_SHA256_RSA_PKCS_PSS || type == CKM_SHA384_RSA_PKCS_PSS || type == CKM_SHA512_RSA_PKCS_PSS;
+  return nullptr;
 }
 
 /** Managed HSM's PSxxx: MGF1 with the same hash, salt as long as the digest. */
@@ -124,51 +129,50 @@ const MechanismEntry* mechanismEntry(CK_MECHANISM_TYPE type) {
 }
 
 CK_RV signMechanismFor(const CK_MECHANISM* mechanism, const KeyInfo& key, SignMechanism& out) {
-  const MechanismEntry* entry = mechanismEntry(mechanism->mechanism);
-  if (!entry || !(entry->flags & CKF_SIGN)) return CKR_MECHANISM_INVALID;
-  const bool rsa = isRsaMechanism(mechanism->mechanism);
-  if (rsa != (key.kty == "RSA") || (!rsa && key.kty != "EC")) return CKR_KEY_TYPE_INCONSISTENT;
+  const SignatureMechanism* signature = signatureOf(mechanism->mechanism);
+  if (!signature) return CKR_MECHANISM_INVALID;
+  if (key.kty != (signature->scheme == Scheme::Ecdsa ? "EC" : "RSA")) return CKR_KEY_TYPE_INCONSISTENT;
   out = SignMechanism{};
   out.type = mechanism->mechanism;
-  if (isPss(mechanism->mechanism)) {
+  if (signature->scheme == Scheme::Pss) {
     if (!mechanism->pParameter || mechanism->ulParameterLen != sizeof(CK_RSA_PKCS_PSS_PARAMS)) return CKR_MECHANISM_PARAM_INVALID;
     std::memcpy(&out.pss, mechanism->pParameter, sizeof out.pss);
     const char* hash = pssHash(out.pss);
     if (!hash) return CKR_MECHANISM_PARAM_INVALID;
-    const char* fixed = hashOf(mechanism->mechanism);
-    if (fixed && std::strcmp(fixed, hash) != 0) return CKR_MECHANISM_PARAM_INVALID;
+    if (signature->hash && std::strcmp(signature->hash, hash) != 0) return CKR_MECHANISM_PARAM_INVALID;
   }
   return CKR_OK;
 }
 
 CK_RV signRequestFor(const SignMechanism& mechanism, const KeyInfo& key, const Bytes& data, SignRequest& out) {
-  const char* hash = hashOf(mechanism.type);
-  if (mechanism.type == CKM_RSA_PKCS) {
-    for (const DigestInfoPrefix& info : DIGEST_INFOS) {
-      size_t digestBytes = info.prefix.back();
-      if (data.size() == info.prefix.size() + digestBytes && std::memcmp(data.data(), info.prefix.data(), info.prefix.size()) == 0) {
-        out.alg = "RS" + suffixOf(info.hash);
-        out.digest.assign(data.begin() + static_cast<long>(info.prefix.size()), data.end());
-        return CKR_OK;
+  const SignatureMechanism& signature = *signatureOf(mechanism.type);
+  Bytes digest = signature.hash ? digestOf(signature.hash, data) : data;
+  switch (signature.scheme) {
+    case Scheme::Pkcs1:
+      if (signature.hash) {
+        out.hash = signature.hash;
+        out.digest = std::move(digest);
+      } else {
+        // CKM_RSA_PKCS is given DigestInfo || digest. Managed HSM signs SHA-256, SHA-384 and SHA-512
+        // digests only: nothing else can be signed raw.
+        auto info = std::find_if(std::begin(DIGEST_INFOS), std::end(DIGEST_INFOS), [&](const DigestInfoPrefix& i) {
+          return data.size() == i.prefix.size() + i.prefix.back() && std::memcmp(data.data(), i.prefix.data(), i.prefix.size()) == 0;
+        });
+        if (info == std::end(DIGEST_INFOS)) return CKR_DATA_INVALID;
+        out.hash = info->hash;
+        out.digest.assign(data.begin() + static_cast<long>(info->prefix.size()), data.end());
       }
-    }
-    // Managed HSM signs SHA-256, SHA-384 and SHA-512 digests only: nothing else can be signed raw.
-    return CKR_DATA_INVALID;
+      out.alg = "RS" + suffixOf(out.hash);
+      return CKR_OK;
+    case Scheme::Pss:
+      if (digest.size() != static_cast<size_t>(mechanism.pss.sLen)) return CKR_DATA_LEN_RANGE;
+      out.hash = pssHash(mechanism.pss);
+      out.alg = "PS" + suffixOf(out.hash);
+      out.digest = std::move(digest);
+      return CKR_OK;
+    case Scheme::Ecdsa: return ecdsaRequest(key, std::move(digest), out);
   }
-  if (isPss(mechanism.type)) {
-    const char* pss = pssHash(mechanism.pss);
-    Bytes digest = hash ? digestOf(hash, data) : data;
-    if (digest.size() != static_cast<size_t>(mechanism.pss.sLen)) return CKR_DATA_LEN_RANGE;
-    out.alg = "PS" + suffixOf(pss);
-    out.digest = std::move(digest);
-    return CKR_OK;
-  }
-  if (hash && isRsaMechanism(mechanism.type)) {
-    out.alg = "RS" + suffixOf(hash);
-    out.digest = digestOf(hash, data);
-    return CKR_OK;
-  }
-  return ecdsaRequest(key, hash ? digestOf(hash, data) : data, out);
+  return CKR_GENERAL_ERROR;
 }
 
 CK_ULONG signatureLength(const KeyInfo& key) {
@@ -182,20 +186,15 @@ CK_RV verifyLocally(const SignMechanism& mechanism, const KeyInfo& key, const By
   CK_RV rv = signRequestFor(mechanism, key, data, request);
   if (rv != CKR_OK) return rv;
   bool valid = false;
-  if (key.kty == "RSA") {
-    const char* hash = request.alg == "RS256" || request.alg == "PS256" ? "SHA256" : request.alg == "RS384" || request.alg == "PS384" ? "SHA384" : "SHA512";
-    if (request.alg[0] == 'P') {
-      valid = verifyRsa(key, RsaPadding::Pss, hash, request.digest.size(), request.digest, signature);
-    } else {
-      for (const DigestInfoPrefix& info : DIGEST_INFOS) {
-        if (std::strcmp(info.hash, hash) != 0) continue;
-        Bytes encoded = info.prefix;
-        encoded.insert(encoded.end(), request.digest.begin(), request.digest.end());
-        valid = verifyRsa(key, RsaPadding::Pkcs1, hash, 0, encoded, signature);
-      }
+  switch (signatureOf(mechanism.type)->scheme) {
+    case Scheme::Pss: valid = verifyRsa(key, RsaPadding::Pss, request.hash, request.digest.size(), request.digest, signature); break;
+    case Scheme::Pkcs1: {
+      Bytes encoded = digestInfoOf(request.hash)->prefix;
+      encoded.insert(encoded.end(), request.digest.begin(), request.digest.end());
+      valid = verifyRsa(key, RsaPadding::Pkcs1, request.hash, 0, encoded, signature);
+      break;
     }
-  } else {
-    valid = verifyEcdsa(key, request.digest, signature);
+    case Scheme::Ecdsa: valid = verifyEcdsa(key, request.digest, signature); break;
   }
   return valid ? CKR_OK : CKR_SIGNATURE_INVALID;
 }

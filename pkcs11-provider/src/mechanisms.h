@@ -35,6 +35,7 @@ CK_RV signMechanismFor(const CK_MECHANISM* mechanism, const KeyInfo& key, SignMe
 struct SignRequest {
   std::string alg;
   Bytes digest;
+  const char* hash = nullptr;  // the digest's hash, for RSA ("SHA256", ...)
 };
 CK_RV signRequestFor(const SignMechanism& mechanism, const KeyInfo& key, const Bytes& data, SignRequest& out);
 /** The signature's length: the modulus, or r || s. */
