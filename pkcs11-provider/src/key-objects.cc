@@ -9,14 +9,6 @@ namespace {
 
 using nlohmann::json;
 
-Bytes ofBool(bool value) { return {static_cast<uint8_t>(value ? CK_TRUE : CK_FALSE)}; }
-
-Bytes ofUlong(CK_ULONG value) {
-  Bytes out(sizeof(CK_ULONG));
-  std::memcpy(out.data(), &value, sizeof value);
-  return out;
-}
-
 Bytes ofString(const std::string& value) { return Bytes(value.begin(), value.end()); }
 
 std::optional<Bytes> hexDecode(const std::string& hex) {

@@ -72,6 +72,14 @@ struct AttributeValue {
   Bytes bytes;
 };
 
+/** An attribute's value as PKCS#11 lays it out: one CK_BBOOL, one CK_ULONG. */
+inline Bytes ofBool(bool value) { return {static_cast<uint8_t>(value ? CK_TRUE : CK_FALSE)}; }
+inline Bytes ofUlong(CK_ULONG value) {
+  Bytes out(sizeof(CK_ULONG));
+  std::memcpy(out.data(), &value, sizeof value);
+  return out;
+}
+
 AttributeValue attributeOf(const KeyObject& object, CK_ATTRIBUTE_TYPE type);
 /** True when every attribute of the template has the object's value, as `attributeOf` gives it. */
 template <typename AttributeOf>

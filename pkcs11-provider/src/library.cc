@@ -212,12 +212,17 @@ KeyInfo Library::key(CK_SLOT_ID slotId, const std::string& name) {
     auto it = keys_.find({slotId, name});
     if (it != keys_.end()) return it->second.key;
   }
-  Slot* s = slot(slotId);
-  nlohmann::json bundle = s->service->call("GET", "/keys/" + urlEncode(name));
-  auto key = keyFromBundle(bundle);
+  auto key = fetchKey(slotId, name, -1);
   if (!key) throw ServiceError(200, UNSUPPORTED_KEY, "key " + name + " is of a type this library does not show");
-  remember(slotId, *key);
   return *key;
+}
+
+std::optional<KeyInfo> Library::fetchKey(CK_SLOT_ID slotId, const std::string& name, double updated) {
+  auto key = keyFromBundle(slot(slotId)->service->call("GET", "/keys/" + urlEncode(name)));
+  if (!key) return std::nullopt;
+  std::lock_guard<std::mutex> lock(mutex_);
+  keys_[{slotId, name}] = CachedKey{*key, updated};
+  return key;
 }
 
 KeyInfo Library::withFacts(CK_SLOT_ID slotId, const KeyInfo& key) {
@@ -283,12 +288,7 @@ std::vector<KeyInfo> Library::allKeys(CK_SLOT_ID slotId) {
       }
     }
     try {
-      nlohmann::json bundle = s->service->call("GET", "/keys/" + urlEncode(name));
-      auto key = keyFromBundle(bundle);
-      if (!key) continue;
-      std::lock_guard<std::mutex> lock(mutex_);
-      keys_[{slotId, name}] = CachedKey{*key, updated};
-      keys.push_back(*key);
+      if (auto key = fetchKey(slotId, name, updated)) keys.push_back(*key);
     } catch (const ServiceError& error) {
       if (error.status != 404) throw;  // deleted between the list and now
     }

@@ -134,6 +134,8 @@ class Library {
   std::map<CK_OBJECT_HANDLE, SessionObject> sessionObjects_;
   std::set<std::pair<CK_SLOT_ID, std::string>> hiddenPublic_;
   void dropSessionObjectsOf(CK_SESSION_HANDLE owner);
+  /** GET /keys/NAME, kept with the list's `updated` (-1: not from a list); nullopt for a key type not shown. */
+  std::optional<KeyInfo> fetchKey(CK_SLOT_ID slot, const std::string& name, double updated);
   CK_OBJECT_HANDLE nextObject_ = 1;
   struct CachedKey {
     KeyInfo key;

@@ -8,17 +8,6 @@
 #include "template-values.h"
 
 namespace mhsm {
-namespace {
-
-Bytes ofBool(bool value) { return {static_cast<uint8_t>(value ? CK_TRUE : CK_FALSE)}; }
-Bytes ofUlong(CK_ULONG value) {
-  Bytes out(sizeof(CK_ULONG));
-  std::memcpy(out.data(), &value, sizeof value);
-  return out;
-}
-
-}  // namespace
-
 SessionObject::~SessionObject() { OPENSSL_cleanse(value.data(), value.size()); }
 
 CK_RV sessionObjectFrom(const CK_ATTRIBUTE* templ, CK_ULONG count, bool valueGiven, SessionObject& out, const char* function) {
