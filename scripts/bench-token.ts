@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { digestInfo } from '../src/hsm/algorithms/digest-info.js';
 import type { NativeMechanism } from '../src/native/addon.js';
 import { toNativeTemplate } from '../src/token/attributes.js';
 import { CKF, CKM, CKO } from '../src/token/constants.js';
@@ -69,8 +70,8 @@ await ours.generateKey(setupSession, { type: CKM.AES_KEY_GEN }, toNativeTemplate
 ours.closeSession(setupSession);
 const target: TokenKey = { id: targetId, spec: { type: 'aes', bits: 256 } };
 
-const digestInfoSha256 = Buffer.concat([Buffer.from('3031300d060960864801650304020105000420', 'hex'), createHash('sha256').update('bench').digest()]);
 const hash = createHash('sha256').update('bench').digest();
+const digestInfoSha256 = digestInfo('sha256', hash);
 const kib = Buffer.alloc(1024, 0x42);
 const iv = Buffer.alloc(12, 7);
 const kwp = token.capabilities.aesKeyWrapPad ?? CKM.AES_KEY_WRAP_PAD;

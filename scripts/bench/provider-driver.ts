@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { Pool } from 'undici';
+import { digestInfo } from '../../src/hsm/algorithms/digest-info.js';
 
 interface DriverOptions {
   via: 'library' | 'rest';
@@ -23,7 +24,6 @@ interface DriverOptions {
 
 const options = JSON.parse(process.argv[2] ?? '{}') as DriverOptions;
 const digest = createHash('sha256').update('bench:provider').digest();
-const DIGEST_INFO_SHA256 = Buffer.from('3031300d060960864801650304020105000420', 'hex');
 
 // A worker per session: it signs until the deadline the main thread sets, after a warm-up.
 const WORKER = `
@@ -60,7 +60,7 @@ parentPort.postMessage({ latencies, errors });
 
 async function viaLibrary(): Promise<unknown> {
   const gate = new SharedArrayBuffer(4);
-  const input = (options.op === 'RS256' ? Buffer.concat([DIGEST_INFO_SHA256, digest]) : digest).toString('hex');
+  const input = (options.op === 'RS256' ? digestInfo('sha256', digest) : digest).toString('hex');
   const pkcs11js = createRequire(import.meta.url).resolve('pkcs11js');
   const workers = Array.from({ length: options.sessions }, () => new Worker(WORKER, { eval: true, workerData: { ...options, input, gate, pkcs11js } }));
   const results = workers.map(

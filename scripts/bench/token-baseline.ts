@@ -6,8 +6,8 @@
 // away is what the server adds.
 import { createHash, createPublicKey, publicEncrypt, constants as cryptoConstants } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
+import { digestInfo } from '../../src/hsm/algorithms/digest-info.js';
 
-const DIGEST_INFO_SHA256 = Buffer.from('3031300d060960864801650304020105000420', 'hex');
 const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
 
 export interface TokenBaselineOptions {
@@ -66,7 +66,7 @@ export class TokenBaseline {
     this.#rsaCiphertext = publicEncrypt({ key: rsaPublic, padding: cryptoConstants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from('bench secret'));
 
     const digest = createHash('sha256').update('bench').digest();
-    const signed = Buffer.concat([DIGEST_INFO_SHA256, digest]);
+    const signed = digestInfo('sha256', digest);
     const kib = Buffer.alloc(1024, 0x61);
     const block = Buffer.alloc(16, 0x5a);
     const rsaBlock = Buffer.concat([Buffer.from([0]), Buffer.alloc(255, 0x11)]);
