@@ -4,10 +4,13 @@
 // and says why; in CI (CI=true) it fails them.
 import { execFile, execFileSync } from 'node:child_process';
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { PKCS11_LIBRARY } from '../../src/cli/pkcs11-commands.js';
 import { runCli } from './cli.js';
+import { type EmulatorProcess, removeDataDir, seededDataDir, startEmulatorProcess } from './emulator.js';
 import { accessToken, callJson, type Credentials } from './rest.js';
 
 export { PKCS11_LIBRARY };
@@ -45,6 +48,40 @@ export const inCi = process.env.CI === 'true';
 /** describe.skipIf(skipProvider): skipped outside CI when something is missing; in CI the tests run and fail. */
 export const skipProvider = providerMissing !== undefined && !inCi;
 if (skipProvider) console.warn(`skipping the PKCS#11 library tests: ${providerMissing}`);
+
+export interface ProviderFixture {
+  readonly emulator: EmulatorProcess;
+  /** A directory of the test file's own: configurations, secrets, inputs and outputs. */
+  readonly scratch: string;
+}
+
+/**
+ * What every test file of the library starts from: an emulator and a scratch directory, made
+ * before its tests (registered first, so the file's own beforeAll can use them) and removed after
+ * them. In CI, a missing library or tool fails the file here, with what is missing.
+ */
+export function providerFixture(prefix: string): ProviderFixture {
+  const made: { emulator?: EmulatorProcess; scratch?: string } = {};
+  beforeAll(async () => {
+    if (providerMissing && inCi) throw new Error(providerMissing);
+    made.emulator = await startEmulatorProcess(seededDataDir());
+    made.scratch = mkdtempSync(path.join(os.tmpdir(), prefix));
+  });
+  afterAll(async () => {
+    if (made.scratch) rmSync(made.scratch, { recursive: true, force: true });
+    if (!made.emulator) return;
+    await made.emulator.stop();
+    removeDataDir(made.emulator.dataDir);
+  });
+  return {
+    get emulator() {
+      return made.emulator as EmulatorProcess;
+    },
+    get scratch() {
+      return made.scratch as string;
+    },
+  };
+}
 
 export interface ToolResult {
   code: number | null;

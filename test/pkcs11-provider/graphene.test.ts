@@ -2,30 +2,16 @@
 // made, found again by template, signed with, verified both here and with the public key from
 // REST, and destroyed (soft delete).
 import { randomBytes, verify } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as graphene from 'graphene-pk11';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EmulatorProcess, removeDataDir, seededDataDir, startEmulatorProcess } from '../helpers/emulator.js';
-import { PKCS11_LIBRARY, inCi, providerMissing, publicKeyOverRest, skipProvider, writeProviderConfig } from '../helpers/pkcs11-provider.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { PKCS11_LIBRARY, providerFixture, publicKeyOverRest, skipProvider, writeProviderConfig } from '../helpers/pkcs11-provider.js';
 import { accessToken, callJson } from '../helpers/rest.js';
 
-let emulator: EmulatorProcess;
-let scratch: string;
+const hsm = providerFixture('mhsm-graphene-');
 
 beforeAll(async () => {
-  if (providerMissing && inCi) throw new Error(providerMissing);
-  emulator = await startEmulatorProcess(seededDataDir());
-  scratch = mkdtempSync(path.join(os.tmpdir(), 'mhsm-graphene-'));
-  process.env.MHSM_PKCS11_CONF = await writeProviderConfig(emulator.dataDir, path.join(scratch, 'pkcs11.json'));
-});
-
-afterAll(async () => {
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
-  if (!emulator) return;
-  await emulator.stop();
-  removeDataDir(emulator.dataDir);
+  process.env.MHSM_PKCS11_CONF = await writeProviderConfig(hsm.emulator.dataDir, path.join(hsm.scratch, 'pkcs11.json'));
 });
 
 describe.skipIf(skipProvider)('graphene-pk11 with libmhsm-pkcs11.so', () => {
@@ -53,14 +39,14 @@ describe.skipIf(skipProvider)('graphene-pk11 with libmhsm-pkcs11.so', () => {
       const data = randomBytes(500);
       const signature = session.createSign('ECDSA_SHA256', privateKey).once(data);
       expect(session.createVerify('ECDSA_SHA256', pair.publicKey).once(data, signature)).toBe(true);
-      const { key } = await publicKeyOverRest(emulator.url, emulator.admin, 'graphene-ec');
+      const { key } = await publicKeyOverRest(hsm.emulator.url, hsm.emulator.admin, 'graphene-ec');
       expect(verify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, signature)).toBe(true);
       expect(session.generateRandom(64)).toHaveLength(64);
 
       privateKey.destroy();
       expect(session.find({ class: graphene.ObjectClass.PRIVATE_KEY, id }).length).toBe(0);
-      const bearer = await accessToken(emulator.url, emulator.admin);
-      expect((await callJson(emulator.url, bearer, 'GET', '/deletedkeys/graphene-ec')).status).toBe(200);
+      const bearer = await accessToken(hsm.emulator.url, hsm.emulator.admin);
+      expect((await callJson(hsm.emulator.url, bearer, 'GET', '/deletedkeys/graphene-ec')).status).toBe(200);
       session.close();
     } finally {
       module.finalize();

@@ -3,42 +3,28 @@
 // AES-CBC and RSA-OAEP against the REST API's own operations on the same keys; several threads
 // signing at once on sessions of their own; C_Initialize and C_Finalize again and again.
 import { constants, createCipheriv, createDecipheriv, publicEncrypt, randomBytes, verify } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { SHARE_ENV, Worker } from 'node:worker_threads';
 import pkcs11js from 'pkcs11js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EmulatorProcess, removeDataDir, seededDataDir, startEmulatorProcess } from '../helpers/emulator.js';
-import { PKCS11_LIBRARY, inCi, providerMissing, publicKeyOverRest, skipProvider, writeProviderConfig } from '../helpers/pkcs11-provider.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { PKCS11_LIBRARY, providerFixture, publicKeyOverRest, skipProvider, writeProviderConfig } from '../helpers/pkcs11-provider.js';
 import { runCli } from '../helpers/cli.js';
 import { accessToken, callJson } from '../helpers/rest.js';
 
-let emulator: EmulatorProcess;
-let scratch: string;
+const hsm = providerFixture('mhsm-p11js-');
 let bearer: string;
 
 beforeAll(async () => {
-  if (providerMissing && inCi) throw new Error(providerMissing);
-  emulator = await startEmulatorProcess(seededDataDir());
-  scratch = mkdtempSync(path.join(os.tmpdir(), 'mhsm-p11js-'));
-  process.env.MHSM_PKCS11_CONF = await writeProviderConfig(emulator.dataDir, path.join(scratch, 'pkcs11.json'));
-  bearer = await accessToken(emulator.url, emulator.admin);
+  process.env.MHSM_PKCS11_CONF = await writeProviderConfig(hsm.emulator.dataDir, path.join(hsm.scratch, 'pkcs11.json'));
+  bearer = await accessToken(hsm.emulator.url, hsm.emulator.admin);
   for (const [name, body] of [
     ['js-aes', { kty: 'oct-HSM', key_size: 256 }],
     ['js-aes128', { kty: 'oct-HSM', key_size: 128 }],
     ['js-rsa', { kty: 'RSA-HSM', key_size: 2048 }],
     ['js-ec', { kty: 'EC-HSM', crv: 'P-256' }],
   ] as const) {
-    expect((await callJson(emulator.url, bearer, 'POST', `/keys/${name}/create`, body)).status).toBe(200);
+    expect((await callJson(hsm.emulator.url, bearer, 'POST', `/keys/${name}/create`, body)).status).toBe(200);
   }
-});
-
-afterAll(async () => {
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
-  if (!emulator) return;
-  await emulator.stop();
-  removeDataDir(emulator.dataDir);
 });
 
 function open(): { p11: pkcs11js.PKCS11; session: Buffer; close: () => void } {
@@ -111,12 +97,12 @@ describe.skipIf(skipProvider)('pkcs11js with libmhsm-pkcs11.so', () => {
       for (const bytes of [16, 24, 32]) {
         const name = `js-gen-aes${bytes * 8}`;
         p11.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [{ type: pkcs11js.CKA_LABEL, value: name }, { type: pkcs11js.CKA_VALUE_LEN, value: bytes }]);
-        const key = (await callJson(emulator.url, bearer, 'GET', `/keys/${name}`)).body.key;
+        const key = (await callJson(hsm.emulator.url, bearer, 'GET', `/keys/${name}`)).body.key;
         expect(key.kty).toBe('oct-HSM');
         expect(p11.C_GetAttributeValue(session, secretOf(p11, session, name), [{ type: pkcs11js.CKA_VALUE_LEN }])[0]?.value?.readUInt32LE(0)).toBe(bytes);
       }
       for (const { name, kty, hash, mechanism } of made) {
-        const { jwk, key } = await publicKeyOverRest(emulator.url, emulator.admin, name);
+        const { jwk, key } = await publicKeyOverRest(hsm.emulator.url, hsm.emulator.admin, name);
         expect(jwk.kty).toBe(`${kty}-HSM`);
         const [privateKey] = find(p11, session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }, { type: pkcs11js.CKA_LABEL, value: name }]);
         const data = randomBytes(300);
@@ -131,7 +117,7 @@ describe.skipIf(skipProvider)('pkcs11js with libmhsm-pkcs11.so', () => {
 
   it('finds every key, past the first page of the key list', async () => {
     for (let i = 0; i < 30; i++) {
-      expect((await callJson(emulator.url, bearer, 'POST', `/keys/page-${i}/create`, { kty: 'oct-HSM', key_size: 128 })).status).toBe(200);
+      expect((await callJson(hsm.emulator.url, bearer, 'POST', `/keys/page-${i}/create`, { kty: 'oct-HSM', key_size: 128 })).status).toBe(200);
     }
     const { p11, session, close } = open();
     try {
@@ -153,10 +139,10 @@ describe.skipIf(skipProvider)('pkcs11js with libmhsm-pkcs11.so', () => {
       p11.C_EncryptInit(session, gcm, aes);
       const sealed = p11.C_Encrypt(session, plaintext, Buffer.alloc(1100));
       expect(sealed).toHaveLength(1016);
-      const opened = await callJson(emulator.url, bearer, 'POST', '/keys/js-aes/decrypt', { alg: 'A256GCM', value: sealed.subarray(0, 1000).toString('base64url'), iv: iv.toString('base64url'), tag: sealed.subarray(1000).toString('base64url'), aad: aad.toString('base64url') });
+      const opened = await callJson(hsm.emulator.url, bearer, 'POST', '/keys/js-aes/decrypt', { alg: 'A256GCM', value: sealed.subarray(0, 1000).toString('base64url'), iv: iv.toString('base64url'), tag: sealed.subarray(1000).toString('base64url'), aad: aad.toString('base64url') });
       expect(Buffer.from(opened.body.value, 'base64url')).toEqual(plaintext);
 
-      const restSealed = await callJson(emulator.url, bearer, 'POST', '/keys/js-aes/encrypt', { alg: 'A256GCM', value: plaintext.toString('base64url'), aad: aad.toString('base64url') });
+      const restSealed = await callJson(hsm.emulator.url, bearer, 'POST', '/keys/js-aes/encrypt', { alg: 'A256GCM', value: plaintext.toString('base64url'), aad: aad.toString('base64url') });
       const restIv = Buffer.from(restSealed.body.iv, 'base64url');
       const input = Buffer.concat([Buffer.from(restSealed.body.value, 'base64url'), Buffer.from(restSealed.body.tag, 'base64url')]);
       p11.C_DecryptInit(session, { ...gcm, parameter: { ...gcm.parameter, iv: restIv } as pkcs11js.AesGCM }, aes);
@@ -190,7 +176,7 @@ describe.skipIf(skipProvider)('pkcs11js with libmhsm-pkcs11.so', () => {
   });
 
   it('decrypts RSA-OAEP (SHA-1 and SHA-256) and PKCS#1 v1.5 made with the public key from REST', async () => {
-    const { key } = await publicKeyOverRest(emulator.url, emulator.admin, 'js-rsa');
+    const { key } = await publicKeyOverRest(hsm.emulator.url, hsm.emulator.admin, 'js-rsa');
     const { p11, session, close } = open();
     try {
       const [rsa] = find(p11, session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }, { type: pkcs11js.CKA_LABEL, value: 'js-rsa' }]);
@@ -227,12 +213,12 @@ describe.skipIf(skipProvider)('pkcs11js with libmhsm-pkcs11.so', () => {
       for (const [mechanism, alg] of [[pkcs11js.CKM_AES_KEY_WRAP, 'CKM_AES_KEY_WRAP'], [pkcs11js.CKM_AES_KEY_WRAP_PAD, 'CKM_AES_KEY_WRAP_PAD']] as const) {
         const wrapped = p11.C_WrapKey(session, { mechanism }, kek, subject, Buffer.alloc(64));
         expect(wrapped).toHaveLength(40);
-        const opened = await callJson(emulator.url, bearer, 'POST', '/keys/js-aes/unwrapkey', { alg, value: wrapped.toString('base64url') });
+        const opened = await callJson(hsm.emulator.url, bearer, 'POST', '/keys/js-aes/unwrapkey', { alg, value: wrapped.toString('base64url') });
         expect(Buffer.from(opened.body.value, 'base64url'), alg).toEqual(cek);
       }
       // A key the REST API wrapped comes back as a session object: its value readable only when the template says so.
       const other = randomBytes(20);
-      const restWrapped = Buffer.from((await callJson(emulator.url, bearer, 'POST', '/keys/js-aes/wrapkey', { alg: 'CKM_AES_KEY_WRAP_PAD', value: other.toString('base64url') })).body.value, 'base64url');
+      const restWrapped = Buffer.from((await callJson(hsm.emulator.url, bearer, 'POST', '/keys/js-aes/wrapkey', { alg: 'CKM_AES_KEY_WRAP_PAD', value: other.toString('base64url') })).body.value, 'base64url');
       const readable = p11.C_UnwrapKey(session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD }, kek, restWrapped, [
         { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
         { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_GENERIC_SECRET },
@@ -266,7 +252,7 @@ describe.skipIf(skipProvider)('pkcs11js with libmhsm-pkcs11.so', () => {
     const { p11, session, close } = open();
     try {
       const cek = randomBytes(32);
-      const blob = Buffer.from((await callJson(emulator.url, bearer, 'POST', '/keys/js-aes/wrapkey', { alg: 'CKM_AES_KEY_WRAP', value: cek.toString('base64url') })).body.value, 'base64url');
+      const blob = Buffer.from((await callJson(hsm.emulator.url, bearer, 'POST', '/keys/js-aes/wrapkey', { alg: 'CKM_AES_KEY_WRAP', value: cek.toString('base64url') })).body.value, 'base64url');
       const template = [
         { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
         { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
@@ -303,7 +289,7 @@ describe.skipIf(skipProvider)('pkcs11js with libmhsm-pkcs11.so', () => {
   });
 
   it('wraps with the RSA public key and unwraps RSA-OAEP in the HSM', async () => {
-    const { key } = await publicKeyOverRest(emulator.url, emulator.admin, 'js-rsa');
+    const { key } = await publicKeyOverRest(hsm.emulator.url, hsm.emulator.admin, 'js-rsa');
     const { p11, session, close } = open();
     try {
       const [publicKey] = find(p11, session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY }, { type: pkcs11js.CKA_LABEL, value: 'js-rsa' }]);
@@ -312,7 +298,7 @@ describe.skipIf(skipProvider)('pkcs11js with libmhsm-pkcs11.so', () => {
       const cek = randomBytes(32);
       const subject = p11.C_CreateObject(session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }, { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES }, { type: pkcs11js.CKA_VALUE, value: cek }]);
       const wrapped = p11.C_WrapKey(session, oaep, publicKey as Buffer, subject, Buffer.alloc(256));
-      const opened = await callJson(emulator.url, bearer, 'POST', '/keys/js-rsa/unwrapkey', { alg: 'RSA-OAEP-256', value: wrapped.toString('base64url') });
+      const opened = await callJson(hsm.emulator.url, bearer, 'POST', '/keys/js-rsa/unwrapkey', { alg: 'RSA-OAEP-256', value: wrapped.toString('base64url') });
       expect(Buffer.from(opened.body.value, 'base64url')).toEqual(cek);
 
       const other = randomBytes(24);
@@ -325,7 +311,7 @@ describe.skipIf(skipProvider)('pkcs11js with libmhsm-pkcs11.so', () => {
   });
 
   it('signs from four threads at once, each on its own session', async () => {
-    const { key } = await publicKeyOverRest(emulator.url, emulator.admin, 'js-ec');
+    const { key } = await publicKeyOverRest(hsm.emulator.url, hsm.emulator.admin, 'js-ec');
     const { close } = open();
     const code = `
       const { parentPort, workerData } = require('node:worker_threads');
@@ -378,15 +364,15 @@ describe.skipIf(skipProvider)('pkcs11js with libmhsm-pkcs11.so', () => {
       };
       expect(sign()).toHaveLength(64);
       // Two hours on: the token the library holds (an hour's) has expired for the emulator.
-      const shifted = await runCli(['clock', 'shift', '--seconds', '7200', '--data-dir', emulator.dataDir]);
+      const shifted = await runCli(['clock', 'shift', '--seconds', '7200', '--data-dir', hsm.emulator.dataDir]);
       expect(shifted.code, shifted.stderr).toBe(0);
-      const stale = await callJson(emulator.url, bearer, 'GET', '/keys/js-ec');
+      const stale = await callJson(hsm.emulator.url, bearer, 'GET', '/keys/js-ec');
       expect(stale.status).toBe(401);
       expect(sign()).toHaveLength(64);
     } finally {
       close();
     }
-    bearer = await accessToken(emulator.url, emulator.admin);
+    bearer = await accessToken(hsm.emulator.url, hsm.emulator.admin);
   });
 
   it('initializes and finalizes again and again in one process, working each time', () => {

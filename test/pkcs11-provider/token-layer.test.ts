@@ -3,17 +3,14 @@
 // checked. What passes is the REST surface working as a PKCS#11 token; what fails, fails for the
 // reason given here (docs/pkcs11-library.md lists them), and a change either way fails this test.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EmulatorProcess, removeDataDir, seededDataDir, startEmulatorProcess } from '../helpers/emulator.js';
-import { PKCS11_LIBRARY, inCi, providerMissing, skipProvider, writeProviderConfig } from '../helpers/pkcs11-provider.js';
+import { describe, expect, it } from 'vitest';
+import { PKCS11_LIBRARY, providerFixture, skipProvider, writeProviderConfig } from '../helpers/pkcs11-provider.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-let emulator: EmulatorProcess;
-let scratch: string;
+const hsm = providerFixture('mhsm-token-layer-');
 
 const PROTECTION = 'CKA_PRIVATE is false (a PIN grants nothing: the principal does), and every Managed HSM key is CKA_EXTRACTABLE with CKA_WRAP_WITH_TRUSTED in the token';
 const NO_SESSION_KEYS = 'Managed HSM has no session keys: a CKA_TOKEN false key cannot be generated in it';
@@ -48,23 +45,10 @@ const EXPECTED: Record<string, string | undefined> = {
   'random and digest returns random bytes and digests that node:crypto agrees with': undefined,
 };
 
-beforeAll(async () => {
-  if (providerMissing && inCi) throw new Error(providerMissing);
-  emulator = await startEmulatorProcess(seededDataDir());
-  scratch = mkdtempSync(path.join(os.tmpdir(), 'mhsm-token-layer-'));
-});
-
-afterAll(async () => {
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
-  if (!emulator) return;
-  await emulator.stop();
-  removeDataDir(emulator.dataDir);
-});
-
 describe.skipIf(skipProvider)('the token layer over libmhsm-pkcs11.so', () => {
   it('runs the token suite: what the REST surface allows passes, the rest fails for its stated reason', async () => {
-    const conf = await writeProviderConfig(emulator.dataDir, path.join(scratch, 'pkcs11.json'));
-    const report = path.join(scratch, 'token-suite.json');
+    const conf = await writeProviderConfig(hsm.emulator.dataDir, path.join(hsm.scratch, 'pkcs11.json'));
+    const report = path.join(hsm.scratch, 'token-suite.json');
     const env = { ...process.env, MHSM_TEST_TOKEN_MODULE: PKCS11_LIBRARY, MHSM_TEST_TOKEN_LABEL: 'mhsm', MHSM_TEST_TOKEN_PIN: 'any', MHSM_PKCS11_CONF: conf, MHSM_TOKEN_SUITE_REPORT: report };
     const vitest = path.join(root, 'node_modules', 'vitest', 'vitest.mjs');
     await new Promise<void>((resolve) => {
